@@ -1,0 +1,27 @@
+"""Deadwood: robust global pruning (Deadwooding) and its baselines, in plain PyTorch.
+
+The public API::
+
+    from deadwood import RunConfig, run, load_run, load_dataset, build_model
+    result = run(RunConfig(dataset="digits", model="mlp", method="deadwooding", sparsity=0.95))
+    result.record.clean_accuracy, result.model
+"""
+__version__ = "0.1.0"
+
+from .config import (DeadwoodingConfig, EvalConfig, FinetuneConfig, HydraConfig, RunConfig,  # noqa: E402
+                     TeacherConfig, with_updates)
+from .data import dataset_info, dataset_names, load_dataset  # noqa: E402
+from .errors import ConfigError, DatasetNotFound, DeadwoodError, RunFileError, RunStopped  # noqa: E402
+from .events import Event  # noqa: E402
+from .masks import Mask  # noqa: E402
+from .methods import get_method, method_names  # noqa: E402
+from .models import build_model, model_names  # noqa: E402
+from .pipeline import Cache, run  # noqa: E402
+from .record import LoadedRun, RunRecord, load_run  # noqa: E402
+
+__all__ = [
+    "RunConfig", "TeacherConfig", "DeadwoodingConfig", "HydraConfig", "FinetuneConfig", "EvalConfig",
+    "with_updates", "load_dataset", "dataset_info", "dataset_names", "build_model", "model_names",
+    "method_names", "get_method", "run", "Cache", "load_run", "LoadedRun", "RunRecord", "Mask", "Event",
+    "DeadwoodError", "ConfigError", "DatasetNotFound", "RunFileError", "RunStopped",
+]

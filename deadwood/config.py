@@ -1,0 +1,260 @@
+"""Every hyperparameter, as frozen dataclasses with validation.
+
+The CLI, the app and the notebooks build a :class:`RunConfig`; the engine only
+ever reads it. Change one with ``dataclasses.replace`` (or :func:`with_updates`
+for dotted names such as ``"deadwooding.dual_step"``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, Optional
+
+from .errors import ConfigError
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _positive(name: str, value, allow_zero: bool = False):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        raise ConfigError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+
+
+def _choice(name: str, value, choices):
+    if value not in choices:
+        raise ConfigError(f"unknown {name} '{value}'; choose one of: {', '.join(choices)}")
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """Stage 0: the dense teacher every method prunes."""
+
+    epochs: int = 30
+    lr: float = 1e-3
+    attack: str = "fgsm"  # 'none' trains naturally; 'fgsm' / 'pgd' adversarially
+    epsilon: Optional[float] = None  # None: the run's epsilon
+    pgd_steps: int = 7
+    weight_decay: float = 0.0
+
+    def validate(self):
+        _positive("teacher.epochs", self.epochs, allow_zero=True)
+        _positive("teacher.lr", self.lr)
+        _choice("teacher attack", self.attack, ("none", "fgsm", "pgd"))
+        if self.epsilon is not None:
+            _positive("teacher.epsilon", self.epsilon, allow_zero=True)
+        _positive("teacher.pgd_steps", self.pgd_steps)
+        _positive("teacher.weight_decay", self.weight_decay, allow_zero=True)
+
+
+@dataclass(frozen=True)
+class DeadwoodingConfig:
+    """Stage 1: the Lagrangian-dual solve (see METHOD.md for every symbol)."""
+
+    epochs: int = 15
+    lr: float = 2e-3  # primal Adam step
+    dual_update: str = "dual-ascent"  # see deadwood.dual.RULES
+    dual_step: float = 0.5  # s
+    dual_every: int = 0  # 0: once per epoch; k: every k steps
+    penalty: float = 1.0  # c of the augmented Lagrangian
+    kp: float = 1.0  # proportional gain of nuPI
+    delta_rep: float = 0.05  # δ_rep: tolerated relative change of each layer's output
+    delta_kd: float = 0.01  # δ_kd: tolerated KL to the teacher
+    rho: float = 0.1  # ρ: tolerated relative rise of the adversarial loss
+    tau: float = 4.0  # τ: distillation temperature
+    attack: str = "fgsm"  # a_ε inside g_rob
+    pgd_steps: int = 5
+    layer_normalize: bool = True  # divide each layer's L1 term by its initial mean |w|
+
+    def validate(self):
+        from .dual import RULES
+
+        _positive("deadwooding.epochs", self.epochs)
+        _positive("deadwooding.lr", self.lr)
+        _choice("dual update", self.dual_update, RULES)
+        _positive("deadwooding.dual_step", self.dual_step)
+        _positive("deadwooding.dual_every", self.dual_every, allow_zero=True)
+        _positive("deadwooding.penalty", self.penalty)
+        _positive("deadwooding.kp", self.kp, allow_zero=True)
+        for n in ("delta_rep", "delta_kd", "rho"):
+            _positive(f"deadwooding.{n}", getattr(self, n), allow_zero=True)
+        _positive("deadwooding.tau", self.tau)
+        _choice("deadwooding attack", self.attack, ("fgsm", "pgd"))
+        _positive("deadwooding.pgd_steps", self.pgd_steps)
+
+
+@dataclass(frozen=True)
+class HydraConfig:
+    """HYDRA-style score optimisation (Sehwag et al. 2020): weights frozen, scores trained."""
+
+    epochs: int = 10
+    lr: float = 0.01
+
+    def validate(self):
+        _positive("hydra.epochs", self.epochs)
+        _positive("hydra.lr", self.lr)
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Stage 3, shared by every method: distillation + adversarial training under the fixed mask."""
+
+    epochs: int = 10
+    lr: float = 1e-3
+    alpha_kd: float = 0.5  # weight of the distillation term (0 switches it off)
+    tau: float = 4.0
+    attack: str = "fgsm"  # 'none' switches adversarial training off
+    pgd_steps: int = 7
+
+    def validate(self):
+        _positive("finetune.epochs", self.epochs, allow_zero=True)
+        _positive("finetune.lr", self.lr)
+        if not 0 <= self.alpha_kd <= 1:
+            raise ConfigError(f"finetune.alpha_kd must be in [0, 1], got {self.alpha_kd!r}")
+        _positive("finetune.tau", self.tau)
+        _choice("finetune attack", self.attack, ("none", "fgsm", "pgd"))
+        _positive("finetune.pgd_steps", self.pgd_steps)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """The robustness curve written into every record."""
+
+    epsilons: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2)
+    steps: int = 10
+    samples: Optional[int] = None  # None: the whole test split
+
+    def validate(self):
+        if not self.epsilons:
+            raise ConfigError("evaluation needs at least one epsilon")
+        for e in self.epsilons:
+            _positive("every evaluation epsilon", e, allow_zero=True)
+        _positive("evaluation.steps", self.steps)
+        if self.samples is not None:
+            _positive("evaluation.samples", self.samples)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run: a dataset, a model, a pruning method at a sparsity, judged at an epsilon."""
+
+    dataset: str = "digits"
+    model: str = "mlp"
+    method: str = "deadwooding"
+    sparsity: float = 0.95  # κ: fraction of prunable weights set to zero
+    epsilon: float = 0.1  # L-inf attack budget on [0, 1] inputs
+    seed: int = 0
+    batch_size: int = 64
+    min_keep: int = 8  # collapse guard: weights a layer keeps at least
+    device: str = "auto"
+    amp: bool = False  # bfloat16 autocast on CUDA
+    data_dir: Optional[str] = None
+    download: bool = False  # let torchvision fetch missing files (needs network)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    deadwooding: DeadwoodingConfig = field(default_factory=DeadwoodingConfig)
+    hydra: HydraConfig = field(default_factory=HydraConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    evaluation: EvalConfig = field(default_factory=EvalConfig)
+
+    # Fields that say where or on what a run happens, not what it computes.
+    LOCATION_FIELDS = ("device", "data_dir", "download")
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> "RunConfig":
+        from .data import dataset_info
+        from .methods import method_names
+        from .models import check_fits
+
+        info = dataset_info(self.dataset)
+        check_fits(self.model, info)
+        _choice("method", self.method, method_names())
+        if not (isinstance(self.sparsity, (int, float)) and 0 <= self.sparsity < 1):
+            raise ConfigError(f"sparsity must be in [0, 1), got {self.sparsity!r}")
+        if not (isinstance(self.epsilon, (int, float)) and math.isfinite(self.epsilon) and self.epsilon >= 0):
+            raise ConfigError(f"epsilon must be a number >= 0, got {self.epsilon!r}")
+        _positive("batch_size", self.batch_size)
+        _positive("min_keep", self.min_keep, allow_zero=True)
+        _choice("device", self.device, DEVICES)
+        for sub in (self.teacher, self.deadwooding, self.hydra, self.finetune, self.evaluation):
+            sub.validate()
+        return self
+
+    @property
+    def teacher_epsilon(self) -> float:
+        return self.epsilon if self.teacher.epsilon is None else self.teacher.epsilon
+
+    @property
+    def eval_epsilons(self) -> list[float]:
+        """The curve's epsilons: the configured ones plus 0 and the run's epsilon, sorted."""
+        return sorted({0.0, float(self.epsilon), *map(float, self.evaluation.epsilons)})
+
+    # ------------------------------------------------------------------ identity
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        subs = {f.name: f.type for f in fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for k, v in d.items():
+            if k not in subs:
+                raise ConfigError(f"unknown configuration field '{k}'")
+            sub_cls = _SUBCONFIGS.get(k)
+            if sub_cls is not None:
+                known = {f.name for f in fields(sub_cls)}
+                unknown = set(v) - known
+                if unknown:
+                    raise ConfigError(f"unknown field(s) {sorted(unknown)} in '{k}'")
+                v = sub_cls(**{kk: tuple(vv) if isinstance(vv, list) else vv for kk, vv in v.items()})
+            kwargs[k] = v
+        return cls(**kwargs)
+
+    def key(self) -> str:
+        """A hash of everything that decides the results (not the device or data folder)."""
+        d = self.to_dict()
+        for f in self.LOCATION_FIELDS:
+            d.pop(f)
+        return _digest(d)
+
+    def teacher_key(self) -> str:
+        """A hash of what decides the teacher: data, model, seed, teacher training."""
+        return _digest({"dataset": self.dataset, "model": self.model, "seed": self.seed,
+                        "batch_size": self.batch_size, "amp": self.amp, "epsilon": self.teacher_epsilon,
+                        "teacher": dataclasses.asdict(self.teacher)})
+
+
+_SUBCONFIGS = {"teacher": TeacherConfig, "deadwooding": DeadwoodingConfig, "hydra": HydraConfig,
+               "finetune": FinetuneConfig, "evaluation": EvalConfig}
+
+
+def _digest(d: dict) -> str:
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def with_updates(config: RunConfig, **updates) -> RunConfig:
+    """A copy of ``config`` with top-level or dotted (``"finetune.epochs"``) fields replaced."""
+    top: dict[str, Any] = {}
+    nested: dict[str, dict] = {}
+    for k, v in updates.items():
+        head, _, rest = k.partition(".")
+        if rest:
+            nested.setdefault(head, {})[rest] = v
+        else:
+            top[k] = v
+    for head, vals in nested.items():
+        if head not in _SUBCONFIGS:
+            raise ConfigError(f"unknown configuration section '{head}'")
+        try:
+            top[head] = dataclasses.replace(getattr(config, head), **vals)
+        except TypeError as e:
+            raise ConfigError(f"unknown field in '{head}': {e}") from None
+    try:
+        return dataclasses.replace(config, **top)
+    except TypeError as e:
+        raise ConfigError(str(e)) from None

@@ -1,0 +1,25 @@
+"""Exceptions the engine raises on purpose.
+
+Every message is meant to be shown to a person as it is: one line that names the
+bad value and what would be accepted instead.
+"""
+
+
+class DeadwoodError(Exception):
+    """Base class: an error the user can fix (bad input, missing files)."""
+
+
+class ConfigError(DeadwoodError, ValueError):
+    """A configuration value is out of range or unknown."""
+
+
+class DatasetNotFound(DeadwoodError, FileNotFoundError):
+    """A torchvision dataset's files are not where the user said they are."""
+
+
+class RunFileError(DeadwoodError):
+    """A run directory or checkpoint is missing, corrupt, or not ours."""
+
+
+class RunStopped(DeadwoodError):
+    """Raised from an ``on_event`` callback to stop a run; finished stages are kept."""

@@ -1,0 +1,30 @@
+"""Progress events: the one channel through which long work reports back.
+
+The CLI turns them into tqdm bars, the app into progress bars and live charts.
+A callback may raise :class:`deadwood.errors.RunStopped` to stop a run at the next
+event; work finished before it (a cached teacher, say) is kept.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+
+@dataclass(frozen=True)
+class Event:
+    """``kind``: 'start' (a stage begins; ``total`` = its epochs), 'epoch' (one done,
+    ``metrics`` = its history entry), 'end' (stage done), 'cached' (served from disk)."""
+
+    kind: str
+    stage: str
+    epoch: int = 0
+    total: int = 0
+    metrics: dict = field(default_factory=dict)
+
+
+OnEvent = Optional[Callable[[Event], None]]
+
+
+def emit(on_event: OnEvent, kind: str, stage: str, epoch: int = 0, total: int = 0, metrics: dict | None = None):
+    if on_event is not None:
+        on_event(Event(kind, stage, epoch, total, metrics or {}))

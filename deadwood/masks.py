@@ -1,0 +1,225 @@
+"""Masks: which prunable weights survive.
+
+A :class:`Mask` maps the state_dict name of every prunable tensor (every weight
+with more than one dimension) to a bool tensor of the same shape, True = kept.
+Computing a mask (``global_cut``, ``layerwise_cut``, ``random_cut``) is separate
+from applying it (``Mask.apply``).
+"""
+from __future__ import annotations
+
+from typing import Iterator, Mapping
+
+import torch
+from torch import nn
+
+from .errors import ConfigError
+
+
+def prunable(model: nn.Module) -> dict[str, nn.Parameter]:
+    """The prunable parameters by state_dict name: every weight with ``dim() > 1``."""
+    return {name: p for name, p in model.named_parameters() if p.dim() > 1}
+
+
+def magnitudes(model: nn.Module) -> dict[str, torch.Tensor]:
+    """``|w|`` of every prunable tensor, detached (the default pruning score)."""
+    return {name: p.detach().abs() for name, p in prunable(model).items()}
+
+
+class Mask(Mapping[str, torch.Tensor]):
+    """An immutable name -> bool tensor map; True marks a weight that is kept."""
+
+    def __init__(self, masks: Mapping[str, torch.Tensor]):
+        self._m = {}
+        for name, m in masks.items():
+            if not isinstance(m, torch.Tensor):
+                raise TypeError(f"mask for '{name}' is a {type(m).__name__}, not a tensor")
+            self._m[name] = m.detach().to(torch.bool)
+
+    # Mapping protocol
+    def __getitem__(self, name: str) -> torch.Tensor:
+        return self._m[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._m)
+
+    def __len__(self) -> int:
+        return len(self._m)
+
+    @classmethod
+    def ones_like(cls, model: nn.Module) -> "Mask":
+        return cls({n: torch.ones_like(p, dtype=torch.bool) for n, p in prunable(model).items()})
+
+    @classmethod
+    def from_model(cls, model: nn.Module) -> "Mask":
+        """The mask a model already carries: its nonzero prunable weights."""
+        return cls({n: p.detach() != 0 for n, p in prunable(model).items()})
+
+    def to(self, device) -> "Mask":
+        return Mask({n: m.to(device) for n, m in self._m.items()})
+
+    # counts
+    def sizes(self) -> dict[str, int]:
+        return {n: m.numel() for n, m in self._m.items()}
+
+    def zeros(self) -> dict[str, int]:
+        return {n: int((~m).sum()) for n, m in self._m.items()}
+
+    def layer_sparsity(self) -> dict[str, float]:
+        return {n: int((~m).sum()) / m.numel() for n, m in self._m.items()}
+
+    def sparsity(self) -> float:
+        total = sum(self.sizes().values())
+        return sum(self.zeros().values()) / total if total else 0.0
+
+    # use
+    def check(self, model: nn.Module) -> None:
+        """Raise ValueError unless the mask covers exactly the model's prunable tensors."""
+        params = prunable(model)
+        if set(params) != set(self._m):
+            raise ValueError(f"mask names {sorted(self._m)} differ from the model's prunable {sorted(params)}")
+        for n, p in params.items():
+            if p.shape != self._m[n].shape:
+                raise ValueError(f"mask for '{n}' has shape {tuple(self._m[n].shape)}, weight {tuple(p.shape)}")
+
+    @torch.no_grad()
+    def apply(self, model: nn.Module) -> nn.Module:
+        """Zero every masked weight of ``model`` in place; returns the model."""
+        params = prunable(model)
+        for n, m in self._m.items():
+            params[n].mul_(m.to(params[n].device, params[n].dtype))
+        return model
+
+    def mask_gradients(self, model: nn.Module) -> None:
+        """Zero the gradients of masked weights (call between backward and step)."""
+        params = prunable(model)
+        for n, m in self._m.items():
+            g = params[n].grad
+            if g is not None:
+                g.mul_(m.to(g.device, g.dtype))
+
+    def to_prune_form(self, model: nn.Module) -> nn.Module:
+        """Attach the mask as ``torch.nn.utils.prune`` re-parametrisations (weight_orig, weight_mask)."""
+        from torch.nn.utils import prune
+
+        modules = dict(model.named_modules())
+        for n, m in self._m.items():
+            mod_name, _, attr = n.rpartition(".")
+            prune.custom_from_mask(modules[mod_name], attr, m.to(getattr(modules[mod_name], attr).device))
+        return model
+
+
+# --------------------------------------------------------------------------- cuts
+
+def _check_sparsity(sparsity: float) -> None:
+    if not 0.0 <= sparsity < 1.0:
+        raise ConfigError(f"sparsity must be in [0, 1), got {sparsity}")
+
+
+def _flat(scores: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    return torch.cat([s.detach().reshape(-1).float() for s in scores.values()])
+
+
+def _unflat(flat_keep: torch.Tensor, scores: Mapping[str, torch.Tensor]) -> Mask:
+    out, i = {}, 0
+    for n, s in scores.items():
+        out[n] = flat_keep[i:i + s.numel()].view_as(s)
+        i += s.numel()
+    return Mask(out)
+
+
+def global_threshold(scores: Mapping[str, torch.Tensor], sparsity: float) -> float:
+    """θ(κ): the largest score among the ``round(κN)`` lowest scores (-inf when none are cut)."""
+    _check_sparsity(sparsity)
+    flat = _flat(scores)
+    k = round(sparsity * flat.numel())
+    if k == 0:
+        return float("-inf")
+    return float(torch.topk(flat, k, largest=False).values.max())
+
+
+def global_cut(scores: Mapping[str, torch.Tensor], sparsity: float, min_keep: int = 0) -> tuple[Mask, dict]:
+    """Cut the ``round(κN)`` lowest scores over all layers at once: one global threshold.
+
+    Selection uses the same ``torch.topk(..., largest=False)`` over the concatenated
+    scores as ``torch.nn.utils.prune.global_unstructured``, so both agree exactly.
+    With ``min_keep > 0`` a layer the cut would empty keeps its ``min_keep`` highest
+    scores, and as many of the lowest surviving weights elsewhere are cut instead,
+    so the global sparsity stays exact. Returns the mask and a report
+    ``{"threshold": θ, "guarded": {layer: weights restored}}``.
+    """
+    _check_sparsity(sparsity)
+    flat = _flat(scores)
+    k = round(sparsity * flat.numel())
+    keep = torch.ones_like(flat, dtype=torch.bool)
+    threshold = float("-inf")
+    if k > 0:
+        low = torch.topk(flat, k, largest=False)
+        keep[low.indices] = False
+        threshold = float(low.values.max())
+    mask, guarded = _guard_collapse(_unflat(keep, scores), scores, min_keep)
+    return mask, {"threshold": threshold, "guarded": guarded}
+
+
+def _guard_collapse(mask: Mask, scores: Mapping[str, torch.Tensor], min_keep: int) -> tuple[Mask, dict]:
+    if min_keep <= 0:
+        return mask, {}
+    m = {n: t.clone() for n, t in mask.items()}
+    guarded: dict[str, int] = {}
+    for n, t in m.items():
+        want = min(min_keep, t.numel())
+        if int(t.sum()) < want:
+            top = torch.topk(scores[n].reshape(-1).float(), want).indices
+            before = int(t.sum())
+            t.view(-1)[top] = True
+            guarded[n] = int(t.sum()) - before
+    extra = sum(guarded.values())
+    if extra:
+        # Pay for the restored weights with the lowest survivors of unguarded layers.
+        pool = [n for n in m if n not in guarded]
+        cand = torch.cat([torch.where(m[n].reshape(-1), scores[n].reshape(-1).float(),
+                                      torch.full_like(scores[n].reshape(-1).float(), float("inf")))
+                          for n in pool])
+        if torch.isfinite(cand).sum() < extra:
+            raise ConfigError("sparsity too high to keep every layer alive; lower it or the collapse guard")
+        idx = torch.topk(cand, extra, largest=False).indices
+        offsets, i = {}, 0
+        for n in pool:
+            offsets[n] = (i, i + m[n].numel())
+            i += m[n].numel()
+        for j in idx.tolist():
+            for n, (a, b) in offsets.items():
+                if a <= j < b:
+                    m[n].view(-1)[j - a] = False
+                    break
+    return Mask(m), guarded
+
+
+def _apportion(total: int, sizes: list[int], sparsity: float) -> list[int]:
+    """Per-layer cut counts that follow ``sparsity`` and add up to ``total`` (largest remainder)."""
+    exact = [sparsity * s for s in sizes]
+    counts = [int(e) for e in exact]
+    order = sorted(range(len(sizes)), key=lambda i: exact[i] - counts[i], reverse=True)
+    for i in order[: total - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+def layerwise_cut(scores: Mapping[str, torch.Tensor], sparsity: float) -> Mask:
+    """Cut the same fraction ``κ`` of lowest scores from every layer (global count exact)."""
+    _check_sparsity(sparsity)
+    sizes = [s.numel() for s in scores.values()]
+    counts = _apportion(round(sparsity * sum(sizes)), sizes, sparsity)
+    out = {}
+    for (n, s), k in zip(scores.items(), counts):
+        keep = torch.ones(s.numel(), dtype=torch.bool, device=s.device)
+        if k:
+            keep[torch.topk(s.reshape(-1).float(), k, largest=False).indices] = False
+        out[n] = keep.view_as(s)
+    return Mask(out)
+
+
+def random_cut(shapes: Mapping[str, torch.Tensor], sparsity: float, generator: torch.Generator,
+               min_keep: int = 0) -> tuple[Mask, dict]:
+    """A uniformly random global mask with exactly ``round(κN)`` weights cut."""
+    scores = {n: torch.rand(t.shape, generator=generator) for n, t in shapes.items()}
+    return global_cut(scores, sparsity, min_keep)

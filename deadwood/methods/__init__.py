@@ -1,0 +1,81 @@
+"""Pruning methods: one file each, one signature, one registry.
+
+A method is a function ``prune(ctx: PruneContext) -> PruneResult``: it receives the
+trained dense teacher and returns a *new* model with its mask applied. Stage 3
+(fine-tuning) and the evaluation are shared and happen outside, in
+:mod:`deadwood.pipeline`, so every method gets the same budget and the same judge.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch
+from torch import nn
+
+from ..data import ArrayDataset
+from ..errors import ConfigError
+from ..events import OnEvent
+from ..masks import Mask
+
+
+@dataclass
+class PruneContext:
+    teacher: nn.Module  # trained, eval mode; never modified
+    config: "RunConfig"  # noqa: F821
+    train: ArrayDataset  # on ``device``
+    test: ArrayDataset
+    device: torch.device
+    on_event: OnEvent = None
+
+    def student(self) -> nn.Module:
+        """A trainable copy of the teacher."""
+        s = copy.deepcopy(self.teacher)
+        for p in s.parameters():
+            p.requires_grad_(True)
+        return s.train()
+
+
+@dataclass
+class PruneResult:
+    model: nn.Module  # mask already applied
+    mask: Mask
+    history: list = field(default_factory=list)  # per-epoch entries of the method's own stage
+    info: dict = field(default_factory=dict)  # threshold, guarded layers, ... (JSON-able)
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    prune: Callable[[PruneContext], PruneResult]
+    about: str
+    prunes: bool = True  # False for 'dense'
+
+
+_REGISTRY: dict[str, Method] = {}
+
+
+def register(name: str, about: str, prunes: bool = True):
+    def deco(fn):
+        if name in _REGISTRY:
+            raise ValueError(f"method '{name}' registered twice")
+        _REGISTRY[name] = Method(name, fn, about, prunes)
+        return fn
+
+    return deco
+
+
+def get_method(name: str) -> Method:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ConfigError(f"unknown method '{name}'; choose one of: {', '.join(_REGISTRY)}") from None
+
+
+def method_names() -> list[str]:
+    return list(_REGISTRY)
+
+
+# Registration happens on import; the order here is the order users see.
+from . import deadwooding, magnitude, magnitude_layerwise, random, hydra, dense  # noqa: E402,F401

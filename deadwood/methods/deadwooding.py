@@ -1,0 +1,158 @@
+"""``deadwooding``: the Lagrangian-dual solve and one global cut (METHOD.md, stages 1-2).
+
+Stage 1 solves, for the student ``S`` (a copy of the teacher ``T``)::
+
+    minimise    R(W) = Σ_l ||W_l||_1 / N          (÷ m_l, layer l's initial mean |w|, when layer_normalize)
+    subject to  g_l   = E||h_l^S(x) - h_l^T(x)||² / E||h_l^T(x)||² - δ_rep <= 0   (each prunable layer l)
+                g_kd  = E KL(softmax(T(x)/τ) || softmax(S(x)/τ)) - δ_kd <= 0
+                g_rob = E CE(S(x + a_ε), y) - (1 + ρ) · E CE(T(x + a_ε), y) <= 0
+
+with ``a_ε`` an FGSM (random start) or PGD step against the model evaluated. Per
+mini-batch the primal takes an Adam step on ``R + Σ λ_j · max(0, g_j)``; the
+multipliers rise by dual ascent once per epoch (:mod:`deadwood.dual` has the
+alternatives). Stage 2 cuts the ``κN`` smallest ``|w|`` of the solved student in one
+global threshold.
+
+Two estimates, both for speed and both recorded: ``g_l`` is a ratio of batch
+sums (steadier than a mean of per-sample ratios when a sample's activation is
+near zero), and the teacher's adversarial loss, a constant of the problem, is
+estimated once over the training set before the solve.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import batches
+from ..dual import Multipliers
+from ..masks import global_cut, global_threshold, magnitudes, prunable
+from ..robustness import perturb
+from ..train import accuracy, kd_loss, run_epochs
+from . import PruneContext, PruneResult, register
+
+
+def _modules_of(model: nn.Module, names) -> dict[str, nn.Module]:
+    modules = dict(model.named_modules())
+    return {n: modules[n.rpartition(".")[0]] for n in names}
+
+
+class _Capture:
+    """Forward hooks that keep the output of each prunable layer from the last forward pass."""
+
+    def __init__(self, model: nn.Module, names):
+        self.out: dict[str, torch.Tensor] = {}
+        self.handles = [m.register_forward_hook(self._hook(n)) for n, m in _modules_of(model, names).items()]
+
+    def _hook(self, name):
+        def hook(module, args, output):
+            self.out[name] = output
+
+        return hook
+
+    def close(self):
+        for h in self.handles:
+            h.remove()
+
+
+@torch.no_grad()
+def teacher_adversarial_loss(teacher: nn.Module, ctx: PruneContext, attack: str, pgd_steps: int) -> float:
+    """``E CE(T(x + a_ε), y)`` over the training set, attacks against the teacher (fixed seed)."""
+    gen = torch.Generator().manual_seed(ctx.config.seed + 1)
+    total = 0.0
+    for x, y in batches(ctx.train, 512):
+        xa = perturb(teacher, x, y, attack, ctx.config.epsilon, steps=pgd_steps, generator=gen)
+        total += float(F.cross_entropy(teacher(xa), y, reduction="sum"))
+    return total / len(ctx.train)
+
+
+class DeadwoodingProblem:
+    """The constrained problem of Stage 1 for one student/teacher pair.
+
+    :meth:`evaluate` returns the objective ``R`` and the vector ``g`` of every
+    constraint's value for a mini-batch, from one function, as cooper does.
+    """
+
+    def __init__(self, student: nn.Module, teacher: nn.Module, ctx: PruneContext):
+        cfg = ctx.config.deadwooding
+        self.student, self.teacher, self.cfg, self.eps = student, teacher, cfg, ctx.config.epsilon
+        self.layers = list(prunable(student))
+        self.names = [f"rep:{n}" for n in self.layers] + ["kd", "rob"]
+        self.scale = {n: (float(p.detach().abs().mean()) if cfg.layer_normalize else 1.0) or 1.0
+                      for n, p in prunable(student).items()}
+        self.count = sum(p.numel() for p in prunable(student).values())
+        self.teacher_rob = teacher_adversarial_loss(teacher, ctx, cfg.attack, cfg.pgd_steps)
+        self.s_cap, self.t_cap = _Capture(student, self.layers), _Capture(teacher, self.layers)
+        self.gen = torch.Generator().manual_seed(ctx.config.seed + 3)
+
+    def objective(self) -> torch.Tensor:
+        w = prunable(self.student)
+        return sum(w[n].abs().sum() / self.scale[n] for n in self.layers) / self.count
+
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg, b = self.cfg, len(x)
+        with torch.no_grad():
+            t_logits = self.teacher(x)
+        xa = perturb(self.student, x, y, cfg.attack, self.eps, steps=cfg.pgd_steps, generator=self.gen)
+        out = self.student(torch.cat([x, xa]))  # clean and adversarial halves in one pass
+        s_logits, s_adv = out[:b], out[b:]
+        g = []
+        for n in self.layers:
+            hs, ht = self.s_cap.out[n][:b].flatten(1), self.t_cap.out[n].flatten(1)
+            g.append(((hs - ht) ** 2).sum() / (ht ** 2).sum().clamp_min(1e-12) - cfg.delta_rep)
+        g.append(kd_loss(s_logits.float(), t_logits.float(), cfg.tau) - cfg.delta_kd)
+        g.append(F.cross_entropy(s_adv.float(), y) - (1 + cfg.rho) * self.teacher_rob)
+        return self.objective(), torch.stack([v.float() for v in g])
+
+    def close(self):
+        self.s_cap.close()
+        self.t_cap.close()
+
+
+def dead_fraction(model: nn.Module, sparsity: float) -> dict[str, float]:
+    """Per layer: the fraction of weights at or below the would-be global threshold θ(κ)."""
+    mags = magnitudes(model)
+    theta = global_threshold(mags, sparsity)
+    return {n: float((m <= theta).float().mean()) for n, m in mags.items()}
+
+
+@register("deadwooding", "Lagrangian-dual solve towards sparsity under accuracy and robustness "
+                         "constraints, then one global magnitude cut")
+def prune(ctx: PruneContext) -> PruneResult:
+    run, cfg = ctx.config, ctx.config.deadwooding
+    student = ctx.student()
+    problem = DeadwoodingProblem(student, ctx.teacher, ctx)
+    duals = Multipliers(problem.names, cfg.dual_update, cfg.dual_step, cfg.penalty, cfg.kp, device=ctx.device)
+    epoch_g = {"sum": torch.zeros(len(problem.names), device=ctx.device), "n": 0, "step": 0}
+
+    def step(x, y):
+        r, g = problem.evaluate(x, y)
+        duals.observe(g)
+        epoch_g["sum"] += g.detach()
+        epoch_g["n"] += 1
+        epoch_g["step"] += 1
+        loss = r + duals.lagrangian(g)
+        if cfg.dual_every and epoch_g["step"] % cfg.dual_every == 0:
+            duals.update()
+        return loss, {"objective": r}
+
+    def end_epoch(epoch):
+        lambdas = duals.update() if cfg.dual_every == 0 else duals.values()
+        g = (epoch_g["sum"] / max(epoch_g["n"], 1)).cpu().tolist()
+        epoch_g["sum"].zero_()
+        epoch_g["n"] = 0
+        return {"lambdas": lambdas, "violations": dict(zip(problem.names, g)),
+                "dead_fraction": dead_fraction(student, run.sparsity),
+                "accuracy": accuracy(student, ctx.test)}
+
+    try:
+        history = run_epochs(student, ctx.train, step, stage="dual", epochs=cfg.epochs, lr=cfg.lr,
+                             batch_size=run.batch_size, seed=run.seed + 4, on_event=ctx.on_event,
+                             end_epoch=end_epoch, amp=run.amp)
+    finally:
+        problem.close()
+    mask, report = global_cut(magnitudes(student), run.sparsity, run.min_keep)
+    mask.apply(student)
+    info = {**report, "constraints": problem.names, "teacher_adversarial_loss": problem.teacher_rob,
+            "final_lambdas": duals.values()}
+    return PruneResult(student, mask, history, info)

@@ -1,0 +1,9 @@
+"""``dense``: no pruning, for reference (fine-tuned with the same budget as the others)."""
+from ..masks import Mask
+from . import PruneContext, PruneResult, register
+
+
+@register("dense", "no pruning: the teacher itself, for reference", prunes=False)
+def prune(ctx: PruneContext) -> PruneResult:
+    model = ctx.student()
+    return PruneResult(model, Mask.ones_like(model))

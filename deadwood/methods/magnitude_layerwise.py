@@ -1,0 +1,11 @@
+"""``magnitude-layerwise``: the same fraction of smallest |w| cut from every layer."""
+from ..masks import layerwise_cut, magnitudes
+from . import PruneContext, PruneResult, register
+
+
+@register("magnitude-layerwise", "the same fraction of smallest |w| cut from every layer")
+def prune(ctx: PruneContext) -> PruneResult:
+    model = ctx.student()
+    mask = layerwise_cut(magnitudes(model), ctx.config.sparsity)
+    mask.apply(model)
+    return PruneResult(model, mask)

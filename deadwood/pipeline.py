@@ -1,0 +1,203 @@
+"""teacher -> prune -> fine-tune -> evaluate, with results cached under a hash of the config.
+
+``run(config)`` is the one entry point the CLI, the app and the notebooks call.
+The teacher is cached under ``teacher_key()`` (every method at every sparsity
+prunes the same one), the finished run under ``key()``; asking again is a lookup.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .config import RunConfig
+from .data import ArrayDataset, load_dataset
+from .errors import ConfigError
+from .events import OnEvent, emit
+from .methods import PruneContext, get_method
+from .models import build_model
+from .record import (DENSE_FILE, LoadedRun, RunRecord, copy_run, load_run, sparsity_of, versions,
+                     write_run)
+from .robustness import pgd_curve
+from .store import atomic_save_state, atomic_write_json, default_cache_dir, load_state, publish_dir, staging_dir
+from .train import accuracy, adversarial_step, distill_step, natural_step, run_epochs
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' asked for, but no CUDA GPU is available; use --device cpu or auto")
+    return torch.device(name)
+
+
+class Cache:
+    """``root/teachers/<teacher_key>/`` and ``root/runs/<key>/``."""
+
+    def __init__(self, root=None):
+        self.root = Path(root) if root is not None else default_cache_dir()
+
+    def run_dir(self, config: RunConfig) -> Path:
+        return self.root / "runs" / config.key()
+
+    def teacher_dir(self, config: RunConfig) -> Path:
+        return self.root / "teachers" / config.teacher_key()
+
+    def has_run(self, config: RunConfig) -> bool:
+        return (self.run_dir(config) / "record.json").is_file()
+
+
+def load_data(config: RunConfig, device: torch.device) -> tuple[ArrayDataset, ArrayDataset]:
+    train = load_dataset(config.dataset, "train", config.data_dir, config.seed, config.download).to(device)
+    test = load_dataset(config.dataset, "test", config.data_dir, config.seed, config.download).to(device)
+    return train, test
+
+
+def evaluate(model: nn.Module, test: ArrayDataset, config: RunConfig) -> tuple[float, dict]:
+    """Clean accuracy and the PGD robustness curve at ``config.eval_epsilons``."""
+    ev = config.evaluation
+    data = test.subset(ev.samples, config.seed)
+    curve = pgd_curve(model, data, config.eval_epsilons, steps=ev.steps, seed=config.seed)
+    clean = accuracy(model, data)
+    curve["accuracy"][0] = clean  # epsilon 0 runs no attack: the same number, computed once
+    return clean, curve
+
+
+def train_teacher(config: RunConfig, train: ArrayDataset, test: ArrayDataset, device: torch.device,
+                  on_event: OnEvent = None) -> tuple[nn.Module, list]:
+    """Stage 0: a dense model trained naturally or adversarially (``config.teacher``)."""
+    from .data import dataset_info
+
+    tc = config.teacher
+    model = build_model(config.model, dataset_info(config.dataset), seed=config.seed).to(device)
+    gen = torch.Generator().manual_seed(config.seed + 5)
+    step = (natural_step(model) if tc.attack == "none" or config.teacher_epsilon == 0
+            else adversarial_step(model, tc.attack, config.teacher_epsilon, tc.pgd_steps, gen))
+    history = run_epochs(model, train, step, stage="teacher", epochs=tc.epochs, lr=tc.lr,
+                         batch_size=config.batch_size, seed=config.seed, on_event=on_event,
+                         end_epoch=lambda e: {"accuracy": accuracy(model, test)},
+                         weight_decay=tc.weight_decay, amp=config.amp)
+    return model.eval(), history
+
+
+def get_teacher(config: RunConfig, train, test, device, cache: Cache, on_event: OnEvent = None,
+                use_cache: bool = True) -> tuple[nn.Module, dict]:
+    """The cached teacher for ``config`` (trained and cached on a miss).
+
+    Returns the model (eval mode, frozen) and its summary: history, clean accuracy,
+    robustness curve, training time.
+    """
+    from .data import dataset_info
+
+    folder = cache.teacher_dir(config)
+    summary_file = folder / "teacher.json"
+    if use_cache and summary_file.is_file() and (folder / DENSE_FILE).is_file():
+        summary = json.loads(summary_file.read_text())
+        if summary.get("epsilons") == config.eval_epsilons and summary.get("samples") == config.evaluation.samples:
+            model = build_model(config.model, dataset_info(config.dataset))
+            model.load_state_dict(load_state(folder / DENSE_FILE))
+            emit(on_event, "cached", "teacher")
+            return _frozen(model.to(device)), summary
+    t0 = time.perf_counter()
+    model, history = train_teacher(config, train, test, device, on_event)
+    seconds = time.perf_counter() - t0
+    emit(on_event, "start", "eval", 0, 1)
+    clean, curve = evaluate(model, test, config)
+    emit(on_event, "end", "eval", 1, 1)
+    summary = {"history": history, "clean_accuracy": clean, "robustness": curve, "seconds": seconds,
+               "epsilons": config.eval_epsilons, "samples": config.evaluation.samples,
+               "key": config.teacher_key()}
+    tmp = staging_dir(folder)
+    atomic_save_state(tmp / DENSE_FILE, model.state_dict())
+    atomic_write_json(tmp / "teacher.json", summary)
+    publish_dir(tmp, folder)
+    return _frozen(model), summary
+
+
+def _frozen(model: nn.Module) -> nn.Module:
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.eval()
+
+
+def finetune(model: nn.Module, teacher: nn.Module, mask, config: RunConfig, train, test,
+             on_event: OnEvent = None) -> list:
+    """Stage 3, shared by every method: distillation + adversarial training under ``mask``."""
+    fc = config.finetune
+    if fc.epochs == 0:
+        return []
+    gen = torch.Generator().manual_seed(config.seed + 6)
+    step = distill_step(model, teacher, attack=fc.attack, eps=config.epsilon, pgd_steps=fc.pgd_steps,
+                        alpha_kd=fc.alpha_kd, tau=fc.tau, generator=gen)
+    return run_epochs(model, train, step, stage="finetune", epochs=fc.epochs, lr=fc.lr,
+                      batch_size=config.batch_size, seed=config.seed + 7, on_event=on_event, mask=mask,
+                      end_epoch=lambda e: {"accuracy": accuracy(model, test)}, amp=config.amp)
+
+
+def run(config: RunConfig, *, on_event: OnEvent = None, cache_dir=None, out=None,
+        use_cache: bool = True) -> LoadedRun:
+    """Run ``config`` end to end (or fetch it from the cache) and return the loaded run.
+
+    With ``out``, the run directory is also copied there. Raise
+    :class:`deadwood.errors.RunStopped` from ``on_event`` to stop; the teacher, once
+    trained, stays cached.
+    """
+    config = config.validate()
+    cache = Cache(cache_dir)
+    final = cache.run_dir(config)
+    if use_cache and cache.has_run(config):
+        emit(on_event, "cached", "run")
+        if out is not None:
+            copy_run(final, Path(out))
+        return load_run(final)
+
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    train, test = load_data(config, device)
+    timings["data"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    teacher, tsum = get_teacher(config, train, test, device, cache, on_event, use_cache)
+    timings["teacher"] = time.perf_counter() - t
+    timings["teacher_training"] = tsum["seconds"]
+
+    t = time.perf_counter()
+    method = get_method(config.method)
+    result = method.prune(PruneContext(teacher, config, train, test, device, on_event))
+    timings["prune"] = time.perf_counter() - t
+    one_shot = accuracy(result.model, test)
+    emit(on_event, "epoch", "cut", 1, 1, {"one_shot_accuracy": one_shot, "sparsity": result.mask.sparsity()})
+
+    t = time.perf_counter()
+    ft_history = finetune(result.model, teacher, result.mask, config, train, test, on_event)
+    timings["finetune"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    emit(on_event, "start", "eval", 0, 1)
+    clean, curve = evaluate(result.model, test, config)
+    emit(on_event, "end", "eval", 1, 1)
+    timings["eval"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+
+    model_cpu = copy.deepcopy(result.model).cpu()
+    layer_sparsity, layer_sizes, global_sparsity = sparsity_of(model_cpu)
+    record = RunRecord(
+        config={**config.to_dict(), "device": str(device)},
+        versions=versions(),
+        history=tsum["history"] + result.history + ft_history,
+        layer_sparsity=layer_sparsity, layer_sizes=layer_sizes, global_sparsity=global_sparsity,
+        one_shot_accuracy=one_shot, clean_accuracy=clean, robustness=curve, timings=timings,
+        teacher={"clean_accuracy": tsum["clean_accuracy"], "robustness": tsum["robustness"],
+                 "key": tsum["key"], "cached": timings["teacher"] < tsum["seconds"]},
+        prune_info=result.info, key=config.key())
+    write_run(final, record, model_cpu, teacher)
+    if out is not None:
+        copy_run(final, Path(out))
+    return load_run(final)

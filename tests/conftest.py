@@ -1,0 +1,34 @@
+"""Shared fixtures: a tiny configuration that trains in about a second, and a private cache."""
+import os
+
+import pytest
+
+from deadwood import DeadwoodingConfig, EvalConfig, FinetuneConfig, HydraConfig, RunConfig, TeacherConfig
+
+
+def tiny(**overrides) -> RunConfig:
+    """The embedded default, shrunk: a few epochs per stage, a short PGD on 120 test samples."""
+    base = dict(
+        teacher=TeacherConfig(epochs=4), deadwooding=DeadwoodingConfig(epochs=3),
+        hydra=HydraConfig(epochs=2), finetune=FinetuneConfig(epochs=2),
+        evaluation=EvalConfig(epsilons=(0.0, 0.1), steps=3, samples=120), sparsity=0.9)
+    base.update(overrides)
+    return RunConfig(**base)
+
+
+@pytest.fixture
+def tiny_config():
+    return tiny()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cache_dir(tmp_path_factory):
+    """Every test shares one cache under pytest's temp folder (never the user's)."""
+    path = tmp_path_factory.mktemp("cache")
+    old = os.environ.get("DEADWOOD_CACHE")
+    os.environ["DEADWOOD_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("DEADWOOD_CACHE", None)
+    else:
+        os.environ["DEADWOOD_CACHE"] = old

@@ -1,0 +1,46 @@
+import subprocess
+import sys
+
+import pytest
+
+from deadwood.cli import main
+
+BAD = [
+    (["--sparsity", "1.0"], "sparsity must be in [0, 1)"),
+    (["--sparsity", "-0.2"], "sparsity must be in [0, 1)"),
+    (["--epsilon", "-0.1"], "epsilon must be a number >= 0"),
+    (["--epsilon", "nan"], "epsilon must be a number >= 0"),
+    (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+    (["--model", "alexnet"], "unknown model 'alexnet'"),
+    (["--method", "snip"], "unknown method 'snip'"),
+    (["--model", "resnet20"], "model 'resnet20' does not fit dataset 'digits'"),
+    (["--sparsity", "lots"], "invalid float value: 'lots'"),
+    (["--dataset", "mnist", "--model", "lenet5", "--data-dir", "{tmp}/nowhere"], "dataset 'mnist' not found"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD)
+def test_bad_input_exits_nonzero_with_one_line_and_writes_nothing(args, message, tmp_path, capsys):
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    try:
+        code = main(["run", "--out", str(out), "--cache-dir", str(cache), *args])
+    except SystemExit as e:  # argparse's own type errors
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and err.count("\n") == 1 and err.startswith("error: ")
+    assert not out.exists() and not cache.exists()
+
+
+def test_cli_run_end_to_end(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "deadwood", "run", "--sparsity", "0.9", "--out", str(out),
+           "--cache-dir", str(tmp_path / "cache"), "--teacher-epochs", "3", "--deadwooding-epochs", "2",
+           "--finetune-epochs", "1", "--evaluation-steps", "2", "--evaluation-samples", "60"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "dual solve" in done.stderr  # a progress bar per stage
+    assert "one-shot" in done.stdout and (out / "record.json").is_file()
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert "from cache" in again.stderr

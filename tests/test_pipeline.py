@@ -1,0 +1,49 @@
+import pytest
+
+from deadwood import RunStopped, run
+from deadwood.pipeline import Cache
+from conftest import tiny
+
+
+def test_robustness_curve_starts_at_clean_accuracy_and_includes_0_1():
+    rec = run(tiny(method="magnitude")).record
+    curve = rec.robustness
+    assert curve["epsilons"][0] == 0.0 and 0.1 in curve["epsilons"]
+    assert curve["accuracy"][0] == rec.clean_accuracy
+    assert curve["steps"] >= 2 and curve["accuracy"][curve["epsilons"].index(0.1)] <= rec.clean_accuracy
+    assert rec.teacher["robustness"]["accuracy"][0] == rec.teacher["clean_accuracy"]
+    assert set(rec.timings) >= {"teacher", "prune", "finetune", "eval", "total"}
+
+
+def test_repeating_a_run_is_a_lookup():
+    config = tiny(method="random", seed=5)
+    first = run(config)
+    events = []
+    second = run(config, on_event=events.append)
+    assert [(e.kind, e.stage) for e in events] == [("cached", "run")]
+    assert second.record.to_dict() == first.record.to_dict()
+
+
+def test_teacher_is_shared_across_methods_and_sparsities():
+    run(tiny(method="magnitude", seed=6, sparsity=0.8))
+    events = []
+    run(tiny(method="magnitude-layerwise", seed=6, sparsity=0.95), on_event=events.append)
+    assert ("cached", "teacher") in [(e.kind, e.stage) for e in events]
+    assert not any(e.stage == "teacher" and e.kind == "epoch" for e in events)
+
+
+def test_stop_request_keeps_the_finished_teacher():
+    config = tiny(method="deadwooding", seed=7)
+
+    def stop_in_dual(e):
+        if e.stage == "dual" and e.kind == "epoch":
+            raise RunStopped("stopped by the user")
+
+    with pytest.raises(RunStopped):
+        run(config, on_event=stop_in_dual)
+    cache = Cache()
+    assert not cache.has_run(config)
+    assert (cache.teacher_dir(config) / "dense.pt").is_file()
+    events = []
+    run(config, on_event=events.append)
+    assert ("cached", "teacher") in [(e.kind, e.stage) for e in events]
