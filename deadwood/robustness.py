@@ -55,6 +55,7 @@ is probably masking gradients and its robust accuracy is not to be trusted:
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 import warnings
@@ -167,6 +168,7 @@ def large_epsilon(norm: str, input_shape) -> float:
 
 # --------------------------------------------------------------------------- foolbox plumbing
 
+@functools.cache
 def _foolbox():
     """foolbox, imported on first use; its import-time scipy deprecation notice is not ours to show."""
     with warnings.catch_warnings():
@@ -217,7 +219,9 @@ def _attacking(model: nn.Module, device):
     params = list(model.parameters())
     was_training, grads = model.training, [p.requires_grad for p in params]
     home = params[0].device if params else dev
-    model.eval().to(dev)
+    model.eval()
+    if home != dev:  # .to() walks every tensor even when nothing moves; skip it when nothing would
+        model.to(dev)
     for p in params:
         p.requires_grad_(False)
     try:
@@ -225,22 +229,31 @@ def _attacking(model: nn.Module, device):
     finally:
         for p, g in zip(params, grads):
             p.requires_grad_(g)
-        model.to(home).train(was_training)
+        if home != dev:
+            model.to(home)
+        model.train(was_training)
 
 
 @contextlib.contextmanager
 def _seeded(seed: int, batch: int, device: torch.device):
     """The global RNG (foolbox draws its random starts from it) seeded from ``(seed, batch)``,
     restored on exit so that evaluating never changes the caller's random stream."""
+    # Not torch.manual_seed / fork_rng: they also visit every lazy accelerator backend, and
+    # format a stack trace each time they do (a millisecond per call, per epsilon and batch).
     s = (seed * 1_000_003 + batch) % (2 ** 63)
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        # Not torch.manual_seed: it also queues seeds for every lazy accelerator backend, and
-        # formats a stack trace each time it does (milliseconds per call on a CPU machine).
-        torch.default_generator.manual_seed(s)
-        if device.type == "cuda":
-            with torch.cuda.device(device):
-                torch.cuda.manual_seed(s)
+    cuda = device.type == "cuda"
+    cpu_state = torch.get_rng_state()
+    cuda_state = torch.cuda.get_rng_state(device) if cuda else None
+    torch.default_generator.manual_seed(s)
+    if cuda:
+        with torch.cuda.device(device):
+            torch.cuda.manual_seed(s)
+    try:
         yield
+    finally:
+        torch.set_rng_state(cpu_state)
+        if cuda:
+            torch.cuda.set_rng_state(cuda_state, device)
 
 
 def _distance(norm: str, x: torch.Tensor, xp: torch.Tensor) -> torch.Tensor:
