@@ -9,6 +9,7 @@ Public API (locked: the app, the notebooks and the benchmark build on it)::
 
     EVAL_ATTACKS   names accepted below, each an L-inf or L2 attack on inputs in [0, 1]:
                    fgsm, pgd, pgd-l2 (fixed budget) and deepfool, deepfool-l2, fmn (minimum norm)
+    ATTACK_INFO    name -> {"norm", "minimum_norm", "default_steps", "about"} (for menus and axis labels)
     evaluate(model, data, attack="pgd", epsilons=(0, .05, .1, .2), *, steps=None, step_size=None,
              samples=None, seed=0, batch_size=512, device=None, checks=True, on_event=None,
              warn=True) -> dict
@@ -43,8 +44,9 @@ see the same random starts. While attacked, a model is in eval mode with its par
 accumulate, every weight gradient); both are restored afterwards.
 
 Sanity checks (Carlini et al. 2019, "On evaluating adversarial robustness"), recorded with every
-evaluation and raised as :class:`RobustnessWarning` when they fail, since a model that fails them
-is probably masking gradients and its robust accuracy is not to be trusted:
+evaluation and raised as :class:`RobustnessWarning` when they fail. A failure means the attack
+missed what a working attack finds, most often because the model masks its gradients (sometimes
+because the attack has too few steps), so the robust accuracy it reports is overestimated:
 
 - ``epsilon-zero``: accuracy at ε = 0 equals the clean accuracy, exactly;
 - ``monotone``: accuracy never rises with ε (by more than :data:`TOLERANCE`);
@@ -54,9 +56,11 @@ is probably masking gradients and its robust accuracy is not to be trusted:
 """
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import math
+import numbers
 import time
 import warnings
 from dataclasses import dataclass
@@ -95,6 +99,8 @@ _SPECS = {s.name: s for s in (
     _Spec("fmn", "linf", True, 100, "fgsm", "L-inf Fast Minimum Norm (Pintor et al. 2021)"),
 )}
 EVAL_ATTACKS = tuple(_SPECS)
+ATTACK_INFO = {n: {"norm": s.norm, "minimum_norm": s.minimizing, "default_steps": s.default_steps, "about": s.about}
+               for n, s in _SPECS.items()}
 _REFERENCE = {"fgsm": _Spec("fgsm", "linf", False, 1, None, ""), "fgm": _Spec("fgm", "l2", False, 1, None, "")}
 
 
@@ -111,7 +117,7 @@ def _spec(attack: str) -> _Spec:
 
 
 def _number(value) -> Optional[float]:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
     return float(value) if ok else None
 
 
@@ -416,8 +422,8 @@ def _checks(result: dict, num_classes: int, big: float, big_acc: float, referenc
     out.append({"name": "monotone", "passed": not rises,
                 "message": "accuracy never rises with epsilon" if not rises else
                 "; ".join(f"{name} accuracy rises from {a:.4f} at epsilon {e0:g} to {b:.4f} at {e1:g}"
-                          for e0, e1, a, b in rises) + ": a larger budget cannot help the model, "
-                "so gradients are probably masked"})
+                          for e0, e1, a, b in rises) + ": a larger budget cannot help the model, so the attack "
+                "is unreliable here (too few steps, or masked gradients) and robustness is overestimated"})
 
     if reference is None:
         out.append({"name": "stronger-than-fgsm", "passed": None,
@@ -430,8 +436,8 @@ def _checks(result: dict, num_classes: int, big: float, big_acc: float, referenc
                     "reference_accuracy": [acc[0]] + ref_acc,
                     "message": f"{name} is at least as strong as {label} at every epsilon" if not weaker else
                     "; ".join(f"{name} leaves {a:.4f} accuracy at epsilon {e:g} but {label} only {r:.4f}"
-                              for e, a, r in weaker) + ": a multi-step attack should not be weaker, "
-                    "so gradients are probably masked"})
+                              for e, a, r in weaker) + ": a multi-step attack should not be weaker, so it has not "
+                    "converged (try more steps) or gradients are masked, and robustness is overestimated"})
 
     chance = 1.0 / num_classes
     ok = big_acc <= chance + CHANCE_MARGIN
@@ -450,8 +456,6 @@ def curve_at(norms, epsilons) -> list[float]:
         raise ConfigError("there are no norms to draw a curve from")
     finite = sorted(v for v in norms if v is not None)
     robust_forever = n - len(finite)
-    import bisect
-
     return [(robust_forever + len(finite) - bisect.bisect_right(finite, float(e))) / n for e in epsilons]
 
 
@@ -492,8 +496,9 @@ def adversarial_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, att
     attack with ``epsilon=None`` gives its unclipped minimal adversarials), ``y``, ``pred_clean``,
     ``pred_adv``, ``confidence_clean`` / ``confidence_adv`` (softmax probability of the
     predicted class), ``success`` (``pred_adv != y``), ``norm`` (each perturbation's size), plus
-    ``attack``, ``epsilon``, ``steps``. The random start is the one :func:`evaluate` uses for the
-    first batch with the same seed, so dense and pruned models attacked with the same seed match.
+    ``attack``, ``epsilon``, ``steps``. The random start depends on the seed only (drawn as
+    :func:`evaluate` draws it for a first batch), so dense and pruned models attacked with the
+    same seed start from the same points.
     """
     spec = _spec(attack)
     steps = _resolve_steps(spec, steps, step_size)

@@ -7,7 +7,7 @@ batch size and steps, each followed by the forward passes that score it. ``sweep
 a whole evaluation as the run record gets it. These are benchmarks, not tests: timings on a
 shared machine are noisy, so both report the median of several repeats, interleaved.
 
-    python -m deadwood.throughput [--run DIR] [--epsilon 0.1] [--steps 10] [--repeats 7]
+    python -m deadwood.throughput [--run DIR] [--epsilon 0.1] [--steps 10] [--repeats 7] [--threads N]
 """
 from __future__ import annotations
 
@@ -101,7 +101,10 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's own choice)")
     ns = p.parse_args(argv)
+    if ns.threads:
+        torch.set_num_threads(ns.threads)
     if ns.run:
         from .data import load_dataset
         from .record import load_run
