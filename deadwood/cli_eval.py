@@ -63,7 +63,8 @@ def _progress(label: str):
 
     def on_event(e):
         if e.kind == "start":
-            bar["b"] = tqdm(total=e.total, desc=f"{label}", unit="batch", file=sys.stderr, dynamic_ncols=True)
+            # one step = one attack run over one batch (per epsilon for fixed-budget attacks)
+            bar["b"] = tqdm(total=e.total, desc=label, unit="run", file=sys.stderr, dynamic_ncols=True)
         elif e.kind == "epoch" and "b" in bar:
             bar["b"].update(1)
         elif e.kind == "end" and "b" in bar:
@@ -97,10 +98,10 @@ def cmd_eval(ns) -> int:
     # One subset for both models (what robustness.evaluate_pair does), so each gets its own bar.
     data = test.subset(ns.samples if ns.samples is not None else cfg.evaluation.samples, kwargs["seed"])
     results = {"pruned": robustness.evaluate(loaded.model, data, ns.attack, epsilons, **kwargs,
-                                             on_event=_progress("pruned"))}
+                                             on_event=_progress(f"pruned ({ns.attack})"))}
     if (path / DENSE_FILE).is_file():
         results["teacher"] = robustness.evaluate(loaded.dense(), data, ns.attack, epsilons, **kwargs,
-                                                 on_event=_progress("teacher"))
+                                                 on_event=_progress(f"teacher ({ns.attack})"))
     else:
         print(f"warning: {path / DENSE_FILE} is missing; only the pruned model was evaluated", file=sys.stderr)
 
