@@ -1,0 +1,59 @@
+"""Live pruning: one configuration, run with live multipliers, then every chart of its record."""
+import streamlit as st
+
+from app import charts, runs, show, widgets
+
+st.title("Live pruning")
+job = runs.current("live")
+with st.sidebar:
+    choice = widgets.single_run()
+    pressed = widgets.run_button(choice, busy=runs.busy("live"))
+if choice.problem:
+    st.error(choice.problem, icon=":material/block:")
+if pressed:
+    runs.start("live", choice.configs)
+    st.rerun()  # redraw the sidebar with Run disabled while the job goes
+
+
+def live_chart(view):
+    if charts.dual_entries(view.history):
+        st.plotly_chart(charts.multipliers_figure(view.history), key="live_multipliers")
+    elif view.history:
+        st.plotly_chart(charts.training_figure(view.history), key="live_training")
+
+
+if runs.busy("live"):
+    runs.follow(job, live_chart)
+else:
+    runs.outcome(job)
+    config = choice.config
+    record = runs.record(config) if config else None
+    if record is None and job is not None and job.view().state == "done":
+        config = job.configs[0]
+        record = runs.record(config)
+        st.info("Showing the last run; the settings in the sidebar have not been run yet: press **Run**.")
+    if record is None:
+        st.info("Press **Run** in the sidebar. A fresh run on the embedded digits takes seconds; "
+                "repeating a configuration is instant.")
+    else:
+        cfg = record.config
+        st.caption(f"{cfg['method']} · κ = {cfg['sparsity']:g} · ε = {cfg['epsilon']:g} · "
+                   f"{cfg['dataset']}/{cfg['model']} · seed {cfg['seed']} · run {record.key}")
+        show.headline(record, config.epsilon)
+        if charts.dual_entries(record.history):
+            show.figure(charts.multipliers_figure(record.history), "multipliers")
+        else:
+            st.caption(f"No Lagrange multipliers: '{cfg['method']}' has no dual solve.")
+        left, right = st.columns(2)
+        with left:
+            show.figure(charts.layer_sparsity_figure(record), "layer-sparsity")
+        with right:
+            show.figure(charts.robustness_figure(record, runs.baselines(config), config.epsilon), "robustness")
+        left, right = st.columns(2)
+        if charts.dual_entries(record.history):
+            with left:
+                show.figure(charts.dead_wood_figure(record.history, config.sparsity), "dead-wood")
+        with right if charts.dual_entries(record.history) else left:
+            show.figure(charts.training_figure(record.history), "training")
+        show.run_downloads(record, runs.run_dir(config))
+show.about_the_method()
