@@ -108,13 +108,14 @@ def layer_sparsity_figure(record) -> go.Figure:
     kept = [round(sizes[n] * (1 - sparsity[n])) for n in names]
     fig = go.Figure(go.Bar(
         x=labels, y=[sparsity[n] for n in names], marker_color="#8c564b", name="zero fraction",
-        text=[f"{sparsity[n]:.1%}" for n in names], textposition="outside",
+        text=[f"{sparsity[n]:.1%}" for n in names], textposition="inside", insidetextanchor="end",
+        textfont=dict(color="white", size=FONT_SIZE + 2),
         customdata=[[sizes[n], k, n] for n, k in zip(names, kept)],
         hovertemplate="%{customdata[2]}<br>zero: %{y:.2%}<br>kept %{customdata[1]:,} of %{customdata[0]:,}"
                       "<extra></extra>"))
     glob = _field(record, "global_sparsity")
     fig.add_hline(y=glob, line=dict(color=TEACHER_COLOR, dash="dash"))
-    fig.update_yaxes(title_text="fraction of weights set to zero", range=[0, 1.12], tickformat=".0%")
+    fig.update_yaxes(title_text="fraction of weights set to zero", range=[0, 1.02], tickformat=".0%")
     fig.update_layout(showlegend=False, hovermode="closest")
     return _style(fig, f"Per-layer sparsity after one global cut (dashed: global {glob:.1%})")
 
@@ -254,10 +255,13 @@ def pareto_figure(records: Sequence, epsilon: float, teacher: dict | None = None
     for k, sym in symbols.items():
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"κ = {k:g}",
                                  marker=dict(symbol=sym, size=12, color="#777"), legendgroup="sparsity"))
-    fig.update_xaxes(title_text="clean accuracy", tickformat=".0%")
-    fig.update_yaxes(title_text=f"robust accuracy at ε = {epsilon:g}", tickformat=".0%")
-    fig.update_layout(hovermode="closest")
-    return _style(fig, "Clean vs robust accuracy", height=480)
+    fig.update_xaxes(title_text="clean accuracy", tickformat=".1%")  # points often lie within a few %
+    fig.update_yaxes(title_text=f"robust accuracy at ε = {epsilon:g}", tickformat=".1%")
+    _style(fig, "Clean vs robust accuracy", height=460)
+    # methods, teacher and marker shapes make a long legend: a column beside the plot
+    fig.update_layout(hovermode="closest", legend=dict(orientation="v", x=1.02, xanchor="left", y=1.0,
+                                                       yanchor="top"))
+    return fig
 
 
 def sparsity_sweep_figure(records: Sequence, epsilon: float, teacher: dict | None = None) -> go.Figure:
@@ -272,13 +276,14 @@ def sparsity_sweep_figure(records: Sequence, epsilon: float, teacher: dict | Non
         fig.add_trace(go.Scatter(x=[f"{_field(r, 'config')['sparsity']:.1%}" for r in rs],
                                  y=[_robust(r, epsilon) for r in rs], name=method, mode="lines+markers",
                                  line=dict(color=method_color(method), width=3), marker=dict(size=10)))
-    if teacher and _robust(teacher, epsilon) is not None:
-        fig.add_hline(y=_robust(teacher, epsilon), line=dict(color=TEACHER_COLOR, dash="dash"),
-                      annotation_text="dense teacher", annotation_position="bottom left")
+    ticks = [f"{k:.1%}" for k in levels]
+    if teacher and _robust(teacher, epsilon) is not None and ticks:
+        fig.add_trace(go.Scatter(x=[ticks[0], ticks[-1]], y=[_robust(teacher, epsilon)] * 2, name="dense teacher",
+                                 mode="lines", line=dict(color=TEACHER_COLOR, dash="dash", width=2)))
     fig.update_xaxes(title_text="target sparsity κ", type="category",
-                     categoryorder="array", categoryarray=[f"{k:.1%}" for k in levels])
+                     categoryorder="array", categoryarray=ticks)
     fig.update_yaxes(title_text=f"robust accuracy at ε = {epsilon:g}", tickformat=".0%", rangemode="tozero")
-    return _style(fig, "Robust accuracy vs sparsity")
+    return _style(fig, "Robust accuracy vs sparsity", height=460)
 
 
 def comparison_rows(records: Sequence, epsilon: float) -> list[dict]:

@@ -57,10 +57,10 @@ def follow(job: Job, live: Callable[[JobView], None] | None = None) -> None:
             text = {"pending": f"{label}: waiting", "cached": f"{label}: from the cache",
                     "done": f"{label}: done"}.get(p.state, f"{label}: epoch {p.done} of {p.total}")
             st.progress(p.fraction, text=text)
-        if live is not None:
-            live(view)
         st.button("Stop", key="stop", on_click=job.stop, icon=":material/stop_circle:",
                   help="stops at the next epoch; a finished teacher stays cached")
+        if live is not None:
+            live(view)
 
     progress()
 

@@ -152,7 +152,7 @@ def test_compare_page_runs_the_grid_and_repeats_instantly():
     run_to_end(at)
     figs = figures(at)
     assert {t["name"] for t in figs["fig_pareto"]["data"]} >= {"magnitude", "random", "dense teacher"}
-    assert [t["name"] for t in figs["fig_robust-vs-sparsity"]["data"]] == ["magnitude", "random"]
+    assert [t["name"] for t in figs["fig_robust-vs-sparsity"]["data"]] == ["magnitude", "random", "dense teacher"]
     assert len(at.dataframe[0].value) == 4
 
     fresh = open_app("pages/compare.py", **grid)  # a new session: everything comes from the cache

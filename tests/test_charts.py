@@ -120,8 +120,10 @@ def test_pareto_chart_one_trace_per_method_one_marker_shape_per_sparsity():
 def test_sweep_chart_and_table():
     recs = [_rec("deadwooding", 0.99, 0.9, 0.6), _rec("deadwooding", 0.9, 0.95, 0.7),
             _rec("random", 0.9, 0.5, 0.1)]
-    fig = charts.sparsity_sweep_figure(recs, 0.1)
-    assert [t.name for t in fig.data] == ["deadwooding", "random"]
+    teacher = {"clean_accuracy": 0.97, "robustness": {"epsilons": [0.0, 0.1], "accuracy": [0.97, 0.75]}}
+    fig = charts.sparsity_sweep_figure(recs, 0.1, teacher)
+    assert [t.name for t in fig.data] == ["deadwooding", "random", "dense teacher"]
+    assert list(fig.data[2].y) == [0.75, 0.75]
     assert list(fig.data[0].x) == ["90.0%", "99.0%"] and list(fig.data[0].y) == [0.7, 0.6]
     rows = charts.comparison_rows(recs, 0.1)
     assert [(r["method"], r["target sparsity"]) for r in rows] == [

@@ -1,7 +1,10 @@
 """Compare methods: a grid of methods x sparsities against the same teacher; cached runs come back at once."""
 import streamlit as st
 
-from app import charts, runs, show, widgets
+try:
+    from app import charts, runs, show, widgets
+except ModuleNotFoundError:  # opened by URL on a fresh server, before the entry point ran (legacy pages/ mode)
+    st.switch_page("streamlit_app.py")
 
 st.title("Compare methods")
 job = runs.current("compare")

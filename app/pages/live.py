@@ -1,7 +1,10 @@
 """Live pruning: one configuration, run with live multipliers, then every chart of its record."""
 import streamlit as st
 
-from app import charts, runs, show, widgets
+try:
+    from app import charts, runs, show, widgets
+except ModuleNotFoundError:  # opened by URL on a fresh server, before the entry point ran (legacy pages/ mode)
+    st.switch_page("streamlit_app.py")
 
 st.title("Live pruning")
 job = runs.current("live")
