@@ -22,7 +22,7 @@ from .methods import PruneContext, get_method
 from .models import build_model
 from .record import (DENSE_FILE, LoadedRun, RunRecord, copy_run, load_run, sparsity_of, versions,
                      write_run)
-from .robustness import pgd_curve
+from . import robustness
 from .store import atomic_save_state, atomic_write_json, default_cache_dir, load_state, publish_dir, staging_dir
 from .train import accuracy, adversarial_step, distill_step, natural_step, run_epochs
 
@@ -58,14 +58,13 @@ def load_data(config: RunConfig, device: torch.device) -> tuple[ArrayDataset, Ar
     return train, test
 
 
-def evaluate(model: nn.Module, test: ArrayDataset, config: RunConfig) -> tuple[float, dict]:
-    """Clean accuracy and the PGD robustness curve at ``config.eval_epsilons``."""
+def evaluate(model: nn.Module, test: ArrayDataset, config: RunConfig, on_event: OnEvent = None) -> tuple[float, dict]:
+    """Clean accuracy and the robustness record (foolbox PGD at ``config.eval_epsilons``, with
+    per-class recall and sanity checks) on ``config.evaluation.samples`` test samples."""
     ev = config.evaluation
-    data = test.subset(ev.samples, config.seed)
-    curve = pgd_curve(model, data, config.eval_epsilons, steps=ev.steps, seed=config.seed)
-    clean = accuracy(model, data)
-    curve["accuracy"][0] = clean  # epsilon 0 runs no attack: the same number, computed once
-    return clean, curve
+    curve = robustness.evaluate(model, test, "pgd", config.eval_epsilons, steps=ev.steps, samples=ev.samples,
+                                seed=config.seed, on_event=on_event)
+    return curve["clean_accuracy"], curve
 
 
 def train_teacher(config: RunConfig, train: ArrayDataset, test: ArrayDataset, device: torch.device,
@@ -98,7 +97,7 @@ def get_teacher(config: RunConfig, train, test, device, cache: Cache, on_event: 
     summary_file = folder / "teacher.json"
     if use_cache and summary_file.is_file() and (folder / DENSE_FILE).is_file():
         summary = json.loads(summary_file.read_text())
-        if summary.get("epsilons") == config.eval_epsilons and summary.get("samples") == config.evaluation.samples:
+        if _summary_fits(summary, config):
             model = build_model(config.model, dataset_info(config.dataset))
             model.load_state_dict(load_state(folder / DENSE_FILE))
             emit(on_event, "cached", "teacher")
@@ -106,9 +105,7 @@ def get_teacher(config: RunConfig, train, test, device, cache: Cache, on_event: 
     t0 = time.perf_counter()
     model, history = train_teacher(config, train, test, device, on_event)
     seconds = time.perf_counter() - t0
-    emit(on_event, "start", "eval", 0, 1)
-    clean, curve = evaluate(model, test, config)
-    emit(on_event, "end", "eval", 1, 1)
+    clean, curve = evaluate(model, test, config, on_event)
     summary = {"history": history, "clean_accuracy": clean, "robustness": curve, "seconds": seconds,
                "epsilons": config.eval_epsilons, "samples": config.evaluation.samples,
                "key": config.teacher_key()}
@@ -119,6 +116,14 @@ def get_teacher(config: RunConfig, train, test, device, cache: Cache, on_event: 
     return _frozen(model), summary
 
 
+def _summary_fits(summary: dict, config: RunConfig) -> bool:
+    """A cached teacher summary is reused only when its robustness was measured the way this
+    configuration would measure it (same epsilons, samples, steps, result format)."""
+    rob = summary.get("robustness", {})
+    return (summary.get("epsilons") == config.eval_epsilons and summary.get("samples") == config.evaluation.samples
+            and rob.get("steps") == config.evaluation.steps and rob.get("format") == robustness.FORMAT)
+
+
 def _frozen(model: nn.Module) -> nn.Module:
     for p in model.parameters():
         p.requires_grad_(False)
@@ -126,17 +131,39 @@ def _frozen(model: nn.Module) -> nn.Module:
 
 
 def finetune(model: nn.Module, teacher: nn.Module, mask, config: RunConfig, train, test,
-             on_event: OnEvent = None) -> list:
-    """Stage 3, shared by every method: distillation + adversarial training under ``mask``."""
+             on_event: OnEvent = None, constraints=None) -> list:
+    """Stage 3, shared by every method: distillation + adversarial training under ``mask``.
+
+    With ``constraints`` (Deadwooding's ``finetune.keep_dual``), their Lagrangian terms are
+    added to the loss and their multipliers keep rising once per epoch.
+    """
     fc = config.finetune
     if fc.epochs == 0:
         return []
     gen = torch.Generator().manual_seed(config.seed + 6)
     step = distill_step(model, teacher, attack=fc.attack, eps=config.epsilon, pgd_steps=fc.pgd_steps,
                         alpha_kd=fc.alpha_kd, tau=fc.tau, generator=gen)
-    return run_epochs(model, train, step, stage="finetune", epochs=fc.epochs, lr=fc.lr,
-                      batch_size=config.batch_size, seed=config.seed + 7, on_event=on_event, mask=mask,
-                      end_epoch=lambda e: {"accuracy": accuracy(model, test)}, amp=config.amp)
+    if constraints is not None:
+        distill = step
+
+        def step(x, y):
+            loss, metrics = distill(x, y)
+            penalty, extra = constraints.lagrangian(x, y, objective=False)
+            return loss + penalty, {**metrics, **extra}
+
+    def end_epoch(epoch):
+        entry = {"accuracy": accuracy(model, test)}
+        if constraints is not None:
+            entry.update(constraints.end_epoch())
+        return entry
+
+    try:
+        return run_epochs(model, train, step, stage="finetune", epochs=fc.epochs, lr=fc.lr,
+                          batch_size=config.batch_size, seed=config.seed + 7, on_event=on_event, mask=mask,
+                          end_epoch=end_epoch, amp=config.amp)
+    finally:
+        if constraints is not None:
+            constraints.close()
 
 
 def run(config: RunConfig, *, on_event: OnEvent = None, cache_dir=None, out=None,
@@ -176,13 +203,12 @@ def run(config: RunConfig, *, on_event: OnEvent = None, cache_dir=None, out=None
     emit(on_event, "epoch", "cut", 1, 1, {"one_shot_accuracy": one_shot, "sparsity": result.mask.sparsity()})
 
     t = time.perf_counter()
-    ft_history = finetune(result.model, teacher, result.mask, config, train, test, on_event)
+    ft_history = finetune(result.model, teacher, result.mask, config, train, test, on_event,
+                          result.constraints)
     timings["finetune"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    emit(on_event, "start", "eval", 0, 1)
-    clean, curve = evaluate(result.model, test, config)
-    emit(on_event, "end", "eval", 1, 1)
+    clean, curve = evaluate(result.model, test, config, on_event)
     timings["eval"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
 
