@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping, Sequence
 
+import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -69,27 +70,35 @@ def constraint_names(history: Iterable[dict]) -> list[str]:
 
 
 def multipliers_figure(history: Sequence[dict]) -> go.Figure:
-    """Left: each constraint's multiplier λ_j per dual epoch; right: its mean violation g_j.
+    """Left: each constraint's multiplier λ_j per epoch; right: its mean violation g_j.
 
     One trace per constraint in each panel, the same colour in both, x-axes linked
-    (zooming one zooms the other). g_j <= 0 means the constraint is satisfied.
+    (zooming one zooms the other). g_j <= 0 means the constraint is satisfied. When the
+    constraints stay on during fine-tuning, its epochs follow the solve's, after a line
+    marking the cut.
     """
     entries = dual_entries(history)
     names = constraint_names(entries)
     labels = constraint_labels(names)
+    xs_all = list(range(1, len(entries) + 1))  # epochs in order, across the solve and the fine-tune
     fig = make_subplots(rows=1, cols=2, shared_xaxes="all", horizontal_spacing=0.09)
     for i, name in enumerate(names):
         color = _PALETTE[i % len(_PALETTE)]
-        xs = [h["epoch"] for h in entries if name in h["lambdas"]]
-        common = dict(mode="lines+markers", legendgroup=name, name=labels[name],
+        rows = [(x, h) for x, h in zip(xs_all, entries) if name in h["lambdas"]]
+        common = dict(x=[x for x, _ in rows], mode="lines+markers", legendgroup=name, name=labels[name],
                       line=dict(color=color, width=2.5), marker=dict(size=6), meta=name)
-        fig.add_trace(go.Scatter(x=xs, y=[h["lambdas"][name] for h in entries if name in h["lambdas"]],
-                                 **common), row=1, col=1)
-        fig.add_trace(go.Scatter(x=xs, y=[h.get("violations", {}).get(name) for h in entries
-                                          if name in h["lambdas"]], showlegend=False, **common),
-                      row=1, col=2)
+        fig.add_trace(go.Scatter(y=[h["lambdas"][name] for _, h in rows], **common), row=1, col=1)
+        fig.add_trace(go.Scatter(y=[h.get("violations", {}).get(name) for _, h in rows], showlegend=False,
+                                 **common), row=1, col=2)
     fig.add_hline(y=0, line=dict(color="#444", dash="dash", width=1), row=1, col=2)
-    fig.update_xaxes(title_text="dual epoch")
+    phases = [h.get("phase") for h in entries]
+    if "finetune" in phases:
+        cut = phases.index("finetune") + 0.5
+        for col in (1, 2):
+            fig.add_vline(x=cut, line=dict(color="#d62728", dash="dot"), row=1, col=col)
+        fig.update_xaxes(title_text="epoch (dual solve | cut | fine-tune)")
+    else:
+        fig.update_xaxes(title_text="dual epoch")
     fig.update_yaxes(title_text="multiplier λ", row=1, col=1)
     fig.update_yaxes(title_text="violation g  (≤ 0: satisfied)", row=1, col=2)
     return _style(fig, "Lagrange multipliers and constraint violations", height=460)
@@ -303,3 +312,120 @@ def comparison_rows(records: Sequence, epsilon: float) -> list[dict]:
 def to_html(fig: go.Figure) -> bytes:
     """A self-contained HTML file of ``fig`` (plotly.js embedded, so it opens offline)."""
     return fig.to_html(include_plotlyjs=True, full_html=True).encode()
+
+
+# --------------------------------------------------------------------------- robustness explorer
+
+def _images(x: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) in [0, 1] -> (N, H, W) for one channel, (N, H, W, 3) uint8 for colour."""
+    if x.shape[1] == 1:
+        return x[:, 0]
+    return (np.clip(x.transpose(0, 2, 3, 1), 0, 1) * 255).round().astype(np.uint8)
+
+
+def _verdict(pred: int, label: int, conf: float, classes: Sequence[str]) -> str:
+    color = "#2ca02c" if pred == label else "#d62728"
+    return f"<span style='color:{color}'>{classes[pred]} ({conf:.0%})</span>"
+
+
+def adversarial_examples_figure(examples: Mapping[str, Mapping], classes: Sequence[str]) -> go.Figure:
+    """The same inputs attacked against the dense teacher and the pruned model.
+
+    ``examples`` maps 'dense' and 'pruned' to :func:`deadwood.robustness.adversarial_examples`
+    results (as numpy arrays). Images: row 1 the clean inputs titled with their labels, rows 2-3
+    the adversarial inputs titled with each model's prediction and confidence (green right, red
+    wrong). 2-D inputs (moons) are drawn as points with arrows to their adversarial versions.
+    """
+    dense, pruned = examples["dense"], examples["pruned"]
+    if np.asarray(dense["x"]).ndim == 2:
+        return _adversarial_points_figure(examples, classes)
+    n = len(dense["y"])
+    rows = (("clean", None), ("vs dense", dense), ("vs pruned", pruned))
+    titles = [f"label {classes[int(y)]}" for y in dense["y"]]
+    for _, r in rows[1:]:
+        titles += [_verdict(int(p), int(y), float(c), classes)
+                   for p, y, c in zip(r["pred_adv"], r["y"], r["confidence_adv"])]
+    fig = make_subplots(rows=3, cols=n, subplot_titles=titles, horizontal_spacing=0.01, vertical_spacing=0.08)
+    for row, (label, r) in enumerate(rows, 1):
+        imgs = _images(np.asarray(dense["x"] if r is None else r["x_adv"]))
+        for col in range(1, n + 1):
+            img = imgs[col - 1]
+            if img.ndim == 2:
+                fig.add_trace(go.Heatmap(z=img, colorscale="Greys", zmin=0, zmax=1, showscale=False,
+                                         hovertemplate="value %{z:.2f}<extra></extra>", name=label),
+                              row=row, col=col)
+            else:
+                fig.add_trace(go.Image(z=img, name=label), row=row, col=col)
+        fig.update_yaxes(title_text=label, row=row, col=1)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed")
+    for i in range(1, 3 * n + 1):  # square pixels in every panel
+        fig.layout[f"yaxis{'' if i == 1 else i}"].scaleanchor = f"x{'' if i == 1 else i}"
+    fig.update_annotations(font_size=FONT_SIZE - 2)
+    attack, eps = dense.get("attack", ""), dense.get("epsilon")
+    title = f"Adversarial examples: {attack}" + (f" at ε = {eps:g}" if eps is not None else " (minimal)")
+    _style(fig, title, height=520)
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def _adversarial_points_figure(examples: Mapping[str, Mapping], classes: Sequence[str]) -> go.Figure:
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("attacks on the dense teacher", "attacks on the pruned model"),
+                        shared_xaxes=True, shared_yaxes=True)
+    for col, key in ((1, "dense"), (2, "pruned")):
+        r = examples[key]
+        x, xa, ok = np.asarray(r["x"]), np.asarray(r["x_adv"]), ~np.asarray(r["success"]).astype(bool)
+        fig.add_trace(go.Scatter(x=x[:, 0], y=x[:, 1], mode="markers", name="clean input",
+                                 marker=dict(color=[_PALETTE[int(c)] for c in r["y"]], size=10),
+                                 showlegend=col == 1, legendgroup="clean"), row=1, col=col)
+        for state, mask, color in (("still right", ok, "#2ca02c"), ("fooled", ~ok, "#d62728")):
+            fig.add_trace(go.Scatter(x=xa[mask, 0], y=xa[mask, 1], mode="markers", name=state,
+                                     marker=dict(symbol="x", size=10, color=color), legendgroup=state,
+                                     showlegend=col == 1), row=1, col=col)
+        for a, b in zip(x, xa):
+            fig.add_annotation(x=b[0], y=b[1], ax=a[0], ay=a[1], xref=f"x{'' if col == 1 else col}",
+                               yref=f"y{'' if col == 1 else col}", axref=f"x{'' if col == 1 else col}",
+                               ayref=f"y{'' if col == 1 else col}", showarrow=True, arrowhead=2,
+                               arrowcolor="#888", text="")
+    return _style(fig, f"Adversarial points: {examples['dense'].get('attack', '')}", height=480)
+
+
+def class_recall_figure(pair: Mapping[str, Mapping], classes: Sequence[str], method: str = "pruned") -> go.Figure:
+    """Per-class recall of the dense teacher and the pruned model, clean (solid) and under the
+    attack at the evaluation's largest epsilon (hatched): which classes the attack, and the
+    pruning, hurt most. ``pair`` is :func:`deadwood.robustness.evaluate_pair`'s result."""
+    fig = go.Figure()
+    eps = pair["pruned"]["epsilons"][-1]
+    for key, label, color in (("teacher", "dense", TEACHER_COLOR), ("pruned", method, method_color(method))):
+        r = pair[key]["per_class_recall"]
+        fig.add_trace(go.Bar(x=list(classes), y=r["clean"], name=f"{label} · clean", marker_color=color,
+                             offsetgroup=f"{key}-clean"))
+        fig.add_trace(go.Bar(x=list(classes), y=r["by_epsilon"][-1], name=f"{label} · attacked (ε={eps:g})",
+                             marker=dict(color=color, opacity=0.55, pattern_shape="/"),
+                             offsetgroup=f"{key}-attacked"))
+    fig.update_xaxes(title_text="class", type="category")
+    fig.update_yaxes(title_text="recall", range=[0, 1.02], tickformat=".0%")
+    _style(fig, f"Per-class recall, clean and under {pair['pruned']['attack']}")
+    fig.update_layout(barmode="group", hovermode="x unified",
+                      legend=dict(orientation="v", x=1.02, xanchor="left", y=1.0, yanchor="top"))
+    return fig
+
+
+def security_figure(curves: Mapping[str, Mapping], epsilon: float | None = None, method: str = "pruned") -> go.Figure:
+    """Robust accuracy as a function of ε from each sample's minimal adversarial perturbation
+    (exact between the steps), for the dense teacher and the pruned model: ``curves`` maps
+    'dense' and 'pruned' to :func:`deadwood.robustness.security_curve` results."""
+    fig = go.Figure()
+    style = {"dense": ("dense teacher", dict(color=TEACHER_COLOR, width=3, dash="dash")),
+             "pruned": (f"pruned ({method})", dict(color=method_color(method), width=3))}
+    for key, c in curves.items():
+        label, line = style.get(key, (key, dict(width=3)))
+        fig.add_trace(go.Scatter(x=c["epsilons"], y=c["accuracy"], name=label, mode="lines", line_shape="hv",
+                                 line=line))
+    if epsilon is not None:
+        fig.add_vline(x=epsilon, line=dict(color="#d62728", dash="dot"),
+                      annotation_text=f"ε = {epsilon:g}", annotation_position="top right")
+    first = next(iter(curves.values()), {})
+    fig.update_xaxes(title_text=f"perturbation size ε ({'L2' if first.get('norm') == 'l2' else 'L∞'})")
+    fig.update_yaxes(title_text="robust accuracy", range=[0, 1.02], tickformat=".0%")
+    return _style(fig, f"Security curve ({first.get('attack', '')}: minimal perturbation per sample)")

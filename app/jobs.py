@@ -172,7 +172,8 @@ class Job:
         elif e.kind == "epoch":
             progress.done, progress.total = e.epoch, max(e.total, e.epoch)
             progress.state = "done" if stage == "cut" else "running"  # the cut is one event
-            self._history.append({"phase": stage, **e.metrics})
+            if e.metrics:  # evaluation batches report progress only
+                self._history.append({"phase": stage, **e.metrics})
         elif e.kind == "end":
             progress.state, progress.done = "done", progress.total
 

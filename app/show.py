@@ -22,6 +22,32 @@ def figure(fig: go.Figure, name: str) -> None:
                        icon=":material/download:")
 
 
+def run_report(record: RunRecord, epsilon: float, baselines: dict, folder: Path) -> None:
+    """Everything a finished run shows: headline numbers, its charts, its downloads."""
+    cfg = record.config
+    st.caption(f"{cfg['method']} · κ = {cfg['sparsity']:g} · ε = {cfg['epsilon']:g} · {cfg['dataset']}/"
+               f"{cfg['model']} · seed {cfg['seed']} · run {record.key}")
+    headline(record, epsilon)
+    dual = bool(charts.dual_entries(record.history))
+    if dual:
+        figure(charts.multipliers_figure(record.history), "multipliers")
+    else:
+        st.caption(f"No Lagrange multipliers: '{cfg['method']}' has no dual solve.")
+    left, right = st.columns(2)
+    with left:
+        figure(charts.layer_sparsity_figure(record), "layer-sparsity")
+    with right:
+        figure(charts.robustness_figure(record, baselines, epsilon), "robustness")
+        for message in record.robustness.get("warnings", []):
+            st.warning(f"Sanity check: {message}", icon=":material/warning:")
+    pairs = [(charts.dead_wood_figure(record.history, cfg["sparsity"]), "dead-wood")] if dual else []
+    pairs.append((charts.training_figure(record.history), "training"))
+    for col, (fig, name) in zip(st.columns(2), pairs):
+        with col:
+            figure(fig, name)
+    run_downloads(record, folder)
+
+
 def headline(record: RunRecord, epsilon: float) -> None:
     """Global sparsity, clean and robust accuracy (against the teacher), accuracy after the cut, time."""
     teacher = record.teacher or {}
@@ -55,6 +81,17 @@ def _delta(value, reference):
     if value is None or reference is None:
         return None
     return f"{(value - reference) * 100:+.1f} pts vs teacher"
+
+
+def pair_metrics(pair: dict, method: str) -> None:
+    """Clean and attacked accuracy of the dense teacher and the pruned model, on the same samples."""
+    r, eps = pair["pruned"], pair["pruned"]["epsilons"][-1]
+    cols = st.columns(4)
+    for i, (key, label) in enumerate((("teacher", "Dense"), ("pruned", f"Pruned ({method})"))):
+        cols[2 * i].metric(f"{label}: clean", f"{pair[key]['clean_accuracy']:.1%}")
+        cols[2 * i + 1].metric(f"{label}: {r['attack']} at ε = {eps:g}", f"{pair[key]['accuracy'][-1]:.1%}",
+                               f"{(pair[key]['accuracy'][-1] - pair[key]['clean_accuracy']) * 100:+.1f} pts",
+                               help=f"on {r['samples']} test samples, the same for both models")
 
 
 def run_downloads(record: RunRecord, folder: Path) -> None:

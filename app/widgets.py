@@ -54,6 +54,8 @@ ADVANCED = (
           maximum=1000, step=1),
     Field("finetune_epochs", "finetune.epochs", "Fine-tune epochs", "Stage 3, shared by every method",
           minimum=0, maximum=1000, step=1),
+    Field("keep_dual", "finetune.keep_dual", "Constraints stay on while fine-tuning",
+          "Deadwooding only: the multipliers keep rising during Stage 3"),
     Field("dual_update", "deadwooding.dual_update", "Dual update rule",
           "dual-ascent: λ ← max(0, λ + s·mean g⁺) once per epoch; the others come from cooper-optim",
           options=RULES),
@@ -134,7 +136,9 @@ def advanced_widgets() -> dict:
     with st.expander("Advanced"):
         for f in ADVANCED:
             default = _default(f.path)
-            if f.options:
+            if isinstance(default, bool):
+                value = st.checkbox(f.label, value=default, key=f.key, help=f.help or None, persist_state=_KEEP)
+            elif f.options:
                 value = st.selectbox(f.label, f.options, index=f.options.index(default), key=f.key,
                                      help=f.help or None, persist_state=_KEEP)
             else:
@@ -186,6 +190,25 @@ def _choice(values: list[dict], advanced: dict) -> Choice:
         return Choice(problem=str(e))
     problem = data_problem(configs[0])
     return Choice(configs=() if problem else configs, problem=problem)
+
+
+def attack_widgets(config: deadwood.RunConfig | None) -> tuple[str, float, int]:
+    """Attack, its budget and the number of test samples, in a row above the explorer's charts."""
+    from deadwood.robustness import ATTACK_INFO
+
+    names = list(ATTACK_INFO)
+    left, mid, right = st.columns([2, 3, 2])
+    attack = left.selectbox("Attack", names, index=names.index("pgd"), key="attack", persist_state=_KEEP,
+                            help=" · ".join(f"{n}: {i['about']}" for n, i in ATTACK_INFO.items()))
+    if ATTACK_INFO[attack]["norm"] == "linf":  # one slider per norm: their scales differ
+        eps = mid.slider("Attack epsilon (L∞)", 0.0, 0.5, config.epsilon if config else 0.1, step=0.01,
+                         key="attack_epsilon", persist_state=_KEEP, help="budget per pixel, inputs in [0, 1]")
+    else:
+        eps = mid.slider("Attack epsilon (L2)", 0.0, 4.0, 1.0, step=0.05, key="attack_epsilon_l2",
+                         persist_state=_KEEP, help="Euclidean length of the perturbation")
+    samples = right.number_input("Test samples attacked", 10, 10_000, 200, step=50, key="samples",
+                                 persist_state=_KEEP, help="for the recall and the security curve")
+    return attack, round(float(eps), 4), int(samples)
 
 
 # --------------------------------------------------------------------------- data

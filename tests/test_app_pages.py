@@ -14,6 +14,9 @@ from deadwood import RunConfig, with_updates
 from deadwood.pipeline import Cache
 from deadwood.record import read_record
 
+# The runs here use 2-step PGD for speed; its sanity-check warnings are expected, and shown on the page.
+pytestmark = pytest.mark.filterwarnings("ignore::deadwood.robustness.RobustnessWarning")
+
 APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
 FAST = dict(teacher_epochs=2, dual_epochs=2, hydra_epochs=1, finetune_epochs=1, eval_samples=60, eval_steps=2,
             seed=3)
@@ -158,3 +161,19 @@ def test_compare_page_runs_the_grid_and_repeats_instantly():
     fresh = open_app("pages/compare.py", **grid)  # a new session: everything comes from the cache
     assert not fresh.info and not running(fresh)
     assert set(figures(fresh)) == {"fig_pareto", "fig_robust-vs-sparsity"}
+
+
+def test_explorer_prunes_when_needed_then_attacks_both_models():
+    at = open_app("pages/explorer.py", sparsity=0.9, samples=40)
+    assert at.title[0].value == "Robustness explorer" and not at.exception
+    run_to_end(at)
+    figs = figures(at)
+    assert set(figs) == {"fig_adversarial-examples", "fig_class-recall", "fig_security-curve"}
+    images = [t for t in figs["fig_adversarial-examples"]["data"] if t["type"] == "heatmap"]
+    assert len(images) == 3 * 8  # clean, against the dense teacher, against the pruned model
+    assert [t["name"] for t in figs["fig_security-curve"]["data"]] == ["dense teacher", "pruned (deadwooding)"]
+    assert [m.label for m in at.metric][1] == "Dense: pgd at ε = 0.1"
+
+    _widget(at, "attack").set_value("deepfool-l2").run()  # an L2 attack brings its own epsilon slider
+    assert not at.exception and _widget(at, "attack_epsilon_l2").value == 1.0
+    assert "L2" in figures(at)["fig_security-curve"]["layout"]["xaxis"]["title"]["text"]

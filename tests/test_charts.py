@@ -136,3 +136,88 @@ def test_html_export_is_self_contained():
     assert "<html>" in html and "Clean vs robust accuracy" in html
     assert not re.search(r"<script[^>]*\bsrc=", html)  # no script fetched from anywhere: opens offline
     assert len(html) > 1_000_000  # plotly.js itself is inlined
+
+
+def test_multipliers_kept_on_through_fine_tuning_continue_after_the_cut():
+    dw = deadwood.run(tiny(method="deadwooding", seed=11, finetune=deadwood.FinetuneConfig(epochs=2, keep_dual=True)))
+    history = dw.record.history
+    fig = charts.multipliers_figure(history)
+    with_lambdas = [h for h in history if h.get("lambdas")]
+    assert [h["phase"] for h in with_lambdas] == ["dual"] * 3 + ["finetune"] * 2
+    for trace in _panel(fig, "x"):
+        assert list(trace.x) == [1, 2, 3, 4, 5]  # one axis, epochs in order
+        assert list(trace.y) == [h["lambdas"][trace.meta] for h in with_lambdas]
+    assert [s.x0 for s in fig.layout.shapes if s.type == "line" and s.x0 == s.x1] == [3.5, 3.5]  # the cut
+
+
+# --------------------------------------------------------------------------- robustness explorer
+
+@pytest.fixture(scope="module")
+def attacked():
+    """A tiny pruned run, its teacher, and foolbox results on the same test samples."""
+    from deadwood import robustness
+
+    loaded = deadwood.run(tiny(method="magnitude", seed=12))
+    test = deadwood.load_dataset("digits", "test", seed=12).subset(6, 12)
+    examples = {name: {k: (v.numpy() if hasattr(v, "numpy") else v) for k, v in
+                       robustness.adversarial_examples(model, test.x, test.y, "pgd", 0.1, seed=1).items()}
+                for name, model in (("dense", loaded.dense()), ("pruned", loaded.model))}
+    full = deadwood.load_dataset("digits", "test", seed=12)
+    pair = robustness.evaluate_pair(loaded.dense(), loaded.model, full, "pgd", [0.0, 0.1], samples=90, steps=3,
+                                    warn=False)
+    curves = {name: robustness.security_curve(model, full, attack="deepfool", steps=10, samples=60)
+              for name, model in (("dense", loaded.dense()), ("pruned", loaded.model))}
+    return examples, pair, curves
+
+
+def test_adversarial_examples_one_image_per_sample_and_row_titled_with_predictions(attacked):
+    examples, _, _ = attacked
+    classes = [str(i) for i in range(10)]
+    fig = charts.adversarial_examples_figure(examples, classes)
+    assert len(fig.data) == 3 * 6 and all(t.type == "heatmap" for t in fig.data)
+    assert [list(map(list, t.z)) for t in fig.data[6:12]] == [list(map(list, x[0])) for x in examples["dense"]["x_adv"]]
+    titles = [a.text for a in fig.layout.annotations if a.text and a.text.startswith(("label", "<span"))]
+    assert titles[:6] == [f"label {int(y)}" for y in examples["dense"]["y"]]
+    for title, r_pred, y in zip(titles[6:12], examples["dense"]["pred_adv"], examples["dense"]["y"]):
+        assert f">{int(r_pred)} (" in title
+        assert ("#d62728" in title) == (int(r_pred) != int(y))  # red exactly when the model is fooled
+    assert titles[12:] and len(titles) == 18
+
+
+def test_class_recall_bars_match_the_evaluation_and_weigh_up_to_accuracy(attacked):
+    _, pair, _ = attacked
+    classes = [str(i) for i in range(10)]
+    fig = charts.class_recall_figure(pair, classes, "magnitude")
+    assert [t.name for t in fig.data] == ["dense · clean", "dense · attacked (ε=0.1)", "magnitude · clean",
+                                         "magnitude · attacked (ε=0.1)"]
+    assert all(len(t.x) == 10 for t in fig.data)
+    counts = pair["pruned"]["class_counts"]
+    attacked_recall = fig.data[3].y
+    weighted = sum(r * n for r, n in zip(attacked_recall, counts) if r is not None) / sum(counts)
+    assert weighted == pytest.approx(pair["pruned"]["accuracy"][-1])  # recall weighted by class = accuracy
+
+
+def test_security_curve_is_a_step_line_per_model(attacked):
+    from deadwood.robustness import curve_at
+
+    _, _, curves = attacked
+    fig = charts.security_figure(curves, 0.1, "magnitude")
+    assert [t.name for t in fig.data] == ["dense teacher", "pruned (magnitude)"]
+    assert all(t.line.shape == "hv" for t in fig.data)
+    pruned = fig.data[1]
+    at = max(i for i, e in enumerate(pruned.x) if e <= 0.1)
+    assert pruned.y[at] == pytest.approx(curve_at(curves["pruned"]["norms"], [0.1])[0])
+
+
+def test_two_dimensional_inputs_are_drawn_as_points_with_arrows():
+    from deadwood import robustness
+
+    loaded = deadwood.run(tiny(method="magnitude", dataset="moons", seed=13))
+    test = deadwood.load_dataset("moons", "test", seed=13).subset(5, 0)
+    examples = {name: {k: (v.numpy() if hasattr(v, "numpy") else v) for k, v in
+                       robustness.adversarial_examples(model, test.x, test.y, "pgd", 0.1).items()}
+                for name, model in (("dense", loaded.dense()), ("pruned", loaded.model))}
+    fig = charts.adversarial_examples_figure(examples, ["upper", "lower"])
+    fooled = [t for t in fig.data if t.name == "fooled"]
+    assert [len(t.x) for t in fooled] == [int(examples[k]["success"].sum()) for k in ("dense", "pruned")]
+    assert len([a for a in fig.layout.annotations if a.showarrow]) == 2 * 5

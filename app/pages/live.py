@@ -39,24 +39,5 @@ else:
         st.info("Press **Run** in the sidebar. A fresh run on the embedded digits takes seconds; "
                 "repeating a configuration is instant.")
     else:
-        cfg = record.config
-        st.caption(f"{cfg['method']} · κ = {cfg['sparsity']:g} · ε = {cfg['epsilon']:g} · "
-                   f"{cfg['dataset']}/{cfg['model']} · seed {cfg['seed']} · run {record.key}")
-        show.headline(record, config.epsilon)
-        if charts.dual_entries(record.history):
-            show.figure(charts.multipliers_figure(record.history), "multipliers")
-        else:
-            st.caption(f"No Lagrange multipliers: '{cfg['method']}' has no dual solve.")
-        left, right = st.columns(2)
-        with left:
-            show.figure(charts.layer_sparsity_figure(record), "layer-sparsity")
-        with right:
-            show.figure(charts.robustness_figure(record, runs.baselines(config), config.epsilon), "robustness")
-        left, right = st.columns(2)
-        if charts.dual_entries(record.history):
-            with left:
-                show.figure(charts.dead_wood_figure(record.history, config.sparsity), "dead-wood")
-        with right if charts.dual_entries(record.history) else left:
-            show.figure(charts.training_figure(record.history), "training")
-        show.run_downloads(record, runs.run_dir(config))
+        show.run_report(record, config.epsilon, runs.baselines(config), runs.run_dir(config))
 show.about_the_method()
