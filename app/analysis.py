@@ -66,3 +66,15 @@ def security(run_dir: str, _config: deadwood.RunConfig, attack: str, samples: in
     return {name: robustness.security_curve(model, test, attack=attack, samples=samples, seed=seed, device=device)
             for name, model in (("dense", dense), ("pruned", pruned))}
 
+
+
+def explore(run_dir: str, config: deadwood.RunConfig, attack: str, epsilon: float, samples: int):
+    """Examples, per-class recall and security curves for the explorer, or ``st.stop()`` after a
+    one-line message when the attack cannot run as asked."""
+    try:
+        return (examples(run_dir, config, attack, epsilon, config.seed),
+                recall(run_dir, config, attack, epsilon, samples, config.seed),
+                security(run_dir, config, security_attack(attack), samples, config.seed))
+    except deadwood.DeadwoodError as e:
+        st.error(str(e), icon=":material/block:")
+        st.stop()

@@ -375,9 +375,11 @@ def _adversarial_points_figure(examples: Mapping[str, Mapping], classes: Sequenc
     for col, key in ((1, "dense"), (2, "pruned")):
         r = examples[key]
         x, xa, ok = np.asarray(r["x"]), np.asarray(r["x_adv"]), ~np.asarray(r["success"]).astype(bool)
-        fig.add_trace(go.Scatter(x=x[:, 0], y=x[:, 1], mode="markers", name="clean input",
-                                 marker=dict(color=[_PALETTE[int(c)] for c in r["y"]], size=10),
-                                 showlegend=col == 1, legendgroup="clean"), row=1, col=col)
+        labels = np.asarray(r["y"]).astype(int)
+        for c in sorted(set(labels.tolist())):
+            fig.add_trace(go.Scatter(x=x[labels == c, 0], y=x[labels == c, 1], mode="markers",
+                                     name=f"clean: {classes[c]}", marker=dict(color=_PALETTE[c], size=10),
+                                     showlegend=col == 1, legendgroup=f"clean-{c}"), row=1, col=col)
         for state, mask, color in (("still right", ok, "#2ca02c"), ("fooled", ~ok, "#d62728")):
             fig.add_trace(go.Scatter(x=xa[mask, 0], y=xa[mask, 1], mode="markers", name=state,
                                      marker=dict(symbol="x", size=10, color=color), legendgroup=state,
@@ -387,7 +389,11 @@ def _adversarial_points_figure(examples: Mapping[str, Mapping], classes: Sequenc
                                yref=f"y{'' if col == 1 else col}", axref=f"x{'' if col == 1 else col}",
                                ayref=f"y{'' if col == 1 else col}", showarrow=True, arrowhead=2,
                                arrowcolor="#888", text="")
-    return _style(fig, f"Adversarial points: {examples['dense'].get('attack', '')}", height=480)
+    _style(fig, f"Adversarial points: {examples['dense'].get('attack', '')} (arrows: clean → attacked)",
+           height=480)
+    fig.update_layout(hovermode="closest", legend=dict(orientation="v", x=1.02, xanchor="left", y=1.0,
+                                                       yanchor="top"))
+    return fig
 
 
 def class_recall_figure(pair: Mapping[str, Mapping], classes: Sequence[str], method: str = "pruned") -> go.Figure:

@@ -86,12 +86,13 @@ def _delta(value, reference):
 def pair_metrics(pair: dict, method: str) -> None:
     """Clean and attacked accuracy of the dense teacher and the pruned model, on the same samples."""
     r, eps = pair["pruned"], pair["pruned"]["epsilons"][-1]
-    cols = st.columns(4)
-    for i, (key, label) in enumerate((("teacher", "Dense"), ("pruned", f"Pruned ({method})"))):
-        cols[2 * i].metric(f"{label}: clean", f"{pair[key]['clean_accuracy']:.1%}")
-        cols[2 * i + 1].metric(f"{label}: {r['attack']} at ε = {eps:g}", f"{pair[key]['accuracy'][-1]:.1%}",
-                               f"{(pair[key]['accuracy'][-1] - pair[key]['clean_accuracy']) * 100:+.1f} pts",
-                               help=f"on {r['samples']} test samples, the same for both models")
+    cols = iter(st.columns(4))
+    for key, name, short in (("teacher", "Dense", "Dense"), ("pruned", f"Pruned ({method})", "Pruned")):
+        clean, attacked = pair[key]["clean_accuracy"], pair[key]["accuracy"][-1]
+        next(cols).metric(f"{name}: clean", f"{clean:.1%}")
+        next(cols).metric(f"{short}: {r['attack']} at ε = {eps:g}", f"{attacked:.1%}",
+                          f"{(attacked - clean) * 100:+.1f} pts",
+                          help=f"on {r['samples']} test samples, the same for both models")
 
 
 def run_downloads(record: RunRecord, folder: Path) -> None:

@@ -28,9 +28,7 @@ else:
     if record is not None:
         folder, classes = str(runs.run_dir(config)), list(dataset_info(config.dataset).classes)
         with st.spinner(f"Attacking both models with {attack}..."):
-            shown = analysis.examples(folder, config, attack, epsilon, config.seed)
-            pair = analysis.recall(folder, config, attack, epsilon, samples, config.seed)
-            curves = analysis.security(folder, config, analysis.security_attack(attack), samples, config.seed)
+            shown, pair, curves = analysis.explore(folder, config, attack, epsilon, samples)
         show.pair_metrics(pair, config.method)
         show.figure(charts.adversarial_examples_figure(shown, classes), "adversarial-examples")
         left, right = st.columns(2)
