@@ -26,7 +26,8 @@ from torch import nn
 
 from ..data import batches
 from ..dual import Multipliers
-from ..masks import global_cut, global_threshold, magnitudes, prunable
+from ..cut import cut
+from ..masks import global_threshold, magnitudes, prunable
 from ..robustness import perturb
 from ..train import accuracy, kd_loss, run_epochs
 from . import PruneContext, PruneResult, register
@@ -151,7 +152,7 @@ def prune(ctx: PruneContext) -> PruneResult:
                              end_epoch=end_epoch, amp=run.amp)
     finally:
         problem.close()
-    mask, report = global_cut(magnitudes(student), run.sparsity, run.min_keep)
+    mask, report = cut(magnitudes(student), run)  # one global cut unless config.cut says otherwise
     mask.apply(student)
     info = {**report, "constraints": problem.names, "teacher_adversarial_loss": problem.teacher_rob,
             "final_lambdas": duals.values()}
