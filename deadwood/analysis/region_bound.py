@@ -149,6 +149,13 @@ def hidden_layers(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
     return linears[:-1]
 
 
+def linear_shapes(model: nn.Module) -> dict[str, tuple[int, int]]:
+    """``{weight name: (out, in)}`` of an MLP's Linear layers in forward order (output layer last)."""
+    hidden = hidden_layers(model)
+    last = [(f"{n}.weight", m.weight) for n, m in model.named_modules() if isinstance(m, nn.Linear)][-1]
+    return {n: tuple(w.shape) for n, w in hidden + [last]}
+
+
 def model_region_bound(model: nn.Module) -> int:
     """``B(r)`` for a trained MLP, with the numerical ranks of its actual hidden weights."""
     layers = hidden_layers(model)
@@ -232,3 +239,15 @@ def _proportional(total: int, sizes: list[int]) -> list[int]:
             out[j] += 1
         i += 1
     return out
+
+
+def bound_curve(shapes: Mapping[str, tuple[int, int]], sparsities: Sequence[float], *, min_keep: int = 0,
+                samples: int = 16, seed: int = 0) -> list[dict]:
+    """For each sparsity: ``log10 E[B]`` at the uniform and at the bound-guided allocation,
+    and the guided per-layer densities (one :func:`bound_allocation` each)."""
+    rows = []
+    for s in sparsities:
+        _, report = bound_allocation(shapes, s, min_keep=min_keep, samples=samples, seed=seed)
+        rows.append({"sparsity": float(s), "log10_uniform": report["log10_bound_uniform"],
+                     "log10_guided": report["log10_bound"], "densities": report["densities"]})
+    return rows
