@@ -176,7 +176,9 @@ def bound_allocation(shapes: Mapping[str, tuple[int, int]], sparsity: float, *, 
     from one layer to another while that strictly raises ``E[B]``, halving the block
     size when no move helps (down to 1/256 of the hidden budget). Where the bound is
     flat (typically at moderate sparsity, where every sampled matrix keeps full rank)
-    the allocation stays uniform. Returns the counts and a report (densities, bounds).
+    the allocation stays uniform. Many allocations reach the same bound; of those on the
+    segment from the uniform allocation to the one found, the nearest to uniform is
+    returned. Returns the counts and a report (densities, bounds).
     """
     names = list(shapes)
     if len(names) < 2:
@@ -192,7 +194,7 @@ def bound_allocation(shapes: Mapping[str, tuple[int, int]], sparsity: float, *, 
     if budget < sum(lo.values()):
         raise ConfigError("sparsity too high to keep every layer alive; lower it or the collapse guard")
     keep = _proportional(budget, [sizes[n] for n in hidden])
-    keep = dict(zip(hidden, keep))
+    keep = start = dict(zip(hidden, keep))
     samplers = [RankSampler(shapes[n], samples, seed + i) for i, n in enumerate(hidden)]
 
     def score(k: dict[str, int]) -> Fraction:
@@ -219,11 +221,29 @@ def bound_allocation(shapes: Mapping[str, tuple[int, int]], sparsity: float, *, 
             step //= 2
         else:
             best, keep = move
+    keep = _pull_back(keep, start, best, score)
     cuts = {n: sizes[n] - keep[n] for n in hidden}
     cuts[out] = total_cut - sum(cuts.values())
     report = {"allocation": "bound", "densities": {n: (sizes[n] - cuts[n]) / sizes[n] for n in names},
               "log10_bound": log10(best), "log10_bound_uniform": log10(uniform), "samples": samples}
     return cuts, report
+
+
+def _pull_back(found: dict[str, int], uniform: dict[str, int], best: Fraction, score, points: int = 64) -> dict:
+    """The allocation nearest ``uniform`` on the segment to ``found`` that still scores ``best``.
+
+    The bound is flat over wide ranges (a layer's sampled ranks stop rising once they
+    are full), so many allocations tie; of those the climb can reach, we keep the one
+    that departs least from the uniform cut.
+    """
+    names = list(found)
+    for i in range(points + 1):
+        t = i / points
+        trial = {n: uniform[n] + round(t * (found[n] - uniform[n])) for n in names}
+        trial[names[-1]] += sum(found.values()) - sum(trial.values())  # keep the budget exact
+        if score(trial) >= best:
+            return trial
+    return found
 
 
 def _proportional(total: int, sizes: list[int]) -> list[int]:
