@@ -35,6 +35,13 @@ def _style(fig: go.Figure, title: str, height: int = 440) -> go.Figure:
     return fig
 
 
+def _legend_below(fig: go.Figure) -> go.Figure:
+    """Subplot titles sit where the legend would: put the legend under the panels."""
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, x=0.0, xanchor="left"),
+                      margin=dict(t=100, b=110))
+    return fig
+
+
 def region_colors(labels: np.ndarray) -> np.ndarray:
     """A hue in [0, 1) per region id, spread by the golden ratio so neighbours differ."""
     return (np.asarray(labels) * _GOLDEN) % 1.0
@@ -73,21 +80,19 @@ def regions_figure(panels: Sequence[tuple[str, object]], points=None, bounds: Se
                                                  line=dict(width=0.5, color="black"))), row=1, col=i)
         fig.update_xaxes(range=[r.xs[0], r.xs[-1]], constrain="domain", row=1, col=i)
         fig.update_yaxes(range=[r.ys[0], r.ys[-1]], scaleanchor=f"x{i if i > 1 else ''}", row=1, col=i)
-    fig = _style(fig, "Linear regions: one colour per ReLU activation pattern", height=560)
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.08, x=0.0, xanchor="left"),
-                      margin=dict(t=100, b=80))
-    return fig
+    return _legend_below(_style(fig, "Linear regions: one colour per ReLU activation pattern", height=580))
 
 
 def bound_figure(rows: Sequence[Mapping], counts: Mapping[str, float] | None = None) -> go.Figure:
-    """log10 of the expected region bound against sparsity, uniform and bound-guided allocation."""
-    x = [r["sparsity"] for r in rows]
+    """log10 of the expected region bound against the kept fraction ``1 − κ`` (log axis, pruning
+    deepens to the right), uniform and bound-guided allocation."""
+    x = [1 - r["sparsity"] for r in rows]
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=x, y=[r["log10_uniform"] for r in rows], mode="lines+markers", meta="uniform",
                              name="uniform: the same density in every layer", line=dict(color="#7f7f7f")))
     fig.add_trace(go.Scatter(x=x, y=[r["log10_guided"] for r in rows], mode="lines+markers", meta="guided",
                              name="bound-guided densities", line=dict(color="#2ca02c")))
-    fig.update_xaxes(title="global sparsity κ")
+    fig.update_xaxes(title="kept fraction 1 − κ", type="log", autorange="reversed")
     fig.update_yaxes(title="log10 E[bound on linear regions]")
     return _style(fig, "Cai et al.'s region bound as pruning deepens")
 
@@ -120,7 +125,7 @@ def similarity_figure(study: Mapping) -> go.Figure:
                                  line=dict(color=_PALETTE[(CONTRASTS.index(name) + 5) % 10] if ref else color(name),
                                            dash="dash" if ref else "solid")))
     fig.update_yaxes(title="SVCCA with the dense teacher", range=[0, 1.02])
-    fig.update_xaxes(title="layer (input → output)")
+    fig.update_xaxes(title="layer (input → output)", type="category")
     return _style(fig, f"Representation similarity at κ = {study.get('sparsity', float('nan')):g}")
 
 
@@ -142,7 +147,7 @@ def distortion_figure(rows: Sequence[Mapping]) -> go.Figure:
         fig.add_hline(y=1.0, line=dict(color="black", dash="dot"), row=1, col=col)
         fig.update_xaxes(title="sparsity κ", row=1, col=col)
     fig.update_yaxes(title="α (> 1 intensifies, < 1 attenuates)", row=1, col=1)
-    return _style(fig, "Recall distortion: does pruning widen the gap between classes?")
+    return _legend_below(_style(fig, "Recall distortion: does pruning widen the gap between classes?", height=480))
 
 
 def balance_figure(result: Mapping, classes: Sequence[str]) -> go.Figure:
@@ -158,7 +163,7 @@ def balance_figure(result: Mapping, classes: Sequence[str]) -> go.Figure:
         fig.update_xaxes(title="class", type="category", row=1, col=col)
     fig.update_yaxes(title="B_c = (recall_c − acc) / acc", row=1, col=1)
     fig.update_layout(barmode="group")
-    return _style(fig, "Per-class recall balance before and after pruning")
+    return _legend_below(_style(fig, "Per-class recall balance before and after pruning", height=480))
 
 
 # --------------------------------------------------------------------------- block structure
