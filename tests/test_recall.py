@@ -7,7 +7,8 @@ import torch
 
 from deadwood import run
 from deadwood.analysis.recall import (distortion_sweep, intensification, per_class_recall, recall_balance,
-                                      recall_distortion)
+                                      recall_distortion, record_distortion)
+from deadwood.pipeline import load_data
 from conftest import tiny
 
 
@@ -17,6 +18,7 @@ def test_per_class_recall_and_balance_by_hand():
     recall = per_class_recall(torch.tensor(pred), torch.tensor(y), 4)
     assert recall[:3].tolist() == [0.75, 0.5, 1.0] and math.isnan(recall[3])
     assert recall_balance(recall[:3], 0.8) == pytest.approx([-0.0625, -0.375, 0.25])
+    assert np.isnan(recall_balance([0.5, None], 0.5)[1])  # a class without samples has no balance
 
 
 def test_alpha_is_one_for_equal_balances_and_zero_for_perfectly_even_recall():
@@ -36,20 +38,38 @@ def test_alpha_is_one_for_equal_balances_and_zero_for_perfectly_even_recall():
 def test_recall_distortion_of_a_model_against_itself_is_one_clean_and_under_attack():
     loaded = run(tiny(method="magnitude"))
     dense = loaded.dense()
-    from deadwood.pipeline import load_data
-
     _, test = load_data(loaded.config, torch.device("cpu"))
     data = test.subset(150, 0)
     same = recall_distortion(dense, dense, data, epsilon=0.1, steps=3)
     assert same["clean"]["alpha"] == pytest.approx(1.0) and same["attack"]["alpha"] == pytest.approx(1.0)
     r = recall_distortion(dense, loaded.model, data, epsilon=0.1, steps=3)
     assert r["attack"]["pruned"]["accuracy"] <= r["clean"]["pruned"]["accuracy"]
+    counts = np.bincount(data.y.numpy(), minlength=10)
     for part in ("clean", "attack"):
         p = r[part]["pruned"]
         # The balances average to 0 when weighted by class frequency: Σ n_c B_c = 0.
-        counts = np.bincount(data.y.numpy(), minlength=10)
         assert float(np.dot(counts, p["balance"])) == pytest.approx(0.0, abs=1e-9)
+        # Recall recomputed from plain predictions (clean) agrees with the evaluation's.
+        if part == "clean":
+            with torch.no_grad():
+                pred = loaded.model(data.x).argmax(1)
+            assert p["recall"] == pytest.approx(per_class_recall(pred, data.y, 10).tolist())
         assert np.isfinite(r[part]["alpha"])
+
+
+def test_record_distortion_equals_a_fresh_evaluation_of_the_saved_models():
+    config = tiny(method="magnitude", sparsity=0.9)
+    record = run(config).record
+    loaded = run(config)
+    _, test = load_data(config, torch.device("cpu"))
+    fresh = recall_distortion(loaded.dense(), loaded.model, test.subset(config.evaluation.samples, config.seed),
+                              epsilon=config.epsilon, steps=config.evaluation.steps, seed=config.seed)
+    stored = record_distortion(record)
+    for part in ("clean", "attack"):
+        assert stored[part]["alpha"] == pytest.approx(fresh[part]["alpha"])
+        assert stored[part]["pruned"]["recall"] == pytest.approx(fresh[part]["pruned"]["recall"])
+    with pytest.raises(ValueError, match="no epsilon 0.3"):
+        record_distortion(record, 0.3)
 
 
 def test_distortion_sweep_rows():

@@ -8,7 +8,8 @@
 """
 from .block_structure import granularity_masks, mask_matrices
 from .linear_regions import Plane, Regions, linear_regions_2d, plane_through
-from .recall import distortion_sweep, intensification, per_class_recall, recall_balance, recall_distortion
+from .recall import (distortion_sweep, intensification, per_class_recall, recall_balance, recall_distortion,
+                     record_distortion)
 from .region_bound import (bound_allocation, bound_curve, expected_region_bound, linear_shapes, model_region_bound,
                            region_bound)
 from .similarity import layer_similarity, similarity_study, svcca_similarity
@@ -16,6 +17,6 @@ from .similarity import layer_similarity, similarity_study, svcca_similarity
 __all__ = [
     "linear_regions_2d", "plane_through", "Plane", "Regions", "region_bound", "expected_region_bound",
     "model_region_bound", "bound_allocation", "bound_curve", "linear_shapes", "svcca_similarity", "layer_similarity", "similarity_study",
-    "per_class_recall", "recall_balance", "intensification", "recall_distortion", "distortion_sweep",
+    "per_class_recall", "recall_balance", "intensification", "recall_distortion", "record_distortion", "distortion_sweep",
     "granularity_masks", "mask_matrices",
 ]
