@@ -43,8 +43,15 @@ def _legend_below(fig: go.Figure) -> go.Figure:
 
 
 def region_colors(labels: np.ndarray) -> np.ndarray:
-    """A hue in [0, 1) per region id, spread by the golden ratio so neighbours differ."""
-    return (np.asarray(labels) * _GOLDEN) % 1.0
+    """A hue step (0..255, one byte: figures stay small) per region id, spread by the golden
+    ratio so that regions numbered one after the other get distant hues."""
+    return np.floor(((np.asarray(labels) * _GOLDEN) % 1.0) * 256).astype(np.uint8)
+
+
+def _small(a) -> np.ndarray:
+    """Integers in the smallest type that holds them (Plotly stores arrays as typed bytes)."""
+    a = np.asarray(a)
+    return a.astype(np.uint8) if a.size and a.min() >= 0 and a.max() < 256 else a.astype(np.int32)
 
 
 # --------------------------------------------------------------------------- linear regions
@@ -62,13 +69,12 @@ def regions_figure(panels: Sequence[tuple[str, object]], points=None, bounds: Se
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=titles, horizontal_spacing=0.06,
                         shared_yaxes=True)
     for i, (title, r) in enumerate(panels, start=1):
-        fig.add_trace(go.Heatmap(z=region_colors(r.labels), x=r.xs, y=r.ys, colorscale="HSV", zmin=0, zmax=1,
-                                 showscale=False, customdata=r.labels, name=title, meta="regions",
-                                 hovertemplate="x %{x:.3f}<br>y %{y:.3f}<br>region %{customdata}<extra></extra>"),
-                      row=1, col=i)
+        fig.add_trace(go.Heatmap(z=region_colors(r.labels), x=r.xs, y=r.ys, colorscale="HSV", zmin=0, zmax=255,
+                                 showscale=False, name=title, meta="regions",
+                                 hovertemplate="x %{x:.3f}<br>y %{y:.3f}<extra></extra>"), row=1, col=i)
         classes = int(r.predictions.max()) + 1 if r.predictions.size else 1
         if classes > 1:
-            fig.add_trace(go.Contour(z=r.predictions, x=r.xs, y=r.ys, showscale=False, hoverinfo="skip",
+            fig.add_trace(go.Contour(z=_small(r.predictions), x=r.xs, y=r.ys, showscale=False, hoverinfo="skip",
                                      contours=dict(start=0.5, end=classes - 1.5, size=1, coloring="none"),
                                      line=dict(color="black", width=2.5), name="decision boundary",
                                      meta="boundary", showlegend=i == 1), row=1, col=i)
@@ -174,7 +180,7 @@ def mask_figure(matrices: Mapping[str, np.ndarray], layer: str) -> go.Figure:
     titles = [f"{n}: {1 - float(np.mean(m)):.1%} cut" for n, m in matrices.items()]
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=titles, horizontal_spacing=0.05)
     for col, n in enumerate(names, start=1):
-        fig.add_trace(go.Heatmap(z=matrices[n], colorscale=[[0, "#f4f1ea"], [1, "#1b4332"]], zmin=0, zmax=1,
+        fig.add_trace(go.Heatmap(z=_small(matrices[n]), colorscale=[[0, "#f4f1ea"], [1, "#1b4332"]], zmin=0, zmax=1,
                                  showscale=False, name=n, meta=n,
                                  hovertemplate="row %{y}<br>column %{x}<br>kept %{z}<extra></extra>"), row=1, col=col)
         fig.update_yaxes(autorange="reversed", title="output" if col == 1 else None, row=1, col=col)
