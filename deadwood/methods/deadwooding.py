@@ -24,9 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..cut import cut
 from ..data import batches
 from ..dual import Multipliers
-from ..masks import global_cut, global_threshold, magnitudes, prunable
+from ..masks import global_threshold, magnitudes, prunable
 from ..robustness import perturb
 from ..train import accuracy, kd_loss, run_epochs
 from . import PruneContext, PruneResult, register
@@ -170,7 +171,7 @@ def prune(ctx: PruneContext) -> PruneResult:
         raise
     if not keep:
         solve.close()
-    mask, report = global_cut(magnitudes(student), run.sparsity, run.min_keep)
+    mask, report = cut(magnitudes(student), run)  # one global cut unless config.cut says otherwise
     mask.apply(student)
     info = {**report, "constraints": problem.names, "teacher_adversarial_loss": problem.teacher_rob,
             "final_lambdas": duals.values()}
