@@ -270,16 +270,22 @@ def write_figure(fig, out: Path) -> tuple[Optional[str], Optional[str]]:
 # --------------------------------------------------------------------------- running
 
 def _environment(device) -> dict:
+    """Where the numbers come from; ``threads`` is what the runs use (``$DEADWOOD_THREADS``, see
+    :func:`deadwood.pipeline.cpu_threads`)."""
     import os
     import platform
 
     import torch
 
+    from .pipeline import cpu_threads
+
+    with cpu_threads(torch.device(device)):
+        threads = torch.get_num_threads()
     try:
         load = round(os.getloadavg()[0], 2)
     except OSError:  # pragma: no cover - not on Linux
         load = None
-    return {"device": str(device), "threads": torch.get_num_threads(), "load_average": load,
+    return {"device": str(device), "threads": threads, "load_average": load,
             "cpu_count": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__}
 
 
@@ -361,10 +367,13 @@ def measure_throughput(base: RunConfig, device, **kwargs) -> dict:
     from .data import load_dataset
     from .throughput import step_throughput
 
+    from .pipeline import cpu_threads
+
     train = load_dataset(base.dataset, "train", base.data_dir, base.seed, base.download)
     test = load_dataset(base.dataset, "test", base.data_dir, base.seed, base.download)
-    return step_throughput(base.model, train, test, epsilon=base.epsilon, batch_size=base.batch_size,
-                           device=device, amp=base.amp, pgd_steps=base.evaluation.steps, config=base, **kwargs)
+    with cpu_threads(device):  # the thread count the runs use
+        return step_throughput(base.model, train, test, epsilon=base.epsilon, batch_size=base.batch_size,
+                               device=device, amp=base.amp, pgd_steps=base.evaluation.steps, config=base, **kwargs)
 
 
 def finish(result: dict, out: Path) -> dict:
@@ -389,11 +398,13 @@ def finish(result: dict, out: Path) -> dict:
 def synthetic_throughput(model: str, device, *, amp: bool = False, epsilon: float = 0.1, batch_size: int = 128,
                          samples: int = 2048, config: Optional[RunConfig] = None, **kwargs) -> dict:
     """Throughput of ``model`` on the labelled synthetic 32x32 stand-in (CIFAR-10 absent)."""
+    from .pipeline import cpu_threads
     from .throughput import step_throughput, synthetic_32x32
 
     data = synthetic_32x32(samples)
-    return step_throughput(model, data, data, epsilon=epsilon, batch_size=batch_size, device=device, amp=amp,
-                           config=config, **kwargs)
+    with cpu_threads(device):
+        return step_throughput(model, data, data, epsilon=epsilon, batch_size=batch_size, device=device, amp=amp,
+                               config=config, **kwargs)
 
 
 def timing_only(model: str, out, throughput: dict, *, epsilon: float, command: str = "", note: str = "") -> dict:

@@ -11,8 +11,11 @@ never scored. Interrupt it at any time: rerunning the same command resumes from 
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import shlex
 import sys
+import warnings
 from pathlib import Path
 
 from .errors import ConfigError
@@ -46,8 +49,8 @@ def add_bench_command(sub) -> None:
     g.add_argument("--device", choices=("auto", "cpu", "cuda"),
                    help="(default: auto; with --gpu: cuda)")
     g.add_argument("--cache-dir", help="cache folder (default: $DEADWOOD_CACHE or ~/.cache/deadwood)")
-    g.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's own choice); "
-                   "recorded in the output")
+    g.add_argument("--threads", type=int, help="CPU threads for the runs and the throughput timing "
+                   "(default: $DEADWOOD_THREADS, else 1); recorded in the output")
     g.add_argument("--gpu", action="store_true", help="the 32x32 GPU mode (resnet20/vgg on CIFAR-10, or a "
                    "synthetic stand-in for timing only)")
     g.add_argument("--throughput", action="store_true", default=True, dest="throughput",
@@ -125,18 +128,35 @@ def _progress():
 
 
 def cmd_bench(ns) -> int:
-    import warnings
+    _check(ns)
+    with _threads(ns.threads):
+        return _bench(ns)
 
-    import torch
 
+@contextlib.contextmanager
+def _threads(n):
+    """``$DEADWOOD_THREADS`` = ``n`` while the benchmark runs (every run and the throughput
+    timing read it), restored afterwards."""
+    if not n:
+        yield
+        return
+    old = os.environ.get("DEADWOOD_THREADS")
+    os.environ["DEADWOOD_THREADS"] = str(n)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("DEADWOOD_THREADS", None)
+        else:
+            os.environ["DEADWOOD_THREADS"] = old
+
+
+def _bench(ns) -> int:
     from . import bench
-    from .robustness import RobustnessWarning
     from .cli import config_from_args
     from .pipeline import resolve_device
+    from .robustness import RobustnessWarning
 
-    _check(ns)
-    if ns.threads:
-        torch.set_num_threads(ns.threads)
     command = "python -m deadwood " + " ".join(shlex.quote(a) for a in getattr(ns, "argv", None) or ["bench"])
     note = ""
     if ns.gpu:

@@ -32,9 +32,7 @@ def stage_seconds(variants: dict[str, RunConfig], repeats: int = 3) -> dict[str,
     """For each labelled configuration (all sharing one teacher: same data, model, seed, teacher
     settings): median seconds of prune, fine-tune and evaluation over ``repeats`` interleaved
     rounds, their total, and the accuracies (one-shot, clean, robust at the run's epsilon)."""
-    from .methods import PruneContext, get_method
-    from .pipeline import Cache, evaluate, finetune, get_teacher, load_data, resolve_device
-    from .train import accuracy
+    from .pipeline import cpu_threads, resolve_device
 
     configs = list(variants.values())
     keys = {c.teacher_key() for c in configs}
@@ -42,6 +40,15 @@ def stage_seconds(variants: dict[str, RunConfig], repeats: int = 3) -> dict[str,
         raise ConfigError("every variant must share one teacher (same dataset, model, seed and teacher settings)")
     first = configs[0]
     device = resolve_device(first.device)
+    with cpu_threads(device):  # as many threads as a run uses
+        return _timed(variants, repeats, first, device)
+
+
+def _timed(variants: dict[str, RunConfig], repeats: int, first: RunConfig, device) -> dict[str, dict]:
+    from .methods import PruneContext, get_method
+    from .pipeline import Cache, evaluate, finetune, get_teacher, load_data
+    from .train import accuracy
+
     train, test = load_data(first, device)
     teacher, _ = get_teacher(first, train, test, device, Cache())
     times = {label: {s: [] for s in STAGES} for label in variants}
@@ -109,12 +116,12 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's own choice)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: $DEADWOOD_THREADS, else 1, as runs use)")
     p.add_argument("--variant", action="append", help="label:key=value,... (repeatable)")
     ns = p.parse_args(argv)
     try:
         if ns.threads:
-            torch.set_num_threads(ns.threads)
+            os.environ["DEADWOOD_THREADS"] = str(ns.threads)  # this process only: what cpu_threads reads
         base = RunConfig(dataset=ns.dataset, model=ns.model, data_dir=ns.data_dir, sparsity=ns.sparsity,
                          epsilon=ns.epsilon, seed=ns.seed, device=ns.device)
         texts = ns.variant or ["magnitude:method=magnitude", "deadwooding:method=deadwooding"]
@@ -127,7 +134,7 @@ def main(argv=None) -> int:
         return 2
     ref = res.get("magnitude", next(iter(res.values())))["total"]
     print(f"{ns.dataset}/{ns.model} sparsity {ns.sparsity} seed {ns.seed}: median of {ns.repeats} interleaved "
-          f"rounds, {torch.get_num_threads()} thread(s), load average {os.getloadavg()[0]:.2f} at the end")
+          f"rounds, {os.environ.get('DEADWOOD_THREADS', '1')} thread(s), load average {os.getloadavg()[0]:.2f} at the end")
     print(f"{'variant':<24}{'prune':>8}{'finetune':>9}{'eval':>7}{'total':>8}{'ratio':>7}"
           f"{'one-shot':>10}{'clean':>7}{'robust':>8}")
     for label, r in res.items():

@@ -128,15 +128,14 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _time_steps(step, params, x, y, *, steps: int, repeats: int, amp: bool) -> list[float]:
-    """Seconds of ``steps`` optimizer steps on the batch ``(x, y)``, ``repeats`` times after one
-    warm-up round: each step is what :func:`deadwood.train.run_epochs` does per mini-batch
-    (loss under autocast, backward, Adam step)."""
+def _stepper(step, params, x, y, *, steps: int, amp: bool):
+    """A function timing ``steps`` optimizer steps on the batch ``(x, y)``: each step is what
+    :func:`deadwood.train.run_epochs` does per mini-batch (loss under autocast, backward, Adam)."""
     from .train import autocast
 
     opt = torch.optim.Adam(params, lr=1e-6)  # a tiny step: the model barely moves while timed
-    times = []
-    for r in range(repeats + 1):
+
+    def block() -> float:
         _sync(x.device)
         t = time.perf_counter()
         for _ in range(steps):
@@ -146,9 +145,9 @@ def _time_steps(step, params, x, y, *, steps: int, repeats: int, amp: bool) -> l
             loss.backward()
             opt.step()
         _sync(x.device)
-        if r:
-            times.append(time.perf_counter() - t)
-    return times
+        return time.perf_counter() - t
+
+    return block
 
 
 def step_throughput(model_name: str, train: ArrayDataset, test: ArrayDataset, *, epsilon: float = 0.1,
@@ -159,7 +158,8 @@ def step_throughput(model_name: str, train: ArrayDataset, test: ArrayDataset, *,
     ``plain`` (cross-entropy), ``adversarial`` (FGSM with random start, as the teacher trains),
     ``finetune`` (Stage 3: FGSM + distillation from a teacher), ``dual`` (one Deadwooding primal
     step: teacher forward, FGSM, the Lagrangian of every constraint) are timed on one fixed batch
-    of ``batch_size`` training images, ``steps`` steps per repeat, median of ``repeats``;
+    of ``batch_size`` training images, ``steps`` steps per repeat, the kinds taking turns,
+    median of ``repeats``;
     ``pgd_eval`` is foolbox PGD (``pgd_steps`` steps, one epsilon) over ``eval_samples`` test
     images, from :func:`pgd_overhead`, which also times plain-torch PGD on the same work.
     ``ratios`` are seconds per image relative to the plain step. The weights are a fresh
@@ -189,17 +189,17 @@ def step_throughput(model_name: str, train: ArrayDataset, test: ArrayDataset, *,
     teacher = fresh().eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
-    seconds: dict[str, list[float]] = {}
+    blocks = {}
     m = fresh()
-    seconds["plain"] = _time_steps(natural_step(m), m.parameters(), x, y, steps=steps, repeats=repeats, amp=amp)
+    blocks["plain"] = _stepper(natural_step(m), m.parameters(), x, y, steps=steps, amp=amp)
     m = fresh()
-    seconds["adversarial"] = _time_steps(adversarial_step(m, "fgsm", epsilon, 1, gen), m.parameters(), x, y,
-                                         steps=steps, repeats=repeats, amp=amp)
+    blocks["adversarial"] = _stepper(adversarial_step(m, "fgsm", epsilon, 1, gen), m.parameters(), x, y,
+                                     steps=steps, amp=amp)
     m = fresh()
     fc = config.finetune
-    seconds["finetune"] = _time_steps(distill_step(m, teacher, attack=fc.attack, eps=epsilon, pgd_steps=fc.pgd_steps,
-                                                   alpha_kd=fc.alpha_kd, tau=fc.tau, generator=gen),
-                                      m.parameters(), x, y, steps=steps, repeats=repeats, amp=amp)
+    blocks["finetune"] = _stepper(distill_step(m, teacher, attack=fc.attack, eps=epsilon, pgd_steps=fc.pgd_steps,
+                                               alpha_kd=fc.alpha_kd, tau=fc.tau, generator=gen),
+                                  m.parameters(), x, y, steps=steps, amp=amp)
     m = copy.deepcopy(teacher)
     for p in m.parameters():
         p.requires_grad_(True)
@@ -210,8 +210,15 @@ def step_throughput(model_name: str, train: ArrayDataset, test: ArrayDataset, *,
     dc = config.deadwooding
     solve = DualSolve(problem, Multipliers(problem.names, dc.dual_update, dc.dual_step, dc.penalty, dc.kp,
                                            device=device), dc.dual_every)
+    blocks["dual"] = _stepper(solve.lagrangian, m.parameters(), x, y, steps=steps, amp=amp)
+    # Round-robin, so a change in the machine's load touches every kind alike; round 0 warms up.
+    seconds: dict[str, list[float]] = {k: [] for k in blocks}
     try:
-        seconds["dual"] = _time_steps(solve.lagrangian, m.parameters(), x, y, steps=steps, repeats=repeats, amp=amp)
+        for r in range(repeats + 1):
+            for k, block in blocks.items():
+                t = block()
+                if r:
+                    seconds[k].append(t)
     finally:
         solve.close()
     rates = {k: batch_size * steps / statistics.median(v) for k, v in seconds.items()}
@@ -236,7 +243,7 @@ STEP_LABELS = {
     "adversarial": "adversarial training step (FGSM, random start)",
     "finetune": "fine-tune step (FGSM + distillation)",
     "dual": "Deadwooding dual step (teacher, FGSM, every constraint)",
-    "pgd_eval": "PGD evaluation (foolbox)",
+    "pgd_eval": "PGD evaluation (foolbox, one epsilon)",
 }
 
 

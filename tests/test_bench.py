@@ -1,5 +1,6 @@
 """``python -m deadwood bench``: the grid, its three files, resuming, the GPU mode's CPU path, errors."""
 import json
+import os
 import math
 import re
 import statistics
@@ -12,6 +13,7 @@ from deadwood.cli import main
 from deadwood.record import load_run
 from deadwood.throughput import SYNTHETIC_NAME, step_throughput, synthetic_32x32
 from conftest import tiny
+from fakedata import write_cifar10
 
 # The tiny configuration of conftest.tiny, as flags.
 TINY = ["--teacher-epochs", "4", "--deadwooding-epochs", "3", "--hydra-epochs", "2", "--finetune-epochs", "2",
@@ -97,7 +99,9 @@ def test_chart_and_throughput_are_written(finished):
     t = result["throughput"]
     assert set(t["images_per_second"]) == {"plain", "adversarial", "finetune", "dual", "pgd_eval"}
     assert all(v > 0 and math.isfinite(v) for v in t["images_per_second"].values())
-    assert t["threads"] == torch.get_num_threads() and t["device"] == "cpu"
+    # timed with as many threads as the runs use ($DEADWOOD_THREADS, default 1)
+    assert t["threads"] == result["environment"]["threads"] == int(os.environ.get("DEADWOOD_THREADS") or 1)
+    assert t["device"] == "cpu"
     md = (out / "bench.md").read_text()
     assert "Deadwooding dual step" in md and "foolbox PGD vs plain-torch PGD" in md
 
@@ -167,6 +171,19 @@ def test_gpu_mode_without_a_gpu_says_so(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_threads_flag_sets_what_runs_read_and_restores_it(monkeypatch):
+    from deadwood.cli_bench import _threads
+
+    monkeypatch.setenv("DEADWOOD_THREADS", "5")
+    with _threads(3):
+        assert os.environ["DEADWOOD_THREADS"] == "3"
+    assert os.environ["DEADWOOD_THREADS"] == "5"
+    monkeypatch.delenv("DEADWOOD_THREADS")
+    with _threads(2):
+        assert os.environ["DEADWOOD_THREADS"] == "2"
+    assert "DEADWOOD_THREADS" not in os.environ
+
+
 def test_synthetic_stand_in_is_labelled_and_reproducible():
     a, b = synthetic_32x32(40, seed=1), synthetic_32x32(40, seed=1)
     assert a.x.shape == (40, 3, 32, 32) and a.x.min() >= 0 and a.x.max() <= 1
@@ -199,6 +216,21 @@ def test_gpu_mode_on_cpu_with_the_synthetic_stand_in(tmp_path, capsys):
     md = (out / "bench.md").read_text()
     assert "timing only, no accuracies" in md and "| method |" not in md
     assert not (out / "pareto.html").exists()
+
+
+def test_gpu_mode_uses_cifar10_when_the_data_folder_holds_it(tmp_path):
+    """The same path CUDA takes, run on the CPU with tiny fake CIFAR-10 files: a real grid."""
+    write_cifar10(tmp_path / "data", per_batch=6)
+    out = tmp_path / "out"
+    code = main(["bench", "--gpu", "--device", "cpu", "--data-dir", str(tmp_path / "data"), "--methods", "magnitude",
+                 "--sparsities", "0.9", "--seeds", "0", "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+                 "--teacher-epochs", "1", "--finetune-epochs", "1", "--evaluation-steps", "1",
+                 "--evaluation-epsilons", "0", "--no-throughput"])
+    assert code == 0
+    result = json.loads((out / "bench.json").read_text())
+    assert result["grid"]["dataset"] == "cifar10" and result["grid"]["model"] == "resnet20"
+    assert not result["note"] and [r["method"] for r in result["rows"]] == ["magnitude"]
+    assert result["rows"][0]["device"] == "cpu"
 
 
 def test_summary_and_pareto_front_known_answers():
