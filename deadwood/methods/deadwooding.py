@@ -20,6 +20,8 @@ estimated once over the training set before the solve.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -116,9 +118,21 @@ def dead_fraction(model: nn.Module, sparsity: float) -> dict[str, float]:
     return {n: float((m <= theta).float().mean()) for n, m in mags.items()}
 
 
-@register("deadwooding", "Lagrangian-dual solve towards sparsity under accuracy and robustness "
-                         "constraints, then one global magnitude cut")
-def prune(ctx: PruneContext) -> PruneResult:
+@dataclass
+class Solution:
+    """Stage 1's outcome: the solved student (dense, not cut yet), its per-epoch history and a report."""
+
+    student: nn.Module
+    history: list
+    info: dict  # constraints, teacher_adversarial_loss, final_lambdas
+
+
+def solve(ctx: PruneContext) -> Solution:
+    """Stage 1 alone: the Lagrangian-dual solve on a copy of the teacher, without the cut.
+
+    The notebooks and charts use it to look at the weights the global cut is about
+    to act on; :func:`prune` is ``solve`` followed by one global cut.
+    """
     run, cfg = ctx.config, ctx.config.deadwooding
     student = ctx.student()
     problem = DeadwoodingProblem(student, ctx.teacher, ctx)
@@ -151,8 +165,16 @@ def prune(ctx: PruneContext) -> PruneResult:
                              end_epoch=end_epoch, amp=run.amp)
     finally:
         problem.close()
-    mask, report = global_cut(magnitudes(student), run.sparsity, run.min_keep)
-    mask.apply(student)
-    info = {**report, "constraints": problem.names, "teacher_adversarial_loss": problem.teacher_rob,
+    info = {"constraints": problem.names, "teacher_adversarial_loss": problem.teacher_rob,
             "final_lambdas": duals.values()}
-    return PruneResult(student, mask, history, info)
+    return Solution(student, history, info)
+
+
+@register("deadwooding", "Lagrangian-dual solve towards sparsity under accuracy and robustness "
+                         "constraints, then one global magnitude cut")
+def prune(ctx: PruneContext) -> PruneResult:
+    solved = solve(ctx)
+    student = solved.student
+    mask, report = global_cut(magnitudes(student), ctx.config.sparsity, ctx.config.min_keep)
+    mask.apply(student)
+    return PruneResult(student, mask, solved.history, {**report, **solved.info})
