@@ -6,7 +6,7 @@ The public API::
     result = run(RunConfig(dataset="digits", model="mlp", method="deadwooding", sparsity=0.95))
     result.record.clean_accuracy, result.model
 """
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402,F401
 
 from .config import (DeadwoodingConfig, EvalConfig, FinetuneConfig, HydraConfig, RunConfig,  # noqa: E402
                      TeacherConfig, with_updates)

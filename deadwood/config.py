@@ -62,7 +62,7 @@ class DeadwoodingConfig:
     dual_every: int = 0  # 0: once per epoch; k: every k steps
     penalty: float = 1.0  # c of the augmented Lagrangian
     kp: float = 1.0  # proportional gain of nuPI
-    delta_rep: float = 0.05  # δ_rep: tolerated relative change of each layer's output
+    delta_rep: float = 0.2  # δ_rep: tolerated relative change of each layer's output (squared-norm ratio)
     delta_kd: float = 0.01  # δ_kd: tolerated KL to the teacher
     rho: float = 0.1  # ρ: tolerated relative rise of the adversarial loss
     tau: float = 4.0  # τ: distillation temperature
@@ -109,6 +109,7 @@ class FinetuneConfig:
     tau: float = 4.0
     attack: str = "fgsm"  # 'none' switches adversarial training off
     pgd_steps: int = 7
+    keep_dual: bool = False  # deadwooding only: Stage 1's constraints and dual updates stay on
 
     def validate(self):
         _positive("finetune.epochs", self.epochs, allow_zero=True)

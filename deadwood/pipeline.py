@@ -126,17 +126,39 @@ def _frozen(model: nn.Module) -> nn.Module:
 
 
 def finetune(model: nn.Module, teacher: nn.Module, mask, config: RunConfig, train, test,
-             on_event: OnEvent = None) -> list:
-    """Stage 3, shared by every method: distillation + adversarial training under ``mask``."""
+             on_event: OnEvent = None, constraints=None) -> list:
+    """Stage 3, shared by every method: distillation + adversarial training under ``mask``.
+
+    With ``constraints`` (Deadwooding's ``finetune.keep_dual``), their Lagrangian terms are
+    added to the loss and their multipliers keep rising once per epoch.
+    """
     fc = config.finetune
     if fc.epochs == 0:
         return []
     gen = torch.Generator().manual_seed(config.seed + 6)
     step = distill_step(model, teacher, attack=fc.attack, eps=config.epsilon, pgd_steps=fc.pgd_steps,
                         alpha_kd=fc.alpha_kd, tau=fc.tau, generator=gen)
-    return run_epochs(model, train, step, stage="finetune", epochs=fc.epochs, lr=fc.lr,
-                      batch_size=config.batch_size, seed=config.seed + 7, on_event=on_event, mask=mask,
-                      end_epoch=lambda e: {"accuracy": accuracy(model, test)}, amp=config.amp)
+    if constraints is not None:
+        distill = step
+
+        def step(x, y):
+            loss, metrics = distill(x, y)
+            penalty, extra = constraints.lagrangian(x, y, objective=False)
+            return loss + penalty, {**metrics, **extra}
+
+    def end_epoch(epoch):
+        entry = {"accuracy": accuracy(model, test)}
+        if constraints is not None:
+            entry.update(constraints.end_epoch())
+        return entry
+
+    try:
+        return run_epochs(model, train, step, stage="finetune", epochs=fc.epochs, lr=fc.lr,
+                          batch_size=config.batch_size, seed=config.seed + 7, on_event=on_event, mask=mask,
+                          end_epoch=end_epoch, amp=config.amp)
+    finally:
+        if constraints is not None:
+            constraints.close()
 
 
 def run(config: RunConfig, *, on_event: OnEvent = None, cache_dir=None, out=None,
@@ -176,7 +198,8 @@ def run(config: RunConfig, *, on_event: OnEvent = None, cache_dir=None, out=None
     emit(on_event, "epoch", "cut", 1, 1, {"one_shot_accuracy": one_shot, "sparsity": result.mask.sparsity()})
 
     t = time.perf_counter()
-    ft_history = finetune(result.model, teacher, result.mask, config, train, test, on_event)
+    ft_history = finetune(result.model, teacher, result.mask, config, train, test, on_event,
+                          result.constraints)
     timings["finetune"] = time.perf_counter() - t
 
     t = time.perf_counter()

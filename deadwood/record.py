@@ -60,7 +60,7 @@ class RunRecord:
 def versions() -> dict:
     import torchvision
 
-    from . import __version__
+    from .version import __version__
 
     out = {"deadwood": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
            "python": platform.python_version()}

@@ -47,3 +47,16 @@ def test_stop_request_keeps_the_finished_teacher():
     events = []
     run(config, on_event=events.append)
     assert ("cached", "teacher") in [(e.kind, e.stage) for e in events]
+
+
+def test_keep_dual_carries_multipliers_into_fine_tuning():
+    from deadwood import FinetuneConfig
+
+    rec = run(tiny(method="deadwooding", finetune=FinetuneConfig(epochs=2, keep_dual=True))).record
+    dual = [h for h in rec.history if h["phase"] == "dual"]
+    ft = [h for h in rec.history if h["phase"] == "finetune"]
+    assert len(ft) == 2 and all("lambdas" in h and "violations" in h for h in ft)
+    for name, lam in dual[-1]["lambdas"].items():  # dual ascent: multipliers never fall
+        assert ft[0]["lambdas"][name] >= lam - 1e-9
+    plain = run(tiny(method="deadwooding")).record
+    assert all("lambdas" not in h for h in plain.history if h["phase"] == "finetune")

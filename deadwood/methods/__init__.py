@@ -43,6 +43,10 @@ class PruneResult:
     mask: Mask
     history: list = field(default_factory=list)  # per-epoch entries of the method's own stage
     info: dict = field(default_factory=dict)  # threshold, guarded layers, ... (JSON-able)
+    # Constraints that may stay active during fine-tuning (Deadwooding's ``finetune.keep_dual``):
+    # an object with ``lagrangian(x, y, objective=False) -> (loss, metrics)``, ``end_epoch() -> dict``
+    # and ``close()``; None for methods without constraints.
+    constraints: Optional[object] = None
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ estimated once over the training set before the solve.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -118,6 +119,37 @@ def dead_fraction(model: nn.Module, sparsity: float) -> dict[str, float]:
     return {n: float((m <= theta).float().mean()) for n, m in mags.items()}
 
 
+class DualSolve:
+    """The problem, its multipliers, and the epoch means of ``g`` that the history records."""
+
+    def __init__(self, problem: DeadwoodingProblem, duals: Multipliers, dual_every: int):
+        self.problem, self.duals, self.dual_every = problem, duals, dual_every
+        self._sum = torch.zeros(len(problem.names), device=duals.tensor().device)
+        self._n = self._step = 0
+
+    def lagrangian(self, x, y, objective: bool = True) -> tuple[torch.Tensor, dict]:
+        """``R + Σ λ_j · max(0, g_j)`` on a mini-batch (without ``R`` when ``objective`` is False)."""
+        r, g = self.problem.evaluate(x, y)
+        self.duals.observe(g)
+        self._sum += g.detach()
+        self._n += 1
+        self._step += 1
+        penalty = self.duals.lagrangian(g)
+        if self.dual_every and self._step % self.dual_every == 0:
+            self.duals.update()
+        return (r + penalty if objective else penalty), {"objective": r}
+
+    def end_epoch(self) -> dict:
+        lambdas = self.duals.update() if self.dual_every == 0 else self.duals.values()
+        g = (self._sum / max(self._n, 1)).cpu().tolist()
+        self._sum.zero_()
+        self._n = 0
+        return {"lambdas": lambdas, "violations": dict(zip(self.problem.names, g))}
+
+    def close(self):
+        self.problem.close()
+
+
 @dataclass
 class Solution:
     """Stage 1's outcome: the solved student (dense, not cut yet), its per-epoch history and a report."""
@@ -125,56 +157,46 @@ class Solution:
     student: nn.Module
     history: list
     info: dict  # constraints, teacher_adversarial_loss, final_lambdas
+    constraints: Optional[DualSolve] = None  # still open, for fine-tuning with keep_dual
 
 
-def solve(ctx: PruneContext) -> Solution:
+def solve(ctx: PruneContext, keep_open: bool = False) -> Solution:
     """Stage 1 alone: the Lagrangian-dual solve on a copy of the teacher, without the cut.
 
-    The notebooks and charts use it to look at the weights the global cut is about
-    to act on; :func:`prune` is ``solve`` followed by one global cut.
+    The notebooks and charts use it to look at the weights the global cut is about to
+    act on; :func:`prune` is ``solve`` followed by one global cut. With ``keep_open``
+    the constraints stay attached to the student (``Solution.constraints``) so that
+    fine-tuning can keep them on.
     """
     run, cfg = ctx.config, ctx.config.deadwooding
     student = ctx.student()
     problem = DeadwoodingProblem(student, ctx.teacher, ctx)
     duals = Multipliers(problem.names, cfg.dual_update, cfg.dual_step, cfg.penalty, cfg.kp, device=ctx.device)
-    epoch_g = {"sum": torch.zeros(len(problem.names), device=ctx.device), "n": 0, "step": 0}
-
-    def step(x, y):
-        r, g = problem.evaluate(x, y)
-        duals.observe(g)
-        epoch_g["sum"] += g.detach()
-        epoch_g["n"] += 1
-        epoch_g["step"] += 1
-        loss = r + duals.lagrangian(g)
-        if cfg.dual_every and epoch_g["step"] % cfg.dual_every == 0:
-            duals.update()
-        return loss, {"objective": r}
+    dual = DualSolve(problem, duals, cfg.dual_every)
 
     def end_epoch(epoch):
-        lambdas = duals.update() if cfg.dual_every == 0 else duals.values()
-        g = (epoch_g["sum"] / max(epoch_g["n"], 1)).cpu().tolist()
-        epoch_g["sum"].zero_()
-        epoch_g["n"] = 0
-        return {"lambdas": lambdas, "violations": dict(zip(problem.names, g)),
-                "dead_fraction": dead_fraction(student, run.sparsity),
+        return {**dual.end_epoch(), "dead_fraction": dead_fraction(student, run.sparsity),
                 "accuracy": accuracy(student, ctx.test)}
 
     try:
-        history = run_epochs(student, ctx.train, step, stage="dual", epochs=cfg.epochs, lr=cfg.lr,
+        history = run_epochs(student, ctx.train, dual.lagrangian, stage="dual", epochs=cfg.epochs, lr=cfg.lr,
                              batch_size=run.batch_size, seed=run.seed + 4, on_event=ctx.on_event,
                              end_epoch=end_epoch, amp=run.amp)
-    finally:
-        problem.close()
+    except BaseException:
+        dual.close()
+        raise
+    if not keep_open:
+        dual.close()
     info = {"constraints": problem.names, "teacher_adversarial_loss": problem.teacher_rob,
             "final_lambdas": duals.values()}
-    return Solution(student, history, info)
+    return Solution(student, history, info, dual if keep_open else None)
 
 
 @register("deadwooding", "Lagrangian-dual solve towards sparsity under accuracy and robustness "
                          "constraints, then one global magnitude cut")
 def prune(ctx: PruneContext) -> PruneResult:
-    solved = solve(ctx)
+    solved = solve(ctx, keep_open=ctx.config.finetune.keep_dual)
     student = solved.student
     mask, report = global_cut(magnitudes(student), ctx.config.sparsity, ctx.config.min_keep)
     mask.apply(student)
-    return PruneResult(student, mask, solved.history, {**report, **solved.info})
+    return PruneResult(student, mask, solved.history, {**report, **solved.info}, constraints=solved.constraints)
