@@ -22,7 +22,7 @@ from .methods import PruneContext, get_method
 from .models import build_model
 from .record import (DENSE_FILE, LoadedRun, RunRecord, copy_run, load_run, sparsity_of, versions,
                      write_run)
-from .robustness import pgd_curve
+from . import robustness
 from .store import atomic_save_state, atomic_write_json, default_cache_dir, load_state, publish_dir, staging_dir
 from .train import accuracy, adversarial_step, distill_step, natural_step, run_epochs
 
@@ -58,14 +58,13 @@ def load_data(config: RunConfig, device: torch.device) -> tuple[ArrayDataset, Ar
     return train, test
 
 
-def evaluate(model: nn.Module, test: ArrayDataset, config: RunConfig) -> tuple[float, dict]:
-    """Clean accuracy and the PGD robustness curve at ``config.eval_epsilons``."""
+def evaluate(model: nn.Module, test: ArrayDataset, config: RunConfig, on_event: OnEvent = None) -> tuple[float, dict]:
+    """Clean accuracy and the robustness record (foolbox PGD at ``config.eval_epsilons``, with
+    per-class recall and sanity checks) on ``config.evaluation.samples`` test samples."""
     ev = config.evaluation
-    data = test.subset(ev.samples, config.seed)
-    curve = pgd_curve(model, data, config.eval_epsilons, steps=ev.steps, seed=config.seed)
-    clean = accuracy(model, data)
-    curve["accuracy"][0] = clean  # epsilon 0 runs no attack: the same number, computed once
-    return clean, curve
+    curve = robustness.evaluate(model, test, "pgd", config.eval_epsilons, steps=ev.steps, samples=ev.samples,
+                                seed=config.seed, on_event=on_event)
+    return curve["clean_accuracy"], curve
 
 
 def train_teacher(config: RunConfig, train: ArrayDataset, test: ArrayDataset, device: torch.device,
@@ -98,7 +97,7 @@ def get_teacher(config: RunConfig, train, test, device, cache: Cache, on_event: 
     summary_file = folder / "teacher.json"
     if use_cache and summary_file.is_file() and (folder / DENSE_FILE).is_file():
         summary = json.loads(summary_file.read_text())
-        if summary.get("epsilons") == config.eval_epsilons and summary.get("samples") == config.evaluation.samples:
+        if _summary_fits(summary, config):
             model = build_model(config.model, dataset_info(config.dataset))
             model.load_state_dict(load_state(folder / DENSE_FILE))
             emit(on_event, "cached", "teacher")
@@ -106,9 +105,7 @@ def get_teacher(config: RunConfig, train, test, device, cache: Cache, on_event: 
     t0 = time.perf_counter()
     model, history = train_teacher(config, train, test, device, on_event)
     seconds = time.perf_counter() - t0
-    emit(on_event, "start", "eval", 0, 1)
-    clean, curve = evaluate(model, test, config)
-    emit(on_event, "end", "eval", 1, 1)
+    clean, curve = evaluate(model, test, config, on_event)
     summary = {"history": history, "clean_accuracy": clean, "robustness": curve, "seconds": seconds,
                "epsilons": config.eval_epsilons, "samples": config.evaluation.samples,
                "key": config.teacher_key()}
@@ -117,6 +114,14 @@ def get_teacher(config: RunConfig, train, test, device, cache: Cache, on_event: 
     atomic_write_json(tmp / "teacher.json", summary)
     publish_dir(tmp, folder)
     return _frozen(model), summary
+
+
+def _summary_fits(summary: dict, config: RunConfig) -> bool:
+    """A cached teacher summary is reused only when its robustness was measured the way this
+    configuration would measure it (same epsilons, samples, steps, result format)."""
+    rob = summary.get("robustness", {})
+    return (summary.get("epsilons") == config.eval_epsilons and summary.get("samples") == config.evaluation.samples
+            and rob.get("steps") == config.evaluation.steps and rob.get("format") == robustness.FORMAT)
 
 
 def _frozen(model: nn.Module) -> nn.Module:
@@ -203,9 +208,7 @@ def run(config: RunConfig, *, on_event: OnEvent = None, cache_dir=None, out=None
     timings["finetune"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    emit(on_event, "start", "eval", 0, 1)
-    clean, curve = evaluate(result.model, test, config)
-    emit(on_event, "end", "eval", 1, 1)
+    clean, curve = evaluate(result.model, test, config, on_event)
     timings["eval"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
 
