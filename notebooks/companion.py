@@ -40,6 +40,9 @@ pio.templates.default = "plotly_white"
 QUICK = os.environ.get("DEADWOOD_NOTEBOOK_QUICK", "0") not in ("", "0")
 PNG = os.environ.get("DEADWOOD_NOTEBOOK_PNG", "1") not in ("", "0")
 
+START_TIMEOUT = 180  # seconds for Chromium to come up (it competes with training for the cores)
+RENDER_TIMEOUT = 120  # seconds for one PNG
+
 # Quick mode: every stage a few epochs, a short PGD on a subset. Numbers change, code paths do not.
 _QUICK_UPDATES = {"teacher.epochs": 4, "deadwooding.epochs": 3, "hydra.epochs": 2, "finetune.epochs": 3,
                   "evaluation.steps": 3, "evaluation.samples": 120}
@@ -73,6 +76,7 @@ class _StaticImages:
 
     def __init__(self):
         self.error = None if PNG else "DEADWOOD_NOTEBOOK_PNG=0"
+        self.told = False
         self.ready = threading.Event()
         if PNG:
             threading.Thread(target=self._start, daemon=True).start()
@@ -95,17 +99,40 @@ class _StaticImages:
             self.ready.set()
 
     def png(self, fig, width: int, height: int) -> bytes | None:
-        self.ready.wait(timeout=300)
-        if self.error is None and not self.ready.is_set():
-            self.error = "kaleido did not start within 300 s"
-        if self.error is not None:
-            if not getattr(self, "_told", False):
-                print(f"(no static PNG copies: {self.error})")
-                self._told = True
-            return None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # kaleido's notes about options a server ignores
-            return fig.to_image(format="png", width=width, height=height, scale=1)
+        if self.error is None and not self.ready.wait(timeout=START_TIMEOUT):
+            self.error = f"kaleido did not start within {START_TIMEOUT} s"
+        if self.error is None:
+            try:
+                return _with_timeout(lambda: fig.to_image(format="png", width=width, height=height, scale=1),
+                                     RENDER_TIMEOUT)
+            except Exception as e:  # a wedged Chromium must not hang the notebook: go on without PNGs
+                self.error = f"{type(e).__name__}: {str(e).strip()[:160]}"
+        if not self.told:
+            print(f"(no static PNG copies from here on: {self.error})")
+            self.told = True
+        return None
+
+
+def _with_timeout(fn, seconds: float):
+    """``fn()`` on a daemon thread; TimeoutError when it has not returned after ``seconds``."""
+    box: dict = {}
+
+    def work():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # kaleido's notes about options a server ignores
+                box["value"] = fn()
+        except BaseException as e:  # handed to the caller
+            box["error"] = e
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise TimeoutError(f"kaleido did not answer within {seconds:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 _STATIC = _StaticImages()
