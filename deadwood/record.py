@@ -58,17 +58,19 @@ class RunRecord:
 
 
 def versions() -> dict:
-    import torchvision
+    """Versions of everything that decides a run's numbers (read from package metadata,
+    so nothing is imported for it: foolbox stays confined to deadwood.robustness)."""
+    from importlib.metadata import PackageNotFoundError, version
 
     from .version import __version__
 
-    out = {"deadwood": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
-           "python": platform.python_version()}
-    for mod in ("foolbox", "cooper"):
+    out = {"deadwood": __version__, "python": platform.python_version()}
+    for key, dist in (("torch", "torch"), ("torchvision", "torchvision"), ("foolbox", "foolbox"),
+                      ("cooper", "cooper-optim")):
         try:
-            out[mod] = __import__(mod).__version__
-        except Exception:  # pragma: no cover - optional at import time
-            out[mod] = None
+            out[key] = version(dist)
+        except PackageNotFoundError:  # pragma: no cover - all are requirements
+            out[key] = None
     return out
 
 
