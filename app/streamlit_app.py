@@ -1,21 +1,23 @@
-"""Deadwood Lab: the app's entry point (`streamlit run app/streamlit_app.py`)."""
+"""Deadwood Lab: the app's entry point (`streamlit run app/streamlit_app.py`).
+
+Pages live in ``app/pages/``; adding one is one line in ``PAGES``.
+"""
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # `streamlit run` puts app/ on the path, not the repository
 
 import streamlit as st  # noqa: E402
 
-import deadwood  # noqa: E402
+PAGES = [
+    st.Page("pages/live.py", title="Live pruning", icon=":material/content_cut:", default=True),
+    st.Page("pages/compare.py", title="Compare methods", icon=":material/compare_arrows:"),
+    st.Page("pages/explorer.py", title="Robustness explorer", icon=":material/shield:"),
+]
 
-st.set_page_config(page_title="Deadwood Lab", layout="wide")
-st.title("Deadwood Lab")
-st.caption("Robust global pruning (Deadwooding), on the embedded digits data.")
-sparsity = st.sidebar.slider("Target sparsity", 0.5, 0.995, 0.95, key="sparsity")
-epsilon = st.sidebar.slider("Attack epsilon", 0.0, 0.3, 0.1, step=0.01, key="epsilon")
-if st.sidebar.button("Run", key="run"):
-    with st.spinner("pruning..."):
-        r = deadwood.run(deadwood.RunConfig(sparsity=sparsity, epsilon=epsilon)).record
-    st.metric("clean accuracy", f"{r.clean_accuracy:.3f}")
-    st.metric("accuracy right after the cut", f"{r.one_shot_accuracy:.3f}")
-    st.json(r.layer_sparsity)
+st.set_page_config(page_title="Deadwood Lab", page_icon=":material/forest:", layout="wide")
+page = st.navigation(PAGES)
+st.sidebar.caption("Deadwood Lab · robust global pruning")
+page.run()

@@ -8,8 +8,8 @@ The public API::
 """
 from .version import __version__  # noqa: E402,F401
 
-from .config import (DeadwoodingConfig, EvalConfig, FinetuneConfig, HydraConfig, RunConfig,  # noqa: E402
-                     TeacherConfig, with_updates)
+from .config import (CutConfig, DeadwoodingConfig, EvalConfig, FinetuneConfig, HydraConfig,  # noqa: E402
+                     RunConfig, TeacherConfig, with_updates)
 from .data import dataset_info, dataset_names, load_dataset  # noqa: E402
 from .errors import ConfigError, DatasetNotFound, DeadwoodError, RunFileError, RunStopped  # noqa: E402
 from .events import Event  # noqa: E402
@@ -20,7 +20,7 @@ from .pipeline import Cache, run  # noqa: E402
 from .record import LoadedRun, RunRecord, load_run  # noqa: E402
 
 __all__ = [
-    "RunConfig", "TeacherConfig", "DeadwoodingConfig", "HydraConfig", "FinetuneConfig", "EvalConfig",
+    "RunConfig", "TeacherConfig", "DeadwoodingConfig", "CutConfig", "HydraConfig", "FinetuneConfig", "EvalConfig",
     "with_updates", "load_dataset", "dataset_info", "dataset_names", "build_model", "model_names",
     "method_names", "get_method", "run", "Cache", "load_run", "LoadedRun", "RunRecord", "Mask", "Event",
     "DeadwoodError", "ConfigError", "DatasetNotFound", "RunFileError", "RunStopped",

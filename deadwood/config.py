@@ -87,6 +87,37 @@ class DeadwoodingConfig:
         _positive("deadwooding.pgd_steps", self.pgd_steps)
 
 
+GRANULARITIES = ("unstructured", "bcr")
+ALLOCATIONS = ("global", "uniform", "bound")
+CUT_METHODS = ("magnitude", "deadwooding")  # the methods whose Stage 2 cut reads CutConfig
+
+
+@dataclass(frozen=True)
+class CutConfig:
+    """Stage 2 of the magnitude and Deadwooding methods: how the lowest |w| are cut.
+
+    ``granularity`` 'bcr' cuts whole rows and columns inside ``block_rows`` x ``block_cols``
+    tiles of each weight matrix (GRIM's block-based column-row pruning; see deadwood.bcr).
+    ``allocation`` sets the per-layer sparsity: 'global' one threshold over all layers,
+    'uniform' the same fraction per layer, 'bound' the fractions that maximise Cai et al.'s
+    bound on linear regions (mlp only; see deadwood.analysis.region_bound).
+    """
+
+    granularity: str = "unstructured"
+    block_rows: int = 8
+    block_cols: int = 8
+    allocation: str = "global"
+    bound_samples: int = 16  # random sparse matrices per layer and density for the rank probabilities
+
+    def validate(self):
+        _choice("cut granularity", self.granularity, GRANULARITIES)
+        for n in ("block_rows", "block_cols", "bound_samples"):
+            v = getattr(self, n)
+            if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+                raise ConfigError(f"cut.{n} must be a whole number >= 1, got {v!r}")
+        _choice("cut allocation", self.allocation, ALLOCATIONS)
+
+
 @dataclass(frozen=True)
 class HydraConfig:
     """HYDRA-style score optimisation (Sehwag et al. 2020): weights frozen, scores trained."""
@@ -157,6 +188,7 @@ class RunConfig:
     download: bool = False  # let torchvision fetch missing files (needs network)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     deadwooding: DeadwoodingConfig = field(default_factory=DeadwoodingConfig)
+    cut: CutConfig = field(default_factory=CutConfig)
     hydra: HydraConfig = field(default_factory=HydraConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     evaluation: EvalConfig = field(default_factory=EvalConfig)
@@ -182,8 +214,14 @@ class RunConfig:
         _positive("batch_size", self.batch_size)
         _positive("min_keep", self.min_keep, allow_zero=True)
         _choice("device", self.device, DEVICES)
-        for sub in (self.teacher, self.deadwooding, self.hydra, self.finetune, self.evaluation):
+        for sub in (self.teacher, self.deadwooding, self.cut, self.hydra, self.finetune, self.evaluation):
             sub.validate()
+        if self.cut != CutConfig() and self.method not in CUT_METHODS:
+            raise ConfigError(f"cut options apply to the {' and '.join(CUT_METHODS)} methods only, "
+                              f"not '{self.method}'")
+        if self.cut.allocation == "bound" and self.model != "mlp":
+            raise ConfigError(f"cut allocation 'bound' needs model 'mlp' (the region bound covers fully "
+                              f"connected ReLU layers), not '{self.model}'")
         return self
 
     @property
@@ -230,8 +268,8 @@ class RunConfig:
                         "teacher": dataclasses.asdict(self.teacher)})
 
 
-_SUBCONFIGS = {"teacher": TeacherConfig, "deadwooding": DeadwoodingConfig, "hydra": HydraConfig,
-               "finetune": FinetuneConfig, "evaluation": EvalConfig}
+_SUBCONFIGS = {"teacher": TeacherConfig, "deadwooding": DeadwoodingConfig, "cut": CutConfig,
+               "hydra": HydraConfig, "finetune": FinetuneConfig, "evaluation": EvalConfig}
 
 
 def _digest(d: dict) -> str:

@@ -6,8 +6,10 @@ prunes the same one), the finished run under ``key()``; asking again is a lookup
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import os
 import time
 from pathlib import Path
 
@@ -25,6 +27,26 @@ from .record import (DENSE_FILE, LoadedRun, RunRecord, copy_run, load_run, spars
 from . import robustness
 from .store import atomic_save_state, atomic_write_json, default_cache_dir, load_state, publish_dir, staging_dir
 from .train import accuracy, adversarial_step, distill_step, natural_step, run_epochs
+
+
+@contextlib.contextmanager
+def cpu_threads(device: torch.device):
+    """Run with ``$DEADWOOD_THREADS`` intra-op CPU threads (default 1; 0 keeps torch's choice).
+
+    The models here are small: on a 2-core machine a second thread bought nothing idle and
+    cost 10x the wall time once another process competed for the cores (OpenMP spin-waits;
+    measured on the default run, 16 s against 179 s). The old setting is restored afterwards.
+    """
+    want = int(os.environ.get("DEADWOOD_THREADS", "1") or 1)
+    if device.type != "cpu" or want <= 0:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(want)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -184,6 +206,12 @@ def run(config: RunConfig, *, on_event: OnEvent = None, cache_dir=None, out=None
         return load_run(final)
 
     device = resolve_device(config.device)
+    with cpu_threads(device):
+        return _compute(config, device, cache, final, on_event, out, use_cache)
+
+
+def _compute(config: RunConfig, device: torch.device, cache: Cache, final: Path, on_event: OnEvent, out,
+             use_cache: bool) -> LoadedRun:
     torch.manual_seed(config.seed)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()

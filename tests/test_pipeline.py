@@ -60,3 +60,18 @@ def test_keep_dual_carries_multipliers_into_fine_tuning():
         assert ft[0]["lambdas"][name] >= lam - 1e-9
     plain = run(tiny(method="deadwooding")).record
     assert all("lambdas" not in h for h in plain.history if h["phase"] == "finetune")
+
+
+@pytest.mark.parametrize("env,expected", [(None, 1), ("2", 2)])
+def test_runs_use_deadwood_threads_cpu_threads_and_restore_them(monkeypatch, env, expected):
+    import torch
+
+    if env is None:
+        monkeypatch.delenv("DEADWOOD_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("DEADWOOD_THREADS", env)
+    before = torch.get_num_threads()
+    seen = []
+    run(tiny(method="magnitude", seed=11 if env is None else 12), on_event=lambda e: seen.append(torch.get_num_threads()))
+    assert seen and set(seen) == {expected}
+    assert torch.get_num_threads() == before

@@ -82,4 +82,4 @@ def method_names() -> list[str]:
 
 
 # Registration happens on import; the order here is the order users see.
-from . import deadwooding, magnitude, magnitude_layerwise, random, hydra, dense  # noqa: E402,F401
+from . import deadwooding, magnitude, magnitude_layerwise, undecayed, random, hydra, dense  # noqa: E402,F401

@@ -27,9 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..cut import cut
 from ..data import batches
 from ..dual import Multipliers
-from ..masks import global_cut, global_threshold, magnitudes, prunable
+from ..masks import global_threshold, magnitudes, prunable
 from ..robustness import perturb
 from ..train import accuracy, kd_loss, run_epochs
 from . import PruneContext, PruneResult, register
@@ -197,6 +198,6 @@ def solve(ctx: PruneContext, keep_open: bool = False) -> Solution:
 def prune(ctx: PruneContext) -> PruneResult:
     solved = solve(ctx, keep_open=ctx.config.finetune.keep_dual)
     student = solved.student
-    mask, report = global_cut(magnitudes(student), ctx.config.sparsity, ctx.config.min_keep)
+    mask, report = cut(magnitudes(student), ctx.config)  # one global cut unless config.cut says otherwise
     mask.apply(student)
     return PruneResult(student, mask, solved.history, {**report, **solved.info}, constraints=solved.constraints)

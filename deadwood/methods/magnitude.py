@@ -1,11 +1,16 @@
-"""``magnitude``: one global lowest-|w| cut of the teacher (Deadwooding without Stage 1)."""
-from ..masks import global_cut, magnitudes
+"""``magnitude``: one global lowest-|w| cut of the teacher (Deadwooding without Stage 1).
+
+``config.cut`` can change the cut: per-layer allocation (uniform, or guided by the
+linear-region bound) and block-row-column granularity (see deadwood.cut).
+"""
+from ..cut import cut
+from ..masks import magnitudes
 from . import PruneContext, PruneResult, register
 
 
 @register("magnitude", "one global cut of the smallest |w| across all layers")
 def prune(ctx: PruneContext) -> PruneResult:
     model = ctx.student()
-    mask, report = global_cut(magnitudes(model), ctx.config.sparsity, ctx.config.min_keep)
+    mask, report = cut(magnitudes(model), ctx.config)
     mask.apply(model)
     return PruneResult(model, mask, info=report)

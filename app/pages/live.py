@@ -1,0 +1,43 @@
+"""Live pruning: one configuration, run with live multipliers, then every chart of its record."""
+import streamlit as st
+
+try:
+    from app import charts, runs, show, widgets
+except ModuleNotFoundError:  # opened by URL on a fresh server, before the entry point ran (legacy pages/ mode)
+    st.switch_page("streamlit_app.py")
+
+st.title("Live pruning")
+job = runs.current("live")
+with st.sidebar:
+    choice = widgets.single_run()
+    pressed = widgets.run_button(choice, busy=runs.busy("live"))
+if choice.problem:
+    st.error(choice.problem, icon=":material/block:")
+if pressed:
+    runs.start("live", choice.configs)
+    st.rerun()  # redraw the sidebar with Run disabled while the job goes
+
+
+def live_chart(view):
+    if charts.dual_entries(view.history):
+        st.plotly_chart(charts.multipliers_figure(view.history), key="live_multipliers")
+    elif view.history:
+        st.plotly_chart(charts.training_figure(view.history), key="live_training")
+
+
+if runs.busy("live"):
+    runs.follow(job, live_chart)
+else:
+    runs.outcome(job)
+    config = choice.config
+    record = runs.record(config) if config else None
+    if record is None and job is not None and job.view().state == "done":
+        config = job.configs[0]
+        record = runs.record(config)
+        st.info("Showing the last run; the settings in the sidebar have not been run yet: press **Run**.")
+    if record is None:
+        st.info("Press **Run** in the sidebar. A fresh run on the embedded digits takes seconds; "
+                "repeating a configuration is instant.")
+    else:
+        show.run_report(record, config.epsilon, runs.baselines(config), runs.run_dir(config))
+show.about_the_method()

@@ -1,0 +1,105 @@
+"""Runs for the pages: start a background job, follow it live, look up finished runs.
+
+Each page owns one job slot in the session. While a job runs, only a fragment
+re-renders (every :data:`REFRESH` seconds): stage progress bars, the page's live
+chart and a Stop button; the rest of the page and the sidebar stay usable. When
+the job ends, the fragment reruns the whole page, which then draws results read
+from the engine's on-disk cache, so a finished run survives restarts.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import streamlit as st
+
+import deadwood
+from deadwood.pipeline import Cache
+from deadwood.record import RunRecord, read_record
+
+from .jobs import STAGE_LABELS, Job, JobView
+
+REFRESH = 0.5  # seconds between live updates
+
+
+def current(slot: str) -> Job | None:
+    return st.session_state.get(f"job:{slot}")
+
+
+def busy(slot: str) -> bool:
+    job = current(slot)
+    return job is not None and job.view().running
+
+
+def start(slot: str, configs: Sequence[deadwood.RunConfig]) -> Job:
+    """Start ``configs`` (fixed now: later widget changes cannot reach them) in the background."""
+    job = Job(configs)
+    st.session_state[f"job:{slot}"] = job
+    return job
+
+
+def follow(job: Job, live: Callable[[JobView], None] | None = None) -> None:
+    """Draw the job's progress, refreshed in place until it ends; then rerun the page."""
+
+    @st.fragment(run_every=REFRESH)
+    def progress():
+        view = job.view()
+        if not view.running:
+            st.rerun()  # the whole page: it now draws the results
+        cfg = view.config
+        head = f"Running **{cfg.method}** at κ = {cfg.sparsity:g}, ε = {cfg.epsilon:g} on {cfg.dataset}/{cfg.model}"
+        if len(view.configs) > 1:
+            head = f"Run {view.index + 1} of {len(view.configs)}: " + head[0].lower() + head[1:]
+            st.progress(len(view.finished) / len(view.configs), text=f"{len(view.finished)} of "
+                        f"{len(view.configs)} runs done")
+        st.markdown(f"{head} · {view.seconds:.0f} s")
+        for stage, p in view.stages.items():
+            label = STAGE_LABELS.get(stage, stage)
+            text = {"pending": f"{label}: waiting", "cached": f"{label}: from the cache",
+                    "done": f"{label}: done"}.get(p.state, f"{label}: epoch {p.done} of {p.total}")
+            st.progress(p.fraction, text=text)
+        st.button("Stop", key="stop", on_click=job.stop, icon=":material/stop_circle:",
+                  help="stops at the next epoch; a finished teacher stays cached")
+        if live is not None:
+            live(view)
+
+    progress()
+
+
+def outcome(job: Job | None) -> None:
+    """Say how the last job ended when it did not simply finish."""
+    if job is None:
+        return
+    view = job.view()
+    if view.state == "stopped":
+        done = len(view.finished)
+        st.warning(f"Stopped after {view.seconds:.0f} s" + (f" ({done} of {len(view.configs)} runs finished)"
+                                                             if len(view.configs) > 1 else "")
+                   + ". Finished stages stay cached (the teacher, earlier runs); press Run to go on.")
+    elif view.state == "failed":
+        st.error(view.error)
+        if view.details:
+            with st.expander("Details (please report this)"):
+                st.code(view.details)
+
+
+def record(config: deadwood.RunConfig) -> RunRecord | None:
+    """The finished run of ``config`` from the on-disk cache, or None."""
+    cache = Cache()
+    if not cache.has_run(config):
+        return None
+    return read_record(cache.run_dir(config))
+
+
+def run_dir(config: deadwood.RunConfig):
+    return Cache().run_dir(config)
+
+
+def baselines(config: deadwood.RunConfig) -> dict[str, RunRecord]:
+    """Cached runs of every other method at the same settings (label -> record)."""
+    out = {}
+    for name in deadwood.method_names():
+        if name != config.method:
+            other = record(deadwood.with_updates(config, method=name))
+            if other is not None:
+                out[f"{name} (cached)"] = other
+    return out

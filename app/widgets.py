@@ -1,0 +1,234 @@
+"""Sidebar inputs shared by the pages: widgets in, immutable run configurations (or a reason) out.
+
+Widget keys are stable (``dataset``, ``model``, ``method``, ``sparsity``,
+``epsilon``, ``run`` and the advanced ones in :data:`ADVANCED`) so tests and
+scripts can drive them, and their values persist across pages for the session.
+Defaults come from :class:`deadwood.RunConfig` itself, so the app and the CLI agree.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import reduce
+
+import streamlit as st
+import torch
+
+import deadwood
+from deadwood.data import dataset_info
+from deadwood.dual import RULES
+
+SPARSITY_RANGE = (0.5, 0.995)
+EPSILON_RANGE = (0.0, 0.3)
+SPARSITY_GRID = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
+DEFAULT_GRID = (0.9, 0.95, 0.98, 0.99)
+DEFAULT_METHODS = ("deadwooding", "magnitude")
+_KEEP = "session"  # widget values survive page switches
+
+
+@dataclass(frozen=True)
+class Field:
+    """One input of the "Advanced" section, bound to a (dotted) RunConfig field."""
+
+    key: str
+    path: str
+    label: str
+    help: str = ""
+    options: tuple = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float | None = None
+    fmt: str | None = None
+    zero_is_none: bool = False  # 0 in the widget means None in the config ("all")
+
+
+def devices() -> tuple[str, ...]:
+    return ("auto", "cpu", "cuda") if torch.cuda.is_available() else ("auto", "cpu")
+
+
+ADVANCED = (
+    Field("teacher_epochs", "teacher.epochs", "Teacher epochs", "Stage 0: training epochs of the dense teacher",
+          minimum=0, maximum=1000, step=1),
+    Field("dual_epochs", "deadwooding.epochs", "Dual-solve epochs", "Stage 1 of Deadwooding", minimum=1,
+          maximum=1000, step=1),
+    Field("hydra_epochs", "hydra.epochs", "HYDRA score epochs", "Stage 1 of the HYDRA baseline", minimum=1,
+          maximum=1000, step=1),
+    Field("finetune_epochs", "finetune.epochs", "Fine-tune epochs", "Stage 3, shared by every method",
+          minimum=0, maximum=1000, step=1),
+    Field("keep_dual", "finetune.keep_dual", "Constraints stay on while fine-tuning",
+          "Deadwooding only: the multipliers keep rising during Stage 3"),
+    Field("dual_update", "deadwooding.dual_update", "Dual update rule",
+          "dual-ascent: λ ← max(0, λ + s·mean g⁺) once per epoch; the others come from cooper-optim",
+          options=RULES),
+    Field("dual_step", "deadwooding.dual_step", "Dual step size s", "how fast the multipliers rise",
+          minimum=1e-4, maximum=100.0, step=0.05, fmt="%.4f"),
+    Field("delta_rep", "deadwooding.delta_rep", "Tolerance δ_rep",
+          "allowed relative change of each layer's output", minimum=0.0, maximum=10.0, step=0.01, fmt="%.3f"),
+    Field("delta_kd", "deadwooding.delta_kd", "Tolerance δ_kd", "allowed KL divergence from the teacher",
+          minimum=0.0, maximum=10.0, step=0.005, fmt="%.3f"),
+    Field("rho", "deadwooding.rho", "Tolerance ρ", "allowed relative rise of the adversarial loss",
+          minimum=0.0, maximum=10.0, step=0.05, fmt="%.3f"),
+    Field("eval_steps", "evaluation.steps", "PGD steps (robustness curve)", minimum=1, maximum=1000, step=1),
+    Field("eval_samples", "evaluation.samples", "Test samples attacked", "0: the whole test split",
+          minimum=0, maximum=100000, step=50, zero_is_none=True),
+    Field("seed", "seed", "Seed", minimum=0, maximum=2**31 - 1, step=1),
+    Field("device", "device", "Device", "auto: CUDA when present, else CPU", options=devices()),
+)
+
+
+def _default(path: str):
+    return reduce(getattr, path.split("."), deadwood.RunConfig())
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the sidebar asks for: the configurations to run, or why none can run."""
+
+    configs: tuple[deadwood.RunConfig, ...] = ()
+    problem: str | None = None
+
+    @property
+    def config(self) -> deadwood.RunConfig | None:
+        return self.configs[0] if self.configs else None
+
+
+# --------------------------------------------------------------------------- single widgets
+
+def data_widgets() -> dict:
+    names = deadwood.dataset_names()
+    values = {
+        "dataset": st.selectbox("Dataset", names, index=names.index(_default("dataset")), key="dataset",
+                                persist_state=_KEEP, format_func=_dataset_label),
+        "model": st.selectbox("Model", deadwood.model_names(), key="model", persist_state=_KEEP,
+                              index=deadwood.model_names().index(_default("model"))),
+    }
+    if not dataset_info(values["dataset"]).embedded:
+        folder = st.text_input("Data folder", key="data_dir", persist_state=_KEEP,
+                               help="the folder holding the dataset's files in torchvision's layout")
+        values["data_dir"] = folder.strip() or None
+    return values
+
+
+def _dataset_label(name: str) -> str:
+    return f"{name} (embedded)" if dataset_info(name).embedded else name
+
+
+def method_widget() -> str:
+    names = deadwood.method_names()
+    return st.selectbox("Method", names, index=names.index(_default("method")), key="method",
+                        persist_state=_KEEP, help=" · ".join(f"{n}: {deadwood.get_method(n).about}" for n in names))
+
+
+def sparsity_widget() -> float:
+    value = st.slider("Target sparsity κ", *SPARSITY_RANGE, value=_default("sparsity"), step=0.005, format="%.3f",
+                      key="sparsity", persist_state=_KEEP, help="fraction of prunable weights the global cut zeroes")
+    return round(float(value), 4)  # 0.95, not 0.9500000000000001: the cache key depends on it
+
+
+def epsilon_widget() -> float:
+    value = st.slider("Attack epsilon ε", *EPSILON_RANGE, value=_default("epsilon"), step=0.01, format="%.2f",
+                      key="epsilon", persist_state=_KEEP, help="L∞ budget on inputs in [0, 1]")
+    return round(float(value), 4)
+
+
+def advanced_widgets() -> dict:
+    """The "Advanced" expander: dotted config path -> value."""
+    out = {}
+    with st.expander("Advanced"):
+        for f in ADVANCED:
+            default = _default(f.path)
+            if isinstance(default, bool):
+                value = st.checkbox(f.label, value=default, key=f.key, help=f.help or None, persist_state=_KEEP)
+            elif f.options:
+                value = st.selectbox(f.label, f.options, index=f.options.index(default), key=f.key,
+                                     help=f.help or None, persist_state=_KEEP)
+            else:
+                kind = float if isinstance(f.step, float) else int
+                value = st.number_input(f.label, min_value=kind(f.minimum), max_value=kind(f.maximum),
+                                        value=kind(default or 0), step=kind(f.step), format=f.fmt, key=f.key,
+                                        help=f.help or None, persist_state=_KEEP)
+                value = None if f.zero_is_none and value == 0 else value
+            out[f.path] = value
+    return out
+
+
+def run_button(choice: Choice, busy: bool, label: str = "Run") -> bool:
+    reason = "a run is in progress" if busy else choice.problem
+    return st.button(label, key="run", type="primary", width="stretch", disabled=bool(reason),
+                     help=reason or "cached configurations come back at once")
+
+
+# --------------------------------------------------------------------------- whole sidebars
+
+def single_run() -> Choice:
+    """dataset, model, method, sparsity, epsilon, advanced: one configuration."""
+    values = data_widgets()
+    values["method"] = method_widget()
+    values["sparsity"] = sparsity_widget()
+    values["epsilon"] = epsilon_widget()
+    return _choice([values], advanced_widgets())
+
+
+def sweep_run() -> Choice:
+    """dataset, model, several methods, a sparsity grid, epsilon, advanced: their product."""
+    values = data_widgets()
+    pruners = [n for n in deadwood.method_names() if deadwood.get_method(n).prunes]
+    methods = st.multiselect("Methods", pruners, default=[m for m in DEFAULT_METHODS if m in pruners],
+                             key="methods", persist_state=_KEEP)
+    grid = st.multiselect("Sparsity grid", SPARSITY_GRID, default=DEFAULT_GRID, key="grid",
+                          persist_state=_KEEP, format_func=lambda k: f"{k:.1%}")
+    values["epsilon"] = epsilon_widget()
+    advanced = advanced_widgets()
+    if not methods or not grid:
+        return Choice(problem="pick at least one method and one sparsity")
+    return _choice([dict(values, method=m, sparsity=k) for m in methods for k in sorted(grid)], advanced)
+
+
+def _choice(values: list[dict], advanced: dict) -> Choice:
+    try:
+        configs = tuple(deadwood.with_updates(deadwood.RunConfig(**v), **advanced).validate() for v in values)
+    except deadwood.ConfigError as e:
+        return Choice(problem=str(e))
+    problem = data_problem(configs[0])
+    return Choice(configs=() if problem else configs, problem=problem)
+
+
+def attack_widgets(config: deadwood.RunConfig | None) -> tuple[str, float, int]:
+    """Attack, its budget and the number of test samples, in a row above the explorer's charts."""
+    from deadwood.robustness import ATTACK_INFO
+
+    names = list(ATTACK_INFO)
+    left, mid, right = st.columns([2, 3, 2])
+    attack = left.selectbox("Attack", names, index=names.index("pgd"), key="attack", persist_state=_KEEP,
+                            help=" · ".join(f"{n}: {i['about']}" for n, i in ATTACK_INFO.items()))
+    if ATTACK_INFO[attack]["norm"] == "linf":  # one slider per norm: their scales differ
+        eps = mid.slider("Attack epsilon (L∞)", 0.0, 0.5, config.epsilon if config else 0.1, step=0.01,
+                         key="attack_epsilon", persist_state=_KEEP, help="budget per pixel, inputs in [0, 1]")
+    else:
+        eps = mid.slider("Attack epsilon (L2)", 0.0, 4.0, 1.0, step=0.05, key="attack_epsilon_l2",
+                         persist_state=_KEEP, help="Euclidean length of the perturbation")
+    samples = right.number_input("Test samples attacked", 10, 10_000, 200, step=50, key="samples",
+                                 persist_state=_KEEP, help="for the recall and the security curve")
+    return attack, round(float(eps), 4), int(samples)
+
+
+# --------------------------------------------------------------------------- data
+
+@st.cache_resource(show_spinner="Loading the dataset...", max_entries=8)
+def dataset(name: str, split: str, data_dir: str | None, seed: int) -> deadwood.data.ArrayDataset:
+    """A dataset split, loaded once per process and shared by every session (read-only tensors)."""
+    return deadwood.load_dataset(name, split, data_dir, seed)
+
+
+def data_problem(config: deadwood.RunConfig) -> str | None:
+    """Why ``config``'s dataset cannot be read, in words that say where to put the files (None if it can)."""
+    info = dataset_info(config.dataset)
+    if info.embedded:
+        return None
+    if config.data_dir is None:
+        return (f"'{config.dataset}' is not embedded: type the folder that holds its files into "
+                f"'Data folder' in the sidebar (it must contain {', '.join(info.files)}, torchvision's layout)")
+    try:
+        dataset(config.dataset, "test", config.data_dir, config.seed)
+    except deadwood.DatasetNotFound as e:
+        return str(e)
+    return None

@@ -1,0 +1,179 @@
+"""Headless page tests: drive the widgets by key, press Run, check the charts (streamlit AppTest).
+
+Runs are made small through the app's own "Advanced" widgets; the engine's cache
+sits in the test session's temporary folder (conftest).
+"""
+import json
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from deadwood import RunConfig, with_updates
+from deadwood.pipeline import Cache
+from deadwood.record import read_record
+
+# The runs here use 2-step PGD for speed; its sanity-check warnings are expected, and shown on the page.
+pytestmark = pytest.mark.filterwarnings("ignore::deadwood.robustness.RobustnessWarning")
+
+APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
+FAST = dict(teacher_epochs=2, dual_epochs=2, hydra_epochs=1, finetune_epochs=1, eval_samples=60, eval_steps=2,
+            seed=3)
+
+
+def open_app(page=None, **widgets):
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    if page:
+        at.switch_page(page).run()
+    for key, value in {**FAST, **widgets}.items():
+        _widget(at, key).set_value(value)
+    return at.run()
+
+
+def _widget(at, key):
+    for kind in ("number_input", "slider", "selectbox", "multiselect", "text_input"):
+        found = [w for w in getattr(at, kind) if w.key == key]
+        if found:
+            return found[0]
+    raise KeyError(key)
+
+
+def running(at) -> bool:
+    return any(b.key == "stop" for b in at.button)
+
+
+def run_to_end(at, timeout=600, press=True):
+    if press:
+        at.button(key="run").click().run()
+    deadline = time.time() + timeout
+    while running(at):
+        assert time.time() < deadline, "the run did not finish"
+        time.sleep(0.3)
+        at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def figures(at) -> dict:
+    return {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
+
+
+def expected_config(**changes) -> RunConfig:
+    """The configuration the widgets describe, built independently of the app's own code."""
+    return with_updates(RunConfig(seed=FAST["seed"]), **{
+        "teacher.epochs": 2, "deadwooding.epochs": 2, "hydra.epochs": 1, "finetune.epochs": 1,
+        "evaluation.samples": 60, "evaluation.steps": 2, **changes})
+
+
+def test_live_page_runs_and_draws_every_chart():
+    at = open_app(sparsity=0.9)
+    assert not at.exception and at.title[0].value == "Live pruning"
+    at.button(key="run").click().run()
+    assert running(at)  # progress fragment: one bar per stage and a Stop control
+    assert any("Stage 0" in p.proto.text for p in at.get("progress"))
+    assert at.button(key="run").disabled  # no second run while one goes
+    run_to_end(at, press=False)
+    figs = figures(at)
+    assert set(figs) >= {"fig_multipliers", "fig_layer-sparsity", "fig_robustness", "fig_dead-wood",
+                         "fig_training"}
+    record = read_record(Cache().run_dir(expected_config(sparsity=0.9)))  # stored under the widgets' config
+    constraints = record.prune_info["constraints"]
+    assert len([t for t in figs["fig_multipliers"]["data"] if t.get("xaxis", "x") == "x"]) == len(constraints)
+    bars = [t for t in figs["fig_layer-sparsity"]["data"] if t["type"] == "bar"]
+    assert len(bars[0]["x"]) == len(record.layer_sparsity)
+    labels = [m.label for m in at.metric]
+    assert labels[:4] == ["Global sparsity", "Clean accuracy", "Robust accuracy (ε = 0.1)",
+                          "Accuracy right after the cut"]
+    assert at.metric[0].value == f"{record.global_sparsity:.2%}"
+    assert {b.key for b in at.get("download_button")} >= {"dl_record", "dl_model", "html_multipliers"}
+    assert any(e.proto.label == "About the method" for e in at.get("expander"))
+
+    # a computed value redraws at once from the cache; an uncomputed one says so and keeps the last run
+    _widget(at, "sparsity").set_value(0.8).run()
+    assert any("have not been run yet" in i.value for i in at.info) and "fig_layer-sparsity" in figures(at)
+    _widget(at, "sparsity").set_value(0.9).run()
+    assert not at.info and "fig_multipliers" in figures(at)
+
+
+def test_widget_changes_during_a_run_cannot_reach_it():
+    at = open_app(sparsity=0.85, dual_epochs=20, method="deadwooding")
+    at.button(key="run").click().run()
+    _widget(at, "sparsity").set_value(0.6)
+    _widget(at, "dual_update").set_value("nupi")
+    at.run()
+    assert running(at) and not at.exception  # the change reran the page while the job went on
+    run_to_end(at, press=False)
+    started = expected_config(sparsity=0.85, **{"deadwooding.epochs": 20})
+    record = read_record(Cache().run_dir(started))
+    assert record.config["sparsity"] == 0.85 and record.config["deadwooding"]["dual_update"] == "dual-ascent"
+    assert record.global_sparsity == pytest.approx(0.85, abs=0.01)
+    assert not Cache().has_run(expected_config(sparsity=0.6, **{"deadwooding.epochs": 20,
+                                                                "deadwooding.dual_update": "nupi"}))
+    assert any("have not been run yet" in i.value for i in at.info)  # the page shows the run it started
+
+
+def test_stop_ends_a_run_cleanly():
+    at = open_app(sparsity=0.7, dual_epochs=400)
+    at.button(key="run").click().run()
+    deadline = time.time() + 300
+    while not any("dual solve: epoch" in p.proto.text for p in at.get("progress")):
+        assert time.time() < deadline
+        time.sleep(0.3)
+        at.run()
+    at.button(key="stop").click().run()
+    while running(at):
+        assert time.time() < deadline
+        time.sleep(0.3)
+        at.run()
+    assert not at.exception
+    assert any(w.value.startswith("Stopped") for w in at.warning)
+    assert not Cache().has_run(expected_config(sparsity=0.7, **{"deadwooding.epochs": 400}))
+    assert not at.button(key="run").disabled
+
+
+def test_an_impossible_combination_is_refused_with_its_reason():
+    at = open_app(model="vgg")
+    assert not at.exception
+    assert any("does not fit dataset 'digits'" in e.value and "32x32" in e.value for e in at.error)
+    assert at.button(key="run").disabled
+
+
+def test_a_dataset_without_files_says_where_to_put_them(tmp_path):
+    at = open_app(dataset="mnist")
+    assert not at.exception and at.button(key="run").disabled
+    assert any("Data folder" in e.value and "MNIST/raw/train-images-idx3-ubyte" in e.value for e in at.error)
+    _widget(at, "data_dir").set_value(str(tmp_path)).run()
+    assert any(str(tmp_path) in e.value and "missing" in e.value for e in at.error)
+
+
+def test_compare_page_runs_the_grid_and_repeats_instantly():
+    grid = dict(methods=["magnitude", "random"], grid=[0.9, 0.95])
+    at = open_app("pages/compare.py", **grid)
+    assert at.title[0].value == "Compare methods" and not at.exception
+    assert any("0 of 4 runs are cached" in i.value for i in at.info)
+    run_to_end(at)
+    figs = figures(at)
+    assert {t["name"] for t in figs["fig_pareto"]["data"]} >= {"magnitude", "random", "dense teacher"}
+    assert [t["name"] for t in figs["fig_robust-vs-sparsity"]["data"]] == ["magnitude", "random", "dense teacher"]
+    assert len(at.dataframe[0].value) == 4
+
+    fresh = open_app("pages/compare.py", **grid)  # a new session: everything comes from the cache
+    assert not fresh.info and not running(fresh)
+    assert set(figures(fresh)) == {"fig_pareto", "fig_robust-vs-sparsity"}
+
+
+def test_explorer_prunes_when_needed_then_attacks_both_models():
+    at = open_app("pages/explorer.py", sparsity=0.9, samples=40)
+    assert at.title[0].value == "Robustness explorer" and not at.exception
+    run_to_end(at)
+    figs = figures(at)
+    assert set(figs) == {"fig_adversarial-examples", "fig_class-recall", "fig_security-curve"}
+    images = [t for t in figs["fig_adversarial-examples"]["data"] if t["type"] == "heatmap"]
+    assert len(images) == 3 * 8  # clean, against the dense teacher, against the pruned model
+    assert [t["name"] for t in figs["fig_security-curve"]["data"]] == ["dense teacher", "pruned (deadwooding)"]
+    assert [m.label for m in at.metric][1] == "Dense: pgd at ε = 0.1"
+
+    _widget(at, "attack").set_value("deepfool-l2").run()  # an L2 attack brings its own epsilon slider
+    assert not at.exception and _widget(at, "attack_epsilon_l2").value == 1.0
+    assert "L2" in figures(at)["fig_security-curve"]["layout"]["xaxis"]["title"]["text"]

@@ -1,0 +1,92 @@
+"""app/jobs.py: background runs the pages follow, without Streamlit."""
+import threading
+
+import pytest
+
+from app.jobs import Job, planned_stages
+from deadwood import ConfigError, Event
+from deadwood.pipeline import Cache
+from deadwood.record import read_record
+from conftest import tiny
+
+
+def test_a_real_run_reports_every_stage_and_lands_in_the_cache():
+    config = tiny(method="deadwooding", seed=21)
+    view = Job([config]).wait(timeout=600)
+    assert view.state == "done" and view.error is None
+    assert view.finished == [config.key()] and view.cached == []
+    assert list(view.stages) == ["teacher", "teacher-eval", "dual", "cut", "finetune", "eval"]
+    assert all(p.state == "done" and p.fraction == 1.0 for p in view.stages.values())
+    assert view.stages["dual"].total == config.deadwooding.epochs
+    # the live multiplier chart reads these: one entry per dual epoch, with every constraint
+    dual = [h for h in view.history if h["phase"] == "dual"]
+    assert [h["epoch"] for h in dual] == [1, 2, 3]
+    assert Cache().has_run(config)
+    record = read_record(Cache().run_dir(config))
+    assert list(dual[-1]["lambdas"]) == record.prune_info["constraints"]
+    assert dual[-1]["lambdas"] == record.prune_info["final_lambdas"]
+    again = Job([config]).wait(timeout=60)  # a repeat is a lookup
+    assert again.cached == [config.key()] and all(p.state == "cached" for p in again.stages.values())
+
+
+class Scripted:
+    """A stand-in for deadwood.run that emits a fixed event sequence, pausing where told."""
+
+    def __init__(self, pause_at=None, fail=None):
+        self.pause_at, self.fail = pause_at, fail
+        self.reached, self.release = threading.Event(), threading.Event()
+        self.seen = []
+
+    def __call__(self, config, on_event, cache_dir=None):
+        self.seen.append(config)
+        for i in range(1, 4):
+            on_event(Event("epoch", "teacher", i, 3, {"phase": "teacher", "epoch": i, "accuracy": 0.5}))
+            if (len(self.seen), i) == self.pause_at:
+                self.reached.set()
+                self.release.wait(10)
+        if self.fail:
+            raise self.fail
+
+
+def test_stop_ends_the_run_at_the_next_event_and_keeps_earlier_results():
+    runner = Scripted(pause_at=(2, 2))
+    configs = [tiny(sparsity=0.8), tiny(sparsity=0.9), tiny(sparsity=0.95)]
+    job = Job(configs, runner=runner)
+    assert runner.reached.wait(10)
+    mid = job.view()
+    assert mid.running and mid.index == 1 and mid.finished == [configs[0].key()]
+    assert mid.stages["teacher"].done == 2 and mid.stages["teacher"].fraction == pytest.approx(2 / 3)
+    job.stop()
+    runner.release.set()
+    view = job.wait(10)
+    assert view.state == "stopped" and view.finished == [configs[0].key()]
+    assert len(runner.seen) == 2  # the third configuration never started
+    assert view.stages["teacher"].done == 2  # nothing recorded after the stop request
+
+
+def test_configs_are_frozen_at_start():
+    runner = Scripted(pause_at=(1, 1))
+    config = tiny(sparsity=0.9)
+    job = Job([config], runner=runner)
+    assert runner.reached.wait(10)
+    with pytest.raises(Exception):
+        config.sparsity = 0.5  # RunConfig is frozen: nothing can reach into a running job
+    runner.release.set()
+    assert job.wait(10).state == "done" and runner.seen == [config]
+
+
+def test_errors_become_messages_and_only_bugs_carry_a_traceback():
+    bad_input = Job([tiny()], runner=Scripted(fail=ConfigError("model 'vgg' does not fit"))).wait(10)
+    assert bad_input.state == "failed" and bad_input.error == "model 'vgg' does not fit"
+    assert bad_input.details is None
+    bug = Job([tiny()], runner=Scripted(fail=KeyError("oops"))).wait(10)
+    assert bug.state == "failed" and bug.error.startswith("unexpected KeyError")
+    assert "Traceback" in bug.details
+
+
+def test_planned_stages_follow_the_method():
+    assert planned_stages(tiny(method="deadwooding")) == ["teacher", "dual", "cut", "finetune", "eval"]
+    assert planned_stages(tiny(method="hydra")) == ["teacher", "hydra", "cut", "finetune", "eval"]
+    assert planned_stages(tiny(method="magnitude")) == ["teacher", "cut", "finetune", "eval"]
+    with pytest.raises(ValueError):
+        Job([])
