@@ -46,10 +46,11 @@ def _add_field(group, prefix: str, f: dataclasses.Field, owner):
     group.add_argument(flag, dest=dest, type=base, default=default, help=f"(default: {default})")
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+def add_config_arguments(parser: argparse.ArgumentParser, top_fields=_TOP) -> None:
+    """One flag per configuration field: ``top_fields`` of RunConfig, then every sub-config's."""
     top = parser.add_argument_group("run")
     fields = {f.name: f for f in dataclasses.fields(RunConfig)}
-    for name in _TOP:
+    for name in top_fields:
         _add_field(top, "", fields[name], RunConfig)
     for section, cls in _SUBCONFIGS.items():
         group = parser.add_argument_group(section)
@@ -168,13 +169,15 @@ _EXTRA_COMMANDS: list = []
 
 
 from .cli_eval import add_eval_command  # noqa: E402  (``eval`` lives in its own module)
+from .cli_bench import add_bench_command  # noqa: E402  (so does ``bench``)
 
-_EXTRA_COMMANDS.append(add_eval_command)
+_EXTRA_COMMANDS.extend([add_eval_command, add_bench_command])
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     ns = parser.parse_args(argv)
+    ns.argv = list(argv) if argv is not None else sys.argv[1:]  # bench writes the exact command
     try:
         return ns.func(ns)
     except DeadwoodError as e:

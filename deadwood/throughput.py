@@ -1,4 +1,10 @@
-"""Throughput of the robustness evaluation: what a sweep costs, and what foolbox costs over plain torch.
+"""Throughput: images per second for each kind of step, and what foolbox costs over plain torch.
+
+``step_throughput`` measures, on one device and in one process, images/s of a plain training step,
+an adversarial (FGSM) training step, a Stage-3 fine-tune step (distillation + FGSM), a Deadwooding
+dual step and a foolbox PGD evaluation, so the overheads are ratios of numbers taken side by side.
+``synthetic_32x32`` is a stand-in for CIFAR-10 (random inputs and labels) for timing the 32x32
+models where the real data is absent; it has no accuracy to report and is labelled as such.
 
 ``pgd_overhead`` times the project's foolbox PGD (:func:`deadwood.robustness.evaluate`, one
 epsilon, checks off) against a plain PyTorch PGD loop (:func:`deadwood.attacks.pgd`, the same
@@ -79,6 +85,181 @@ def sweep_seconds(model: nn.Module, data: ArrayDataset, attack: str = "pgd",
     return {"attack": attack, "epsilons": r["epsilons"], "steps": steps, "samples": r["samples"], "checks": checks,
             "seconds": statistics.median(times[1:]), "all": times[1:], "accuracy": r["accuracy"],
             "threads": torch.get_num_threads()}
+
+
+# --------------------------------------------------------------------------- step throughput
+
+SYNTHETIC_NAME = "synthetic-32x32 (random data, timing only)"
+
+
+def synthetic_32x32(n: int, seed: int = 0, num_classes: int = 10) -> ArrayDataset:
+    """A CIFAR-10-shaped stand-in for timing: ``n`` uniform random 3x32x32 inputs in [0, 1] with
+    random labels. It has CIFAR-10's normalisation constants so models build the same way; the
+    accuracies any model reaches on it mean nothing, and its name says so."""
+    from .data import DatasetInfo, dataset_info
+
+    cifar = dataset_info("cifar10")
+    info = DatasetInfo(SYNTHETIC_NAME, (3, 32, 32), num_classes, cifar.mean, cifar.std, embedded=True,
+                       classes=tuple(str(i) for i in range(num_classes)))
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.rand((n, 3, 32, 32), generator=gen)
+    y = torch.randint(0, num_classes, (n,), generator=gen)
+    return ArrayDataset(x, y, info, "train")
+
+
+def device_name(device: torch.device) -> str:
+    """A readable name of ``device``: the GPU's model, or the CPU's model from /proc/cpuinfo."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "cpu"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _stepper(step, params, x, y, *, steps: int, amp: bool):
+    """A function timing ``steps`` optimizer steps on the batch ``(x, y)``: each step is what
+    :func:`deadwood.train.run_epochs` does per mini-batch (loss under autocast, backward, Adam)."""
+    from .train import autocast
+
+    opt = torch.optim.Adam(params, lr=1e-6)  # a tiny step: the model barely moves while timed
+
+    def block() -> float:
+        _sync(x.device)
+        t = time.perf_counter()
+        for _ in range(steps):
+            with autocast(x.device, amp):
+                loss, _ = step(x, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        _sync(x.device)
+        return time.perf_counter() - t
+
+    return block
+
+
+def step_throughput(model_name: str, train: ArrayDataset, test: ArrayDataset, *, epsilon: float = 0.1,
+                    batch_size: int = 64, device="cpu", amp: bool = False, steps: int = 20, repeats: int = 5,
+                    eval_samples: int = 512, pgd_steps: int = 10, config=None, seed: int = 0) -> dict:
+    """Images per second, on ``device``, of each kind of step the benchmark's runs take.
+
+    ``plain`` (cross-entropy), ``adversarial`` (FGSM with random start, as the teacher trains),
+    ``finetune`` (Stage 3: FGSM + distillation from a teacher), ``dual`` (one Deadwooding primal
+    step: teacher forward, FGSM, the Lagrangian of every constraint) are timed on one fixed batch
+    of ``batch_size`` training images, ``steps`` steps per repeat, the kinds taking turns,
+    median of ``repeats``;
+    ``pgd_eval`` is foolbox PGD (``pgd_steps`` steps, one epsilon) over ``eval_samples`` test
+    images, from :func:`pgd_overhead`, which also times plain-torch PGD on the same work.
+    ``ratios`` are seconds per image relative to the plain step. The weights are a fresh
+    initialisation (a step costs the same whatever the weights); ``config`` (a RunConfig, default
+    the embedded one with this epsilon) supplies the Deadwooding and fine-tuning settings.
+    """
+    import copy
+
+    from .config import RunConfig, with_updates
+    from .dual import Multipliers
+    from .methods import PruneContext
+    from .methods.deadwooding import DeadwoodingProblem, DualSolve
+    from .models import build_model
+    from .train import adversarial_step, distill_step, natural_step
+
+    device = torch.device(device)
+    if config is None:
+        config = RunConfig(epsilon=epsilon)
+    config = with_updates(config, epsilon=epsilon, batch_size=batch_size, seed=seed)
+    batch = train.subset(batch_size, seed).to(device)
+    x, y = batch.x, batch.y
+    gen = torch.Generator().manual_seed(seed)
+
+    def fresh():
+        return build_model(model_name, train.info, seed=seed).to(device).train()
+
+    teacher = fresh().eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    blocks = {}
+    m = fresh()
+    blocks["plain"] = _stepper(natural_step(m), m.parameters(), x, y, steps=steps, amp=amp)
+    m = fresh()
+    blocks["adversarial"] = _stepper(adversarial_step(m, "fgsm", epsilon, 1, gen), m.parameters(), x, y,
+                                     steps=steps, amp=amp)
+    m = fresh()
+    fc = config.finetune
+    blocks["finetune"] = _stepper(distill_step(m, teacher, attack=fc.attack, eps=epsilon, pgd_steps=fc.pgd_steps,
+                                               alpha_kd=fc.alpha_kd, tau=fc.tau, generator=gen),
+                                  m.parameters(), x, y, steps=steps, amp=amp)
+    m = copy.deepcopy(teacher)
+    for p in m.parameters():
+        p.requires_grad_(True)
+    m.train()
+    # The problem estimates the teacher's adversarial loss once over its training set: give it
+    # the timed batch only, so building it stays cheap on large data sets.
+    problem = DeadwoodingProblem(m, teacher, PruneContext(teacher, config, batch, batch, device))
+    dc = config.deadwooding
+    solve = DualSolve(problem, Multipliers(problem.names, dc.dual_update, dc.dual_step, dc.penalty, dc.kp,
+                                           device=device), dc.dual_every)
+    blocks["dual"] = _stepper(solve.lagrangian, m.parameters(), x, y, steps=steps, amp=amp)
+    # Round-robin, so a change in the machine's load touches every kind alike; round 0 warms up.
+    seconds: dict[str, list[float]] = {k: [] for k in blocks}
+    try:
+        for r in range(repeats + 1):
+            for k, block in blocks.items():
+                t = block()
+                if r:
+                    seconds[k].append(t)
+    finally:
+        solve.close()
+    rates = {k: batch_size * steps / statistics.median(v) for k, v in seconds.items()}
+    evalset = test.subset(eval_samples, seed).to(device)
+    overhead = pgd_overhead(fresh().eval(), evalset, epsilon, pgd_steps, repeats, batch_size=512, seed=seed)
+    rates["pgd_eval"] = overhead["samples"] / overhead["foolbox_seconds"]
+    return {
+        "device": str(device), "device_name": device_name(device), "threads": torch.get_num_threads(),
+        "amp": bool(amp and device.type == "cuda"), "model": model_name, "dataset": train.info.name,
+        "batch_size": batch_size, "steps": steps, "repeats": repeats, "epsilon": epsilon,
+        "pgd_steps": pgd_steps, "eval_samples": overhead["samples"],
+        "images_per_second": rates,
+        "ratios": {k: rates["plain"] / v for k, v in rates.items()},
+        "seconds": seconds,
+        "pgd_overhead": {k: overhead[k] for k in ("foolbox_seconds", "plain_seconds", "ratio", "samples",
+                                                  "batch_size", "steps")},
+    }
+
+
+STEP_LABELS = {
+    "plain": "plain training step (cross-entropy)",
+    "adversarial": "adversarial training step (FGSM, random start)",
+    "finetune": "fine-tune step (FGSM + distillation)",
+    "dual": "Deadwooding dual step (teacher, FGSM, every constraint)",
+    "pgd_eval": "PGD evaluation (foolbox, one epsilon)",
+}
+
+
+def throughput_lines(t: dict) -> list[str]:
+    """``step_throughput``'s result as a markdown table and a line on foolbox's cost."""
+    o = t["pgd_overhead"]
+    head = (f"Device {t['device']} ({t['device_name']}), {t['threads']} torch thread(s), "
+            f"{'bfloat16 autocast, ' if t['amp'] else ''}model {t['model']} on {t['dataset']}; "
+            f"training steps on batches of {t['batch_size']} (median of {t['repeats']} x {t['steps']} steps), "
+            f"PGD-{t['pgd_steps']} at epsilon {t['epsilon']} over {t['eval_samples']} test images.")
+    lines = [head, "", "| step | images/s | seconds per image vs plain step |", "|---|---:|---:|"]
+    for k, label in STEP_LABELS.items():
+        lines.append(f"| {label} | {t['images_per_second'][k]:,.0f} | {t['ratios'][k]:.2f}x |")
+    lines += ["", f"foolbox PGD vs plain-torch PGD on the same images and steps: {o['foolbox_seconds']:.3f} s vs "
+                  f"{o['plain_seconds']:.3f} s, ratio {o['ratio']:.2f}x."]
+    return lines
 
 
 def _default_model():

@@ -1,11 +1,18 @@
 """``hydra``: HYDRA-style pruning (Sehwag et al., NeurIPS 2020).
 
-Each prunable weight gets an importance score, initialised from ``|w|``. With the
-weights frozen, the scores are trained on the adversarial loss through a per-layer
-top-k mask; the top-k has no gradient, so the straight-through estimator passes
-the gradient of the masked weight ``w·m`` to the score unchanged. The final mask
-is the per-layer top-k of the trained scores (per-layer counts add up to the
-exact global sparsity).
+Each prunable weight gets an importance score, initialised from ``|w|`` (so before any
+training the mask is exactly magnitude-layerwise's). With the weights frozen, the scores
+are trained with Adam (``hydra.lr``) on the adversarial loss (the fine-tuning attack,
+FGSM with random start by default, at the run's epsilon) through a per-layer top-k mask
+``m``; the top-k has no gradient, so the straight-through estimator hands the mask's
+gradient ``w · dL/d(w·m)`` to the score unchanged. The final mask is the per-layer top-k
+of the trained scores (per-layer counts add up to the exact global sparsity), and the
+shared Stage 3 fine-tunes it like every other method's.
+
+Two differences from the reference code (inspire-group/hydra): it ranks ``|s|`` and we rank
+``s`` (scores start at ``|w| >= 0``; a score the loss has pushed below zero marks a
+connection it wants gone, which ``|s|`` would bring back), and it trains scores with SGD
+and a scaled initialisation where we use Adam on ``|w|`` itself.
 """
 from __future__ import annotations
 
@@ -85,4 +92,4 @@ def prune(ctx: PruneContext) -> PruneResult:
     for p in model.parameters():
         p.requires_grad_(True)
     mask.apply(model)
-    return PruneResult(model, mask, history)
+    return PruneResult(model, mask, history, info={"layer_keep": dict(scored.keep)})

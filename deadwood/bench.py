@@ -1,0 +1,420 @@
+"""The benchmark: every method on one grid of sparsities and seeds, measured side by side.
+
+``run_bench(spec, out)`` runs each (method, sparsity, seed) point through :func:`deadwood.run`
+(so the shared teacher of a seed is trained once and cached, and an interrupted benchmark
+resumes from its cached runs), and writes into ``out``:
+
+- ``bench.json``: ``rows`` (one per point, see :func:`row_of`), the grid, the teachers, the
+  throughput section; rewritten after every finished point with ``complete: false``, so an
+  interruption leaves the rows finished so far;
+- ``bench.md``: mean ± standard deviation over seeds per (method, sparsity), the cost of each
+  method relative to ``magnitude``, and the throughput table;
+- ``pareto.html`` (and ``pareto.png`` when kaleido can drive a local Chromium): clean against
+  robust accuracy, one colour per method, one marker per sparsity, error bars from the seeds.
+
+What ``time_s`` counts: the seconds the run itself spent in its method-specific stages (prune +
+fine-tune + evaluation), read from the record's ``timings``, so a cached run reports what it
+cost when it was computed, never a look-up time. The teacher is left out: it is the same model
+for every method of a seed (its training time is reported once per seed, under ``teachers``).
+Run directories are copied to ``out/runs/<method>-<sparsity>-seed<seed>``.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from .config import RunConfig, with_updates
+from .errors import ConfigError
+from .store import atomic_write_bytes, atomic_write_json
+
+METRICS = ("one_shot_accuracy", "clean_accuracy", "robust_accuracy", "time_s")
+TIMED_STAGES = ("prune", "finetune", "eval")  # what time_s adds up (the teacher is shared)
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    """A grid: ``base`` (dataset, model, epsilon and every stage setting) at each method, sparsity
+    and seed. ``dense`` does not prune, so it runs once per seed at sparsity 0."""
+
+    base: RunConfig
+    methods: tuple[str, ...]
+    sparsities: tuple[float, ...]
+    seeds: tuple[int, ...]
+
+    def __post_init__(self):
+        from .methods import method_names
+
+        for name, values in (("method", self.methods), ("sparsity", self.sparsities), ("seed", self.seeds)):
+            if not values:
+                raise ConfigError(f"the benchmark needs at least one {name}")
+            seen = set()
+            for v in values:
+                if v in seen:
+                    raise ConfigError(f"{name} {v} is listed twice")
+                seen.add(v)
+        for m in self.methods:
+            if m not in method_names():
+                raise ConfigError(f"unknown method '{m}'; choose one of: {', '.join(method_names())}")
+        for s in self.seeds:
+            if not isinstance(s, int) or isinstance(s, bool) or s < 0:
+                raise ConfigError(f"every seed must be a whole number >= 0, got {s!r}")
+        for c in self.points():  # every configuration is validated before anything runs
+            c.validate()
+
+    def points(self) -> list[RunConfig]:
+        """Every grid point, seed by seed (each seed's teacher is trained by its first run)."""
+        from .methods import get_method
+
+        out = []
+        for seed in self.seeds:
+            for method in self.methods:
+                levels = self.sparsities if get_method(method).prunes else (0.0,)
+                for sparsity in levels:
+                    out.append(with_updates(self.base, method=method, sparsity=float(sparsity), seed=seed))
+        return sorted(out, key=lambda c: (self.seeds.index(c.seed), c.sparsity, self._order(c.method)))
+
+    def _order(self, method: str) -> int:
+        return self.methods.index(method)
+
+
+def run_name(config: RunConfig) -> str:
+    return f"{config.method}-{config.sparsity:g}-seed{config.seed}"
+
+
+def method_seconds(timings: dict) -> float:
+    """The run's own compute time: its method-specific stages (see the module docstring)."""
+    return float(sum(timings.get(k, 0.0) for k in TIMED_STAGES))
+
+
+def row_of(loaded, run_dir: str, cached: bool) -> dict:
+    """One benchmark row from a finished run."""
+    r, cfg = loaded.record, loaded.record.config
+    eps = cfg["epsilon"]
+    teacher_rob = dict(zip(r.teacher.get("robustness", {}).get("epsilons", []),
+                           r.teacher.get("robustness", {}).get("accuracy", [])))
+    return {
+        "method": cfg["method"], "sparsity": cfg["sparsity"], "seed": cfg["seed"],
+        "clean_accuracy": r.clean_accuracy, "robust_accuracy": r.robust_accuracy(eps),
+        "one_shot_accuracy": r.one_shot_accuracy, "time_s": method_seconds(r.timings),
+        "global_sparsity": r.global_sparsity,
+        "timings": {k: r.timings.get(k) for k in (*TIMED_STAGES, "teacher_training")},
+        "teacher_clean_accuracy": r.teacher.get("clean_accuracy"),
+        "teacher_robust_accuracy": teacher_rob.get(eps),
+        "run": run_dir, "key": r.key, "cached": cached, "device": cfg.get("device"),
+        "warnings": list(r.robustness.get("warnings") or []),  # failed robustness sanity checks
+    }
+
+
+def _stats(values: list[float]) -> dict:
+    values = [v for v in values if v is not None]
+    if not values:
+        return {"mean": None, "std": None, "n": 0}
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else None,
+            "n": len(values)}
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Mean and sample standard deviation (n - 1) over seeds of every metric, per (method,
+    sparsity), in the order the rows first name them; ``cost_vs_magnitude`` is the ratio of
+    mean ``time_s`` to magnitude's at the same sparsity (None without a magnitude row)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["method"], r["sparsity"]), []).append(r)
+    out = []
+    for (method, sparsity), rs in groups.items():
+        entry = {"method": method, "sparsity": sparsity, "seeds": sorted(r["seed"] for r in rs)}
+        entry.update({m: _stats([r[m] for r in rs]) for m in METRICS})
+        out.append(entry)
+    magnitude = {e["sparsity"]: e["time_s"]["mean"] for e in out if e["method"] == "magnitude"}
+    for e in out:
+        base = magnitude.get(e["sparsity"])
+        e["cost_vs_magnitude"] = e["time_s"]["mean"] / base if base else None
+    return out
+
+
+def _fmt(s: dict, digits: int = 3) -> str:
+    if s["mean"] is None:
+        return "n/a"
+    if s["std"] is None:
+        return f"{s['mean']:.{digits}f}"
+    return f"{s['mean']:.{digits}f} ± {s['std']:.{digits}f}"
+
+
+def markdown(result: dict) -> str:
+    """``bench.md``: the setting, the table of means ± standard deviations, the throughput."""
+    g = result["grid"]
+    lines = [f"# Benchmark: {g['dataset']} / {g['model']}, epsilon {g['epsilon']}", ""]
+    if result.get("command"):
+        lines += ["    " + result["command"], ""]
+    if result.get("note"):
+        lines += [f"**{result['note']}**", ""]
+    if not result["complete"]:
+        lines += [f"**Incomplete: {len(result['rows'])} of {g['points']} runs finished.**", ""]
+    summary = summarize(result["rows"])
+    if summary:
+        ev = result["evaluation"]
+        seeds = " ".join(map(str, g["seeds"]))
+        lines += [
+            f"Seeds {seeds} (mean ± sample standard deviation over them). Robust accuracy: foolbox L-inf PGD, "
+            f"{ev['steps']} steps, at epsilon {g['epsilon']}, on {ev['samples'] or 'all'} test images. "
+            "One-shot: clean accuracy right after the cut, before fine-tuning. Time: the run's own prune + "
+            "fine-tune + evaluation seconds as recorded when it was computed (the shared teacher left out); "
+            f"{_load_note(result)}.", "",
+            f"| method | sparsity | one-shot | clean | robust@{g['epsilon']:g} | time (s) | time / magnitude |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
+        for e in summary:
+            ratio = "n/a" if e["cost_vs_magnitude"] is None else f"{e['cost_vs_magnitude']:.2f}x"
+            lines.append(f"| {e['method']} | {e['sparsity']:g} | {_fmt(e['one_shot_accuracy'])} | "
+                         f"{_fmt(e['clean_accuracy'])} | {_fmt(e['robust_accuracy'])} | "
+                         f"{_fmt(e['time_s'], 2)} | {ratio} |")
+        flagged = [r for r in result["rows"] if r.get("warnings")]
+        if flagged:
+            lines += ["", f"Robustness sanity checks failed in {len(flagged)} run(s) (their robust accuracy may be "
+                          "overestimated): " + "; ".join(f"{r['run']}: {r['warnings'][0]}" for r in flagged[:5])
+                      + (" ..." if len(flagged) > 5 else "")]
+        teachers = result.get("teachers") or {}
+        if teachers:
+            tl = list(teachers.values())
+            lines += ["", f"Dense teachers (one per seed, shared by every method): clean "
+                          f"{_fmt(_stats([t['clean_accuracy'] for t in tl]))}, robust@{g['epsilon']:g} "
+                          f"{_fmt(_stats([t['robust_accuracy'] for t in tl]))}, trained in "
+                          f"{_fmt(_stats([t['seconds'] for t in tl]), 1)} s each."]
+    t = result.get("throughput")
+    lines += ["", "## Throughput", ""]
+    if isinstance(t, dict) and "images_per_second" in t:
+        from .throughput import throughput_lines
+
+        lines += throughput_lines(t)
+    else:
+        lines.append(t if isinstance(t, str) else "not measured (--no-throughput)")
+    if result.get("figure"):
+        lines += ["", f"Pareto chart: {result['figure']}"]
+    return "\n".join(lines) + "\n"
+
+
+def _load_note(result: dict) -> str:
+    env = result.get("environment", {})
+    return (f"device {env.get('device', '?')}, {env.get('threads', '?')} torch thread(s), "
+            f"load average {env.get('load_average', '?')} at the start")
+
+
+# --------------------------------------------------------------------------- the chart
+
+_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "cross", "triangle-down", "pentagon",
+            "hexagon")
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The points no other point beats in both coordinates (higher is better in both), sorted by x."""
+    front = [p for p in points if not any(q[0] >= p[0] and q[1] >= p[1] and q != p for q in points)]
+    return sorted(set(front))
+
+
+def pareto_figure(summary: list[dict], epsilon: float, title: str = ""):
+    """Plotly figure: mean clean (x) against mean robust accuracy (y) per (method, sparsity), one
+    colour per method, one marker symbol per sparsity, error bars of one standard deviation over
+    seeds, a dotted line joining each method's sparsities in order, and the Pareto front of all
+    points as a dashed grey line."""
+    import plotly.graph_objects as go
+    from plotly.colors import qualitative
+
+    fig = go.Figure()
+    methods = list(dict.fromkeys(e["method"] for e in summary))
+    levels = sorted({e["sparsity"] for e in summary})
+    colours = {m: qualitative.Plotly[i % len(qualitative.Plotly)] for i, m in enumerate(methods)}
+    symbols = {s: _SYMBOLS[i % len(_SYMBOLS)] for i, s in enumerate(levels)}
+    usable = [e for e in summary if e["clean_accuracy"]["mean"] is not None
+              and e["robust_accuracy"]["mean"] is not None]
+    for m in methods:
+        es = sorted((e for e in usable if e["method"] == m), key=lambda e: e["sparsity"])
+        fig.add_trace(go.Scatter(
+            x=[e["clean_accuracy"]["mean"] for e in es], y=[e["robust_accuracy"]["mean"] for e in es],
+            error_x={"type": "data", "array": [e["clean_accuracy"]["std"] or 0 for e in es], "thickness": 1},
+            error_y={"type": "data", "array": [e["robust_accuracy"]["std"] or 0 for e in es], "thickness": 1},
+            mode="lines+markers", name=m, legendgroup="methods", legendgrouptitle_text="method",
+            line={"color": colours[m], "width": 1, "dash": "dot"},
+            marker={"color": colours[m], "symbol": [symbols[e["sparsity"]] for e in es], "size": 11,
+                    "line": {"width": 1, "color": "white"}},
+            text=[f"{m} at sparsity {e['sparsity']:g}" for e in es],
+            hovertemplate="%{text}<br>clean %{x:.3f}<br>robust %{y:.3f}<extra></extra>"))
+    for s in levels:  # legend entries for the symbols
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{s:g}", legendgroup="sparsity",
+                                 legendgrouptitle_text="sparsity",
+                                 marker={"symbol": symbols[s], "color": "grey", "size": 10}))
+    front = pareto_front([(e["clean_accuracy"]["mean"], e["robust_accuracy"]["mean"]) for e in usable])
+    if len(front) > 1:
+        fig.add_trace(go.Scatter(x=[p[0] for p in front], y=[p[1] for p in front], mode="lines",
+                                 name="Pareto front", line={"dash": "dash", "color": "lightgrey"},
+                                 hoverinfo="skip"))
+    fig.update_layout(title=title, xaxis_title="clean accuracy", yaxis_title=f"robust accuracy (PGD, ε = {epsilon:g})",
+                      template="plotly_white", width=900, height=600, legend={"groupclick": "toggleitem"})
+    return fig
+
+
+def write_figure(fig, out: Path) -> tuple[Optional[str], Optional[str]]:
+    """Write ``pareto.html`` (self-contained, works offline) and try ``pareto.png`` through kaleido;
+    return (png file name or None, a note on why there is no PNG or None)."""
+    atomic_write_bytes(out / "pareto.html", fig.to_html(include_plotlyjs=True, full_html=True).encode())
+    try:
+        png = fig.to_image(format="png", scale=1)
+    except Exception as e:  # kaleido missing, no Chromium, or Chromium failing: the HTML is enough
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        return None, f"no PNG: the static renderer (kaleido + Chromium) is unavailable ({first})"
+    atomic_write_bytes(out / "pareto.png", png)
+    return "pareto.png", None
+
+
+# --------------------------------------------------------------------------- running
+
+def _environment(device) -> dict:
+    """Where the numbers come from; ``threads`` is what the runs use (``$DEADWOOD_THREADS``, see
+    :func:`deadwood.pipeline.cpu_threads`)."""
+    import os
+    import platform
+
+    import torch
+
+    from .pipeline import cpu_threads
+
+    with cpu_threads(torch.device(device)):
+        threads = torch.get_num_threads()
+    try:
+        load = round(os.getloadavg()[0], 2)
+    except OSError:  # pragma: no cover - not on Linux
+        load = None
+    return {"device": str(device), "threads": threads, "load_average": load,
+            "cpu_count": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__}
+
+
+def _teachers(rows: list[dict]) -> dict:
+    out = {}
+    for r in rows:
+        if r["seed"] not in out:
+            out[r["seed"]] = {"clean_accuracy": r["teacher_clean_accuracy"],
+                              "robust_accuracy": r["teacher_robust_accuracy"],
+                              "seconds": r["timings"].get("teacher_training")}
+    return {str(k): v for k, v in sorted(out.items())}
+
+
+def _result(spec: Optional[BenchSpec], rows: list[dict], complete: bool, env: dict, **extra) -> dict:
+    base = spec.base if spec is not None else None
+    grid = {"dataset": extra.pop("dataset", base.dataset if base else None),
+            "model": extra.pop("model", base.model if base else None),
+            "epsilon": extra.pop("epsilon", base.epsilon if base else None),
+            "methods": list(spec.methods) if spec else [], "sparsities": list(spec.sparsities) if spec else [],
+            "seeds": list(spec.seeds) if spec else [], "points": len(spec.points()) if spec else 0}
+    return {"format": FORMAT, "complete": complete, "grid": grid,
+            "evaluation": {"attack": "pgd", "steps": base.evaluation.steps if base else None,
+                           "samples": base.evaluation.samples if base else None},
+            "config": base.to_dict() if base else None, "environment": env,
+            "rows": rows, "teachers": _teachers(rows), **extra}
+
+
+def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callable] = None,
+              on_event=None, throughput=True, command: str = "", note: str = "") -> dict:
+    """Run every point of ``spec`` (cached ones are look-ups), then measure throughput, and write
+    ``bench.json``, ``bench.md`` and ``pareto.html`` (+ ``pareto.png``) into ``out``.
+
+    ``on_point(index, total, config, state)`` is called before (``state`` 'start') and after
+    (``'done'`` or ``'cached'``) each point; ``on_event`` is passed to :func:`deadwood.run`.
+    ``throughput``: True measures it here (:func:`measure_throughput`), a callable is called for it
+    after the grid, a dict is taken as measured, False skips it.
+    """
+    from .pipeline import resolve_device, run
+
+    from .data import load_dataset
+
+    points = spec.points()
+    device = resolve_device(spec.base.device)
+    b = spec.base
+    load_dataset(b.dataset, "train", b.data_dir, b.seed, b.download)  # a missing data set fails before any write
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    env = _environment(device)
+    rows: list[dict] = []
+    for i, config in enumerate(points):
+        if on_point:
+            on_point(i, len(points), config, "start")
+        cached = []
+
+        def events(e, _cached=cached):
+            if e.kind == "cached" and e.stage == "run":
+                _cached.append(True)
+            if on_event:
+                on_event(e)
+
+        name = f"runs/{run_name(config)}"
+        loaded = run(config, on_event=events, cache_dir=cache_dir, out=out / name)
+        rows.append(row_of(loaded, name, bool(cached)))
+        atomic_write_json(out / "bench.json", _result(spec, rows, False, env, command=command, note=note))
+        if on_point:
+            on_point(i, len(points), config, "cached" if cached else "done")
+
+    if throughput is True:
+        throughput = measure_throughput(spec.base, device)
+    elif callable(throughput):
+        throughput = throughput()
+    result = _result(spec, rows, True, env, command=command, note=note,
+                     throughput=throughput if throughput else None)
+    return finish(result, out)
+
+
+def measure_throughput(base: RunConfig, device, **kwargs) -> dict:
+    """:func:`deadwood.throughput.step_throughput` on the benchmark's data, model and device."""
+    from .data import load_dataset
+    from .throughput import step_throughput
+
+    from .pipeline import cpu_threads
+
+    train = load_dataset(base.dataset, "train", base.data_dir, base.seed, base.download)
+    test = load_dataset(base.dataset, "test", base.data_dir, base.seed, base.download)
+    with cpu_threads(device):  # the thread count the runs use
+        return step_throughput(base.model, train, test, epsilon=base.epsilon, batch_size=base.batch_size,
+                               device=device, amp=base.amp, pgd_steps=base.evaluation.steps, config=base, **kwargs)
+
+
+def finish(result: dict, out: Path) -> dict:
+    """Draw the chart and write the three files (each atomically)."""
+    out = Path(out)
+    summary = summarize(result["rows"])
+    if summary:
+        g = result["grid"]
+        fig = pareto_figure(summary, g["epsilon"], f"{g['dataset']} / {g['model']}: clean vs robust accuracy "
+                                                   f"(mean ± std over seeds {' '.join(map(str, g['seeds']))})")
+        png, why = write_figure(fig, out)
+        result["figure"] = png or "pareto.html"
+        result["figure_note"] = why
+    else:
+        result["figure"], result["figure_note"] = None, "no rows: no chart"
+    result["summary"] = summary
+    atomic_write_json(out / "bench.json", result)
+    atomic_write_bytes(out / "bench.md", markdown(result).encode())
+    return result
+
+
+def synthetic_throughput(model: str, device, *, amp: bool = False, epsilon: float = 0.1, batch_size: int = 128,
+                         samples: int = 2048, config: Optional[RunConfig] = None, **kwargs) -> dict:
+    """Throughput of ``model`` on the labelled synthetic 32x32 stand-in (CIFAR-10 absent)."""
+    from .pipeline import cpu_threads
+    from .throughput import step_throughput, synthetic_32x32
+
+    data = synthetic_32x32(samples)
+    with cpu_threads(device):
+        return step_throughput(model, data, data, epsilon=epsilon, batch_size=batch_size, device=device, amp=amp,
+                               config=config, **kwargs)
+
+
+def timing_only(model: str, out, throughput: dict, *, epsilon: float, command: str = "", note: str = "") -> dict:
+    """Write a benchmark with no grid (the synthetic stand-in): the throughput section only."""
+    env = _environment(throughput["device"])
+    result = _result(None, [], True, env, command=command, note=note, throughput=throughput,
+                     dataset=throughput["dataset"], model=model, epsilon=epsilon)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    return finish(result, Path(out))
+
+
+__all__ = ["BenchSpec", "run_bench", "row_of", "summarize", "markdown", "pareto_figure", "pareto_front",
+           "write_figure", "method_seconds", "measure_throughput", "synthetic_throughput", "timing_only"]

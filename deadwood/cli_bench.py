@@ -1,0 +1,207 @@
+"""``python -m deadwood bench``: every method on one grid, side by side (see :mod:`deadwood.bench`).
+
+    python -m deadwood bench --dataset digits --model mlp \\
+        --methods deadwooding magnitude magnitude-layerwise random hydra \\
+        --sparsities 0.9 0.95 0.98 0.99 --epsilon 0.1 --seeds 0 1 2 --out DIR
+
+Every stage setting of ``run`` is a flag here too (``--finetune-epochs``, ``--deadwooding-*``,
+...), applied to every grid point. ``--gpu`` is the 32x32 GPU mode: device cuda, model resnet20
+(or vgg), CIFAR-10 when ``--data-dir`` holds it, otherwise a synthetic stand-in that is timed and
+never scored. Interrupt it at any time: rerunning the same command resumes from the cached runs.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import sys
+import warnings
+from pathlib import Path
+
+from .errors import ConfigError
+
+DEFAULT_METHODS = ("deadwooding", "magnitude", "magnitude-layerwise", "random", "hydra")
+DEFAULT_SPARSITIES = (0.9, 0.95, 0.98, 0.99)
+GPU_MODELS = ("resnet20", "vgg")
+# RunConfig fields that stay single-valued flags of their own (the grid's axes are lists below).
+_SHARED_TOP = ("batch_size", "min_keep", "amp", "download")
+
+
+def add_bench_command(sub) -> None:
+    from .cli import add_config_arguments
+    from .methods import method_names
+
+    b = sub.add_parser("bench", help="every method at every sparsity and seed on one teacher per seed: "
+                                     "bench.json, bench.md, pareto.html")
+    g = b.add_argument_group("grid")
+    g.add_argument("--dataset", help="(default: digits; with --gpu: cifar10 when --data-dir holds it, "
+                                     "else the synthetic 32x32 stand-in)")
+    g.add_argument("--model", help=f"(default: mlp; with --gpu: resnet20; one of {', '.join(GPU_MODELS)})")
+    g.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
+                   help=f"(default: {' '.join(DEFAULT_METHODS)}; any of: {', '.join(method_names())})")
+    g.add_argument("--sparsities", nargs="+", type=float, default=list(DEFAULT_SPARSITIES),
+                   help=f"(default: {' '.join(map(str, DEFAULT_SPARSITIES))})")
+    g.add_argument("--epsilon", type=float, default=0.1, help="attack budget for training and the robust "
+                   "accuracy column (default: 0.1)")
+    g.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="(default: 0 1 2)")
+    g.add_argument("--out", required=True, help="folder for bench.json, bench.md, pareto.html and runs/")
+    g.add_argument("--data-dir", help="where torchvision-layout datasets lie (mnist, cifar10, ...)")
+    g.add_argument("--device", choices=("auto", "cpu", "cuda"),
+                   help="(default: auto; with --gpu: cuda)")
+    g.add_argument("--cache-dir", help="cache folder (default: $DEADWOOD_CACHE or ~/.cache/deadwood)")
+    g.add_argument("--threads", type=int, help="CPU threads for the runs and the throughput timing "
+                   "(default: $DEADWOOD_THREADS, else 1); recorded in the output")
+    g.add_argument("--gpu", action="store_true", help="the 32x32 GPU mode (resnet20/vgg on CIFAR-10, or a "
+                   "synthetic stand-in for timing only)")
+    g.add_argument("--throughput", action="store_true", default=True, dest="throughput",
+                   help="measure images/s per step kind (default)")
+    g.add_argument("--no-throughput", action="store_false", dest="throughput", help="skip the throughput section")
+    g.add_argument("--throughput-steps", type=int, default=20, help="steps per timed repeat (default: 20)")
+    g.add_argument("--throughput-repeats", type=int, default=5, help="repeats, median reported (default: 5)")
+    g.add_argument("--throughput-samples", type=int, default=512,
+                   help="test images for the PGD timing (default: 512)")
+    add_config_arguments(b, top_fields=_SHARED_TOP)
+    b.set_defaults(func=cmd_bench)
+
+
+def _gpu_setting(ns) -> tuple[str, str]:
+    """(dataset, note) for --gpu: CIFAR-10 when the data folder holds it, else the stand-in."""
+    from .data import dataset_info
+
+    if ns.dataset not in (None, "cifar10"):
+        raise ConfigError(f"--gpu runs on 32x32 CIFAR-10 (or its synthetic stand-in), not '{ns.dataset}'")
+    files = dataset_info("cifar10").files
+    if ns.data_dir and all((Path(ns.data_dir).expanduser() / f).exists() for f in files):
+        return "cifar10", ""
+    if ns.dataset == "cifar10":  # asked for explicitly: say what is missing instead of substituting
+        from .data import load_dataset
+
+        load_dataset("cifar10", "test", ns.data_dir)
+    where = ns.data_dir or "no --data-dir given"
+    return "synthetic", (f"CIFAR-10 not found ({where}): throughput on a synthetic 32x32 stand-in "
+                         "(random inputs and labels), timing only, no accuracies")
+
+
+def _check(ns) -> None:
+    if ns.threads is not None and ns.threads < 1:
+        raise ConfigError(f"threads must be a whole number >= 1, got {ns.threads}")
+    for name in ("throughput_steps", "throughput_repeats", "throughput_samples"):
+        if getattr(ns, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(ns, name)}")
+
+
+def _progress():
+    """(on_point, on_event): an outer bar over grid points and a transient bar per stage."""
+    from tqdm.auto import tqdm
+
+    state: dict = {"cached": 0}
+
+    def on_point(i, total, config, what):
+        if "bar" not in state:
+            state["bar"] = tqdm(total=total, desc="bench", unit="run", file=sys.stderr, dynamic_ncols=True,
+                                position=0)
+        bar = state["bar"]
+        label = f"{config.method} {config.sparsity:g} seed {config.seed}"
+        if what == "start":
+            bar.set_postfix_str(label)
+            return
+        state["cached"] += what == "cached"
+        bar.update(1)
+        bar.set_postfix_str(f"{label} {what}; {state['cached']} from cache")
+        if bar.n == bar.total:
+            bar.close()
+
+    stages: dict = {}
+    labels = {"teacher": "  teacher", "dual": "  dual solve", "hydra": "  hydra scores", "finetune": "  fine-tune",
+              "eval": "  evaluate"}
+
+    def on_event(e):
+        if e.kind == "start" and e.stage in labels:
+            stages[e.stage] = tqdm(total=e.total, desc=labels[e.stage], leave=False, file=sys.stderr,
+                                   dynamic_ncols=True, position=1)
+        elif e.kind == "epoch" and e.stage in stages:
+            stages[e.stage].update(1)
+        elif e.kind == "end" and e.stage in stages:
+            stages.pop(e.stage).close()
+
+    return on_point, on_event
+
+
+def cmd_bench(ns) -> int:
+    _check(ns)
+    with _threads(ns.threads):
+        return _bench(ns)
+
+
+@contextlib.contextmanager
+def _threads(n):
+    """``$DEADWOOD_THREADS`` = ``n`` while the benchmark runs (every run and the throughput
+    timing read it), restored afterwards."""
+    if not n:
+        yield
+        return
+    old = os.environ.get("DEADWOOD_THREADS")
+    os.environ["DEADWOOD_THREADS"] = str(n)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("DEADWOOD_THREADS", None)
+        else:
+            os.environ["DEADWOOD_THREADS"] = old
+
+
+def _bench(ns) -> int:
+    from . import bench
+    from .cli import config_from_args
+    from .pipeline import resolve_device
+    from .robustness import RobustnessWarning
+
+    command = "python -m deadwood " + " ".join(shlex.quote(a) for a in getattr(ns, "argv", None) or ["bench"])
+    note = ""
+    if ns.gpu:
+        if ns.model not in (None, *GPU_MODELS):
+            raise ConfigError(f"--gpu runs {' or '.join(GPU_MODELS)} on 32x32 inputs, not '{ns.model}'")
+        ns.model = ns.model or "resnet20"
+        ns.device = ns.device or "cuda"
+        ns.dataset, note = _gpu_setting(ns)
+    synthetic = ns.dataset == "synthetic"
+    ns.dataset, ns.model, ns.device = ns.dataset or "digits", ns.model or "mlp", ns.device or "auto"
+    if synthetic:
+        ns.dataset = "cifar10"  # for the stage settings only: the stand-in has CIFAR-10's shape, no file is read
+    ns.method, ns.sparsity, ns.seed = ns.methods[0], ns.sparsities[0], ns.seeds[0]
+    base = config_from_args(ns)
+    tp_kwargs = dict(steps=ns.throughput_steps, repeats=ns.throughput_repeats, eval_samples=ns.throughput_samples)
+    if synthetic:
+        if not ns.throughput:
+            raise ConfigError("the synthetic stand-in is for timing only: drop --no-throughput, or give "
+                              "--data-dir a folder holding CIFAR-10")
+        device = resolve_device(base.device)
+        t = bench.synthetic_throughput(base.model, device, amp=base.amp, epsilon=base.epsilon,
+                                       batch_size=base.batch_size, samples=max(base.batch_size, ns.throughput_samples),
+                                       pgd_steps=base.evaluation.steps, config=base, **tp_kwargs)
+        result = bench.timing_only(base.model, ns.out, t, epsilon=base.epsilon, command=command, note=note)
+        _report(result, ns.out)
+        return 0
+
+    spec = bench.BenchSpec(base, tuple(ns.methods), tuple(ns.sparsities), tuple(ns.seeds))
+    device = resolve_device(base.device)  # fail before any work when cuda is asked for and absent
+    throughput = (lambda: bench.measure_throughput(base, device, **tp_kwargs)) if ns.throughput else False
+    on_point, on_event = _progress()
+    with warnings.catch_warnings():
+        # Failed sanity checks are kept in each row and listed in bench.md instead.
+        warnings.simplefilter("ignore", RobustnessWarning)
+        result = bench.run_bench(spec, ns.out, cache_dir=ns.cache_dir, on_point=on_point, on_event=on_event,
+                                 throughput=throughput, command=command, note=note)
+    _report(result, ns.out)
+    return 0
+
+
+def _report(result: dict, out) -> None:
+    out = Path(out)
+    print((out / "bench.md").read_text(), end="")
+    if result.get("figure_note"):
+        print(f"note: {result['figure_note']}", file=sys.stderr)
+    files = ["bench.json", "bench.md"] + (["pareto.html"] if (out / "pareto.html").is_file() else []) + \
+        (["pareto.png"] if result.get("figure") == "pareto.png" else [])
+    print(f"written   {', '.join(str(out / f) for f in files)}")
