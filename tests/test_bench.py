@@ -23,7 +23,7 @@ FAST_THROUGHPUT = ["--throughput-steps", "1", "--throughput-repeats", "1", "--th
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    """A 2 methods x 2 sparsities x 2 seeds benchmark, run once through the CLI."""
+    """A 2 methods x 2 sparsities x 2 seeds benchmark, run once through the CLI (its own cache)."""
     root = tmp_path_factory.mktemp("bench")
     out, cache = root / "out", root / "cache"
     code = main(["bench", "--methods", "deadwooding", "magnitude", "--sparsities", "0.9", "0.95", "--seeds", "0",
