@@ -15,6 +15,7 @@ PAGES = [
     st.Page("pages/live.py", title="Live pruning", icon=":material/content_cut:", default=True),
     st.Page("pages/compare.py", title="Compare methods", icon=":material/compare_arrows:"),
     st.Page("pages/explorer.py", title="Robustness explorer", icon=":material/shield:"),
+    st.Page("pages/inside.py", title="Inside the network", icon=":material/biotech:"),
 ]
 
 st.set_page_config(page_title="Deadwood Lab", page_icon=":material/forest:", layout="wide")

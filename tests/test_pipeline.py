@@ -72,6 +72,7 @@ def test_runs_use_deadwood_threads_cpu_threads_and_restore_them(monkeypatch, env
         monkeypatch.setenv("DEADWOOD_THREADS", env)
     before = torch.get_num_threads()
     seen = []
-    run(tiny(method="magnitude", seed=11 if env is None else 12), on_event=lambda e: seen.append(torch.get_num_threads()))
+    run(tiny(method="magnitude", seed=11 if env is None else 12), use_cache=False,
+        on_event=lambda e: seen.append(torch.get_num_threads()))
     assert seen and set(seen) == {expected}
     assert torch.get_num_threads() == before

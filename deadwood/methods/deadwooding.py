@@ -20,6 +20,9 @@ estimated once over the training set before the solve.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -148,31 +151,53 @@ class DualSolve:
         self.problem.close()
 
 
-@register("deadwooding", "Lagrangian-dual solve towards sparsity under accuracy and robustness "
-                         "constraints, then one global magnitude cut")
-def prune(ctx: PruneContext) -> PruneResult:
+@dataclass
+class Solution:
+    """Stage 1's outcome: the solved student (dense, not cut yet), its per-epoch history and a report."""
+
+    student: nn.Module
+    history: list
+    info: dict  # constraints, teacher_adversarial_loss, final_lambdas
+    constraints: Optional[DualSolve] = None  # still open, for fine-tuning with keep_dual
+
+
+def solve(ctx: PruneContext, keep_open: bool = False) -> Solution:
+    """Stage 1 alone: the Lagrangian-dual solve on a copy of the teacher, without the cut.
+
+    The notebooks and charts use it to look at the weights the global cut is about to
+    act on; :func:`prune` is ``solve`` followed by one global cut. With ``keep_open``
+    the constraints stay attached to the student (``Solution.constraints``) so that
+    fine-tuning can keep them on.
+    """
     run, cfg = ctx.config, ctx.config.deadwooding
     student = ctx.student()
     problem = DeadwoodingProblem(student, ctx.teacher, ctx)
     duals = Multipliers(problem.names, cfg.dual_update, cfg.dual_step, cfg.penalty, cfg.kp, device=ctx.device)
-    solve = DualSolve(problem, duals, cfg.dual_every)
+    dual = DualSolve(problem, duals, cfg.dual_every)
 
     def end_epoch(epoch):
-        return {**solve.end_epoch(), "dead_fraction": dead_fraction(student, run.sparsity),
+        return {**dual.end_epoch(), "dead_fraction": dead_fraction(student, run.sparsity),
                 "accuracy": accuracy(student, ctx.test)}
 
-    keep = run.finetune.keep_dual
     try:
-        history = run_epochs(student, ctx.train, solve.lagrangian, stage="dual", epochs=cfg.epochs, lr=cfg.lr,
+        history = run_epochs(student, ctx.train, dual.lagrangian, stage="dual", epochs=cfg.epochs, lr=cfg.lr,
                              batch_size=run.batch_size, seed=run.seed + 4, on_event=ctx.on_event,
                              end_epoch=end_epoch, amp=run.amp)
     except BaseException:
-        solve.close()
+        dual.close()
         raise
-    if not keep:
-        solve.close()
-    mask, report = cut(magnitudes(student), run)  # one global cut unless config.cut says otherwise
-    mask.apply(student)
-    info = {**report, "constraints": problem.names, "teacher_adversarial_loss": problem.teacher_rob,
+    if not keep_open:
+        dual.close()
+    info = {"constraints": problem.names, "teacher_adversarial_loss": problem.teacher_rob,
             "final_lambdas": duals.values()}
-    return PruneResult(student, mask, history, info, constraints=solve if keep else None)
+    return Solution(student, history, info, dual if keep_open else None)
+
+
+@register("deadwooding", "Lagrangian-dual solve towards sparsity under accuracy and robustness "
+                         "constraints, then one global magnitude cut")
+def prune(ctx: PruneContext) -> PruneResult:
+    solved = solve(ctx, keep_open=ctx.config.finetune.keep_dual)
+    student = solved.student
+    mask, report = cut(magnitudes(student), ctx.config)  # one global cut unless config.cut says otherwise
+    mask.apply(student)
+    return PruneResult(student, mask, solved.history, {**report, **solved.info}, constraints=solved.constraints)
