@@ -16,7 +16,10 @@ What ``time_s`` counts: the seconds the run itself spent in its method-specific 
 fine-tune + evaluation), read from the record's ``timings``, so a cached run reports what it
 cost when it was computed, never a look-up time. The teacher is left out: it is the same model
 for every method of a seed (its training time is reported once per seed, under ``teachers``).
-Run directories are copied to ``out/runs/<method>-<sparsity>-seed<seed>``.
+Run directories are copied to ``out/runs/<method>-<sparsity>-seed<seed>``; a run found there
+(its record's key matching the point) but missing from the cache is put back into the cache
+first, so a benchmark also resumes from its own folder when the cache was cleared or lived
+elsewhere.
 """
 from __future__ import annotations
 
@@ -347,6 +350,7 @@ def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callab
                 on_event(e)
 
         name = f"runs/{run_name(config)}"
+        restore_run(config, out / name, cache_dir)
         loaded = run(config, on_event=events, cache_dir=cache_dir, out=out / name)
         rows.append(row_of(loaded, name, bool(cached)))
         atomic_write_json(out / "bench.json", _result(spec, rows, False, env, command=command, note=note))
@@ -360,6 +364,26 @@ def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callab
     result = _result(spec, rows, True, env, command=command, note=note,
                      throughput=throughput if throughput else None)
     return finish(result, out)
+
+
+def restore_run(config: RunConfig, run_out: Path, cache_dir=None) -> bool:
+    """Put the finished run at ``run_out`` back into the cache when the cache lacks ``config``'s
+    run and the record there is that run (same key, a model that loads). Returns whether it did."""
+    from .errors import RunFileError
+    from .pipeline import Cache
+    from .record import DENSE_FILE, RECORD_FILE, copy_run, load_run
+
+    cache, run_out = Cache(cache_dir), Path(run_out)
+    if cache.has_run(config) or not all((run_out / f).is_file() for f in (RECORD_FILE, DENSE_FILE)):
+        return False
+    try:
+        loaded = load_run(run_out)
+    except (RunFileError, OSError):
+        return False  # damaged or foreign: computed afresh, and the copy in ``out`` replaced
+    if loaded.record.key != config.key():
+        return False  # a different configuration under the same name
+    copy_run(run_out, cache.run_dir(config))
+    return True
 
 
 def measure_throughput(base: RunConfig, device, **kwargs) -> dict:

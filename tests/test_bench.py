@@ -135,6 +135,26 @@ def test_an_interrupted_benchmark_resumes_from_its_cached_runs(tmp_path):
     assert "not measured" in (out / "bench.md").read_text()
 
 
+
+def test_a_benchmark_resumes_from_its_own_folder_when_the_cache_is_gone(tmp_path):
+    spec = bench.BenchSpec(tiny(seed=0), ("magnitude",), (0.9, 0.95), (4,))
+    out = tmp_path / "out"
+    first = bench.run_bench(spec, out, cache_dir=tmp_path / "cache-a", throughput=False)
+    # a damaged copy in the folder is not trusted: that point is computed again
+    (out / "runs" / "magnitude-0.95-seed4" / "model.pt").write_bytes(b"not a checkpoint")
+
+    events = []
+    again = bench.run_bench(spec, out, cache_dir=tmp_path / "cache-b", throughput=False,
+                            on_event=lambda e: events.append((e.kind, e.stage)))
+    by_point = {r["sparsity"]: r for r in again["rows"]}
+    assert by_point[0.9]["cached"] is True and by_point[0.95]["cached"] is False
+    assert by_point[0.9]["time_s"] == first["rows"][0]["time_s"]  # the recorded run, not a new one
+    assert ("cached", "run") in events and any(k == "epoch" and s == "teacher" for k, s in events)
+    # the restored run now lives in the new cache, the recomputed one replaced the damaged copy
+    assert (tmp_path / "cache-b" / "runs" / by_point[0.9]["key"] / "record.json").is_file()
+    model_file = out / "runs" / "magnitude-0.95-seed4" / "model.pt"
+    assert model_file.read_bytes() != b"not a checkpoint"
+
 BAD = [
     (["--methods", "snip"], "unknown method 'snip'"),
     (["--sparsities", "0.9", "1.0"], "sparsity must be in [0, 1), got 1.0"),
