@@ -368,7 +368,8 @@ def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callab
 
 def restore_run(config: RunConfig, run_out: Path, cache_dir=None) -> bool:
     """Put the finished run at ``run_out`` back into the cache when the cache lacks ``config``'s
-    run and the record there is that run (same key, a model that loads). Returns whether it did."""
+    run and the record there is that run (its configuration hashes to the same key, its model
+    loads). Returns whether it did."""
     from .errors import RunFileError
     from .pipeline import Cache
     from .record import DENSE_FILE, RECORD_FILE, copy_run, load_run
@@ -380,9 +381,18 @@ def restore_run(config: RunConfig, run_out: Path, cache_dir=None) -> bool:
         loaded = load_run(run_out)
     except (RunFileError, OSError):
         return False  # damaged or foreign: computed afresh, and the copy in ``out`` replaced
-    if loaded.record.key != config.key():
+    try:
+        same = RunConfig.from_dict(loaded.record.config).key() == config.key()
+    except (ConfigError, TypeError):
+        same = False
+    if not same:
         return False  # a different configuration under the same name
-    copy_run(run_out, cache.run_dir(config))
+    final = copy_run(run_out, cache.run_dir(config))
+    if loaded.record.key != config.key():  # recorded under an older key function: re-addressed
+        import json
+
+        record = json.loads((final / RECORD_FILE).read_text())
+        atomic_write_json(final / RECORD_FILE, {**record, "key": config.key()})
     return True
 
 

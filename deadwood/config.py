@@ -59,7 +59,7 @@ class DeadwoodingConfig:
     lr: float = 2e-3  # primal Adam step
     dual_update: str = "dual-ascent"  # see deadwood.dual.RULES
     dual_step: float = 0.05  # s (0.5 before: see README, Benchmark; Fioretto et al. used 0.02-0.3)
-    dual_every: int = 0  # 0: once per epoch; k: every k steps
+    dual_every: int = 23  # k: a dual update every k primal steps (0: once per epoch); see README, Benchmark
     penalty: float = 1.0  # c of the augmented Lagrangian
     kp: float = 1.0  # proportional gain of nuPI
     delta_rep: float = 0.2  # δ_rep: tolerated relative change of each layer's output (squared-norm ratio)
@@ -255,10 +255,16 @@ class RunConfig:
         return cls(**kwargs)
 
     def key(self) -> str:
-        """A hash of everything that decides the results (not the device or data folder)."""
+        """A hash of everything that decides the results (not the device or data folder).
+
+        A method's own section (``deadwooding``, ``hydra``) only counts for that method, so
+        tuning Deadwooding leaves every baseline's cached run valid."""
         d = self.to_dict()
         for f in self.LOCATION_FIELDS:
             d.pop(f)
+        for section in METHOD_SECTIONS:
+            if section != self.method:
+                d.pop(section)
         return _digest(d)
 
     def teacher_key(self) -> str:
@@ -267,6 +273,8 @@ class RunConfig:
                         "batch_size": self.batch_size, "amp": self.amp, "epsilon": self.teacher_epsilon,
                         "teacher": dataclasses.asdict(self.teacher)})
 
+
+METHOD_SECTIONS = ("deadwooding", "hydra")  # read by the method of that name, and by no other
 
 _SUBCONFIGS = {"teacher": TeacherConfig, "deadwooding": DeadwoodingConfig, "cut": CutConfig,
                "hydra": HydraConfig, "finetune": FinetuneConfig, "evaluation": EvalConfig}

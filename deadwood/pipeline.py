@@ -157,7 +157,7 @@ def finetune(model: nn.Module, teacher: nn.Module, mask, config: RunConfig, trai
     """Stage 3, shared by every method: distillation + adversarial training under ``mask``.
 
     With ``constraints`` (Deadwooding's ``finetune.keep_dual``), their Lagrangian terms are
-    added to the loss and their multipliers keep rising once per epoch.
+    added to the loss and their multipliers keep rising at the solve's pace.
     """
     fc = config.finetune
     if fc.epochs == 0:

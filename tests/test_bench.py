@@ -142,6 +142,9 @@ def test_a_benchmark_resumes_from_its_own_folder_when_the_cache_is_gone(tmp_path
     first = bench.run_bench(spec, out, cache_dir=tmp_path / "cache-a", throughput=False)
     # a damaged copy in the folder is not trusted: that point is computed again
     (out / "runs" / "magnitude-0.95-seed4" / "model.pt").write_bytes(b"not a checkpoint")
+    # a run recorded under an older key function is found by its configuration, and re-addressed
+    record_file = out / "runs" / "magnitude-0.9-seed4" / "record.json"
+    record_file.write_text(json.dumps({**json.loads(record_file.read_text()), "key": "0ld0ld0ld0ld0ld0"}))
 
     events = []
     again = bench.run_bench(spec, out, cache_dir=tmp_path / "cache-b", throughput=False,
@@ -151,7 +154,8 @@ def test_a_benchmark_resumes_from_its_own_folder_when_the_cache_is_gone(tmp_path
     assert by_point[0.9]["time_s"] == first["rows"][0]["time_s"]  # the recorded run, not a new one
     assert ("cached", "run") in events and any(k == "epoch" and s == "teacher" for k, s in events)
     # the restored run now lives in the new cache, the recomputed one replaced the damaged copy
-    assert (tmp_path / "cache-b" / "runs" / by_point[0.9]["key"] / "record.json").is_file()
+    restored = tmp_path / "cache-b" / "runs" / first["rows"][0]["key"] / "record.json"
+    assert json.loads(restored.read_text())["key"] == by_point[0.9]["key"] == first["rows"][0]["key"]
     model_file = out / "runs" / "magnitude-0.95-seed4" / "model.pt"
     assert model_file.read_bytes() != b"not a checkpoint"
 

@@ -76,3 +76,18 @@ def test_runs_use_deadwood_threads_cpu_threads_and_restore_them(monkeypatch, env
         on_event=lambda e: seen.append(torch.get_num_threads()))
     assert seen and set(seen) == {expected}
     assert torch.get_num_threads() == before
+
+
+def test_a_run_key_covers_only_the_sections_its_method_reads():
+    from deadwood import DeadwoodingConfig, HydraConfig
+    from deadwood.config import with_updates
+
+    base = tiny()
+    tuned = with_updates(base, deadwooding=DeadwoodingConfig(dual_step=0.3), hydra=HydraConfig(epochs=7))
+    for method in ("magnitude", "random", "magnitude-layerwise"):
+        assert with_updates(base, method=method).key() == with_updates(tuned, method=method).key()
+    # the method's own section does decide its run, and so does everything shared
+    assert with_updates(base, method="deadwooding").key() != with_updates(tuned, method="deadwooding").key()
+    assert with_updates(base, method="hydra").key() != with_updates(tuned, method="hydra").key()
+    assert base.key() != with_updates(base, sparsity=0.95).key()
+    assert base.key() != with_updates(base, method="random").key()

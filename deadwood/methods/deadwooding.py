@@ -9,8 +9,10 @@ Stage 1 solves, for the student ``S`` (a copy of the teacher ``T``)::
 
 with ``a_ε`` an FGSM (random start) or PGD step against the model evaluated. Per
 mini-batch the primal takes an Adam step on ``R + Σ λ_j · max(0, g_j)``; the
-multipliers rise by dual ascent once per epoch (:mod:`deadwood.dual` has the
-alternatives). Stage 2 cuts the ``κN`` smallest ``|w|`` of the solved student in one
+multipliers rise by dual ascent every ``dual_every`` primal steps, 23 by default: one
+epoch of the embedded digits at batch 64, so the multipliers keep pace with the primal on
+larger data too, where one epoch of pure L1 descent at λ = 0 can kill the network (README,
+Benchmark); 0 updates once per epoch (:mod:`deadwood.dual` has the alternatives). Stage 2 cuts the ``κN`` smallest ``|w|`` of the solved student in one
 global threshold.
 
 Two estimates, both for speed and both recorded: ``g_l`` is a ratio of batch
