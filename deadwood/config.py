@@ -58,8 +58,8 @@ class DeadwoodingConfig:
     epochs: int = 15
     lr: float = 2e-3  # primal Adam step
     dual_update: str = "dual-ascent"  # see deadwood.dual.RULES
-    dual_step: float = 0.05  # s (0.5 before: see README, Benchmark; Fioretto et al. used 0.02-0.3)
-    dual_every: int = 23  # k: a dual update every k primal steps (0: once per epoch); see README, Benchmark
+    dual_step: float = 0.05  # s, per epoch (0.5 before: see README, Benchmark; Fioretto et al. used 0.02-0.3)
+    dual_every: int = 23  # k: dual updates at most every k primal steps, s scaled to k (0: once per epoch)
     penalty: float = 1.0  # c of the augmented Lagrangian
     kp: float = 1.0  # proportional gain of nuPI
     delta_rep: float = 0.2  # δ_rep: tolerated relative change of each layer's output (squared-norm ratio)

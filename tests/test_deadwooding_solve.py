@@ -1,4 +1,5 @@
 """``deadwooding.solve``: Stage 1 alone, the weights the global cut is about to act on."""
+import pytest
 import torch
 
 from deadwood.masks import global_cut, magnitudes, prunable
@@ -38,3 +39,14 @@ def test_solve_leaves_the_weights_uncut_and_prune_is_solve_then_one_global_cut()
     assert all(torch.equal(result.mask[n], expected[n]) for n in expected)
     assert result.info["threshold"] == report["threshold"]
     assert result.info["final_lambdas"] == solved.info["final_lambdas"]
+
+
+def test_dual_pace_keeps_the_per_epoch_rise_and_starts_within_the_first_epoch():
+    from deadwood.methods.deadwooding import dual_pace
+
+    # digits at batch 64: 23 steps an epoch, so the default is the paper group's once-per-epoch update
+    assert dual_pace(23, 0.05, 1437, 64) == (0, 0.05)
+    assert dual_pace(0, 0.05, 18000, 64) == (0, 0.05)
+    # MNIST: 282 steps an epoch, updates every 23 steps whose steps add up to s per epoch
+    every, step = dual_pace(23, 0.05, 18000, 64)
+    assert every == 23 and step * 282 / 23 == pytest.approx(0.05)

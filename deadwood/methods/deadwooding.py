@@ -9,10 +9,12 @@ Stage 1 solves, for the student ``S`` (a copy of the teacher ``T``)::
 
 with ``a_ε`` an FGSM (random start) or PGD step against the model evaluated. Per
 mini-batch the primal takes an Adam step on ``R + Σ λ_j · max(0, g_j)``; the
-multipliers rise by dual ascent every ``dual_every`` primal steps, 23 by default: one
-epoch of the embedded digits at batch 64, so the multipliers keep pace with the primal on
-larger data too, where one epoch of pure L1 descent at λ = 0 can kill the network (README,
-Benchmark); 0 updates once per epoch (:mod:`deadwood.dual` has the alternatives). Stage 2 cuts the ``κN`` smallest ``|w|`` of the solved student in one
+multipliers rise by dual ascent at most every ``dual_every`` primal steps (23 by default:
+one epoch of the embedded digits at batch 64), by the per-epoch step ``s`` scaled to the
+interval (:func:`dual_pace`). On digits that is once per epoch, the paper group's scheme; on
+larger data the multipliers start moving before the first epoch ends, where one epoch of
+pure L1 descent at λ = 0 can kill the network (README, Benchmark). :mod:`deadwood.dual` has
+the alternative rules. Stage 2 cuts the ``κN`` smallest ``|w|`` of the solved student in one
 global threshold.
 
 Two estimates, both for speed and both recorded: ``g_l`` is a ratio of batch
@@ -122,6 +124,19 @@ def dead_fraction(model: nn.Module, sparsity: float) -> dict[str, float]:
     return {n: float((m <= theta).float().mean()) for n, m in mags.items()}
 
 
+def dual_pace(dual_every: int, dual_step: float, samples: int, batch_size: int) -> tuple[int, float]:
+    """How often the multipliers move, and by how much: ``(every, step)`` for :class:`DualSolve`.
+
+    ``dual_step`` s is per epoch, as in the paper group's scheme. With ``dual_every`` k shorter
+    than an epoch of E steps, the multipliers move every k steps by ``s·k/E``: the same rise
+    per epoch, in smaller steps that start before the first epoch ends. When k is 0 or at
+    least E, they move once per epoch by s (``every`` 0)."""
+    per_epoch = -(-samples // batch_size)
+    if dual_every == 0 or dual_every >= per_epoch:
+        return 0, dual_step
+    return dual_every, dual_step * dual_every / per_epoch
+
+
 class DualSolve:
     """The problem, its multipliers, and the epoch means of ``g`` that the history records."""
 
@@ -174,8 +189,9 @@ def solve(ctx: PruneContext, keep_open: bool = False) -> Solution:
     run, cfg = ctx.config, ctx.config.deadwooding
     student = ctx.student()
     problem = DeadwoodingProblem(student, ctx.teacher, ctx)
-    duals = Multipliers(problem.names, cfg.dual_update, cfg.dual_step, cfg.penalty, cfg.kp, device=ctx.device)
-    dual = DualSolve(problem, duals, cfg.dual_every)
+    every, step = dual_pace(cfg.dual_every, cfg.dual_step, len(ctx.train), run.batch_size)
+    duals = Multipliers(problem.names, cfg.dual_update, step, cfg.penalty, cfg.kp, device=ctx.device)
+    dual = DualSolve(problem, duals, every)
 
     def end_epoch(epoch):
         return {**dual.end_epoch(), "dead_fraction": dead_fraction(student, run.sparsity),
@@ -191,7 +207,7 @@ def solve(ctx: PruneContext, keep_open: bool = False) -> Solution:
     if not keep_open:
         dual.close()
     info = {"constraints": problem.names, "teacher_adversarial_loss": problem.teacher_rob,
-            "final_lambdas": duals.values()}
+            "final_lambdas": duals.values(), "dual_every_steps": every, "dual_step_per_update": step}
     return Solution(student, history, info, dual if keep_open else None)
 
 
