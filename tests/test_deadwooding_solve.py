@@ -30,7 +30,10 @@ def test_solve_leaves_the_weights_uncut_and_prune_is_solve_then_one_global_cut()
     # The solve moved the weights: the L1 objective fell below the teacher's.
     l1 = lambda m: sum(float(p.detach().abs().sum()) for p in prunable(m).values())  # noqa: E731
     assert l1(solved.student) < l1(ctx.teacher)
-    assert set(solved.info) == {"constraints", "teacher_adversarial_loss", "final_lambdas"}
+    assert set(solved.info) == {"constraints", "teacher_adversarial_loss", "final_lambdas", "dual_every_steps",
+                                "dual_step_per_update"}
+    # digits at batch 64 is 23 steps an epoch: the default pace is one update per epoch by s
+    assert (solved.info["dual_every_steps"], solved.info["dual_step_per_update"]) == (0, config.deadwooding.dual_step)
 
     # The same context, pruned: the mask is exactly the global cut of the solved weights
     # (the solve is deterministic on CPU for a fixed seed).
