@@ -119,7 +119,8 @@ def about_the_method() -> None:
         st.latex(r"g_{rob}=\mathbb{E}\,\mathrm{CE}\big(S(x+a_\varepsilon),y\big)"
                  r"-(1+\rho)\,\mathbb{E}\,\mathrm{CE}\big(T(x+a_\varepsilon),y\big)")
         st.markdown("A gradient step on the weights lowers the Lagrangian; every k steps (23 by default: one epoch "
-                    "of the embedded digits) each multiplier rises by its constraint's mean violation over them:")
+                    "of the embedded digits) each multiplier rises by its constraint's mean violation over them, "
+                    "scaled so that s is the rise per epoch:")
         st.latex(r"\mathcal{L}(W,\lambda)=R(W)+\sum_j\lambda_j\max(0,g_j(W)),\qquad"
                  r"\lambda_j\leftarrow\max\!\big(0,\ \lambda_j+s\cdot\overline{\max(0,g_j)}\big)")
         st.markdown("Then **one global cut** zeroes the fraction κ of weights with the smallest |w| across all "

@@ -59,7 +59,7 @@ ADVANCED = (
     Field("dual_update", "deadwooding.dual_update", "Dual update rule",
           "dual-ascent: λ ← max(0, λ + s·mean g⁺) every k steps; the others come from cooper-optim",
           options=RULES),
-    Field("dual_step", "deadwooding.dual_step", "Dual step size s", "how fast the multipliers rise",
+    Field("dual_step", "deadwooding.dual_step", "Dual step size s", "how far the multipliers rise per epoch",
           minimum=1e-4, maximum=100.0, step=0.05, fmt="%.4f"),
     Field("dual_every", "deadwooding.dual_every", "Dual update every k steps",
           "primal steps between multiplier updates; 0: once per epoch", minimum=0, maximum=100000, step=1),

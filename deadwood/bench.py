@@ -17,12 +17,13 @@ fine-tune + evaluation), read from the record's ``timings``, so a cached run rep
 cost when it was computed, never a look-up time. The teacher is left out: it is the same model
 for every method of a seed (its training time is reported once per seed, under ``teachers``).
 Run directories are copied to ``out/runs/<method>-<sparsity>-seed<seed>``; a run found there
-(its record's key matching the point) but missing from the cache is put back into the cache
-first, so a benchmark also resumes from its own folder when the cache was cleared or lived
-elsewhere.
+(its recorded configuration hashing to the point's key) but missing from the cache is put back
+into the cache first, so a benchmark also resumes from its own folder when the cache was
+cleared or lived elsewhere.
 """
 from __future__ import annotations
 
+import json
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -389,8 +390,6 @@ def restore_run(config: RunConfig, run_out: Path, cache_dir=None) -> bool:
         return False  # a different configuration under the same name
     final = copy_run(run_out, cache.run_dir(config))
     if loaded.record.key != config.key():  # recorded under an older key function: re-addressed
-        import json
-
         record = json.loads((final / RECORD_FILE).read_text())
         atomic_write_json(final / RECORD_FILE, {**record, "key": config.key()})
     return True
