@@ -1,58 +1,31 @@
 """Headless tests of the "Inside the network" page (streamlit AppTest): each lens runs what it needs
 through the app's background job, then draws figures whose numbers the engine computes independently."""
 import base64
-import json
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from apptest import APP, FAST_STAGES, figures, run_to_end, widget
 from deadwood import RunConfig, with_updates
 from deadwood.analysis import linear_regions_2d
 from deadwood.pipeline import Cache
 from deadwood.record import load_run
 
-APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
 PAGE = "pages/inside.py"
-FAST = dict(teacher_epochs=2, dual_epochs=2, hydra_epochs=1, finetune_epochs=1, eval_samples=60, eval_steps=2,
-            seed=5)
-
-
-def _widget(at, key):
-    for kind in ("number_input", "slider", "select_slider", "selectbox", "multiselect", "radio", "text_input"):
-        found = [w for w in getattr(at, kind) if w.key == key]
-        if found:
-            return found[0]
-    raise KeyError(key)
+FAST = dict(FAST_STAGES, seed=5)
 
 
 def open_lens(lens, **widgets):
     at = AppTest.from_file(APP, default_timeout=180).run()
     at.switch_page(PAGE).run()
     for key, value in FAST.items():
-        _widget(at, key).set_value(value)
-    _widget(at, "lens").set_value(lens)
+        widget(at, key).set_value(value)
+    widget(at, "lens").set_value(lens)
     at.run()  # the lens's own widgets appear
     for key, value in widgets.items():
-        _widget(at, key).set_value(value)
+        widget(at, key).set_value(value)
     return at.run()
-
-
-def run_to_end(at, timeout=600):
-    at.button(key="run").click().run()
-    deadline = time.time() + timeout
-    while any(b.key == "stop" for b in at.button):
-        assert time.time() < deadline, "the runs did not finish"
-        time.sleep(0.3)
-        at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def figures(at) -> dict:
-    return {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
 
 
 def array(value) -> np.ndarray:

@@ -3,13 +3,12 @@
 Runs are made small through the app's own "Advanced" widgets; the engine's cache
 sits in the test session's temporary folder (conftest).
 """
-import json
 import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from apptest import APP, FAST_STAGES, figures, run_to_end, running, widget
 from deadwood import RunConfig, with_updates
 from deadwood.pipeline import Cache
 from deadwood.record import read_record
@@ -17,9 +16,7 @@ from deadwood.record import read_record
 # The runs here use 2-step PGD for speed; its sanity-check warnings are expected, and shown on the page.
 pytestmark = pytest.mark.filterwarnings("ignore::deadwood.robustness.RobustnessWarning")
 
-APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
-FAST = dict(teacher_epochs=2, dual_epochs=2, hydra_epochs=1, finetune_epochs=1, eval_samples=60, eval_steps=2,
-            seed=3)
+FAST = dict(FAST_STAGES, seed=3)
 
 
 def open_app(page=None, **widgets):
@@ -27,36 +24,8 @@ def open_app(page=None, **widgets):
     if page:
         at.switch_page(page).run()
     for key, value in {**FAST, **widgets}.items():
-        _widget(at, key).set_value(value)
+        widget(at, key).set_value(value)
     return at.run()
-
-
-def _widget(at, key):
-    for kind in ("number_input", "slider", "selectbox", "multiselect", "text_input"):
-        found = [w for w in getattr(at, kind) if w.key == key]
-        if found:
-            return found[0]
-    raise KeyError(key)
-
-
-def running(at) -> bool:
-    return any(b.key == "stop" for b in at.button)
-
-
-def run_to_end(at, timeout=600, press=True):
-    if press:
-        at.button(key="run").click().run()
-    deadline = time.time() + timeout
-    while running(at):
-        assert time.time() < deadline, "the run did not finish"
-        time.sleep(0.3)
-        at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def figures(at) -> dict:
-    return {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
 
 
 def expected_config(**changes) -> RunConfig:
@@ -90,17 +59,17 @@ def test_live_page_runs_and_draws_every_chart():
     assert any(e.proto.label == "About the method" for e in at.get("expander"))
 
     # a computed value redraws at once from the cache; an uncomputed one says so and keeps the last run
-    _widget(at, "sparsity").set_value(0.8).run()
+    widget(at, "sparsity").set_value(0.8).run()
     assert any("have not been run yet" in i.value for i in at.info) and "fig_layer-sparsity" in figures(at)
-    _widget(at, "sparsity").set_value(0.9).run()
+    widget(at, "sparsity").set_value(0.9).run()
     assert not at.info and "fig_multipliers" in figures(at)
 
 
 def test_widget_changes_during_a_run_cannot_reach_it():
     at = open_app(sparsity=0.85, dual_epochs=20, method="deadwooding")
     at.button(key="run").click().run()
-    _widget(at, "sparsity").set_value(0.6)
-    _widget(at, "dual_update").set_value("nupi")
+    widget(at, "sparsity").set_value(0.6)
+    widget(at, "dual_update").set_value("nupi")
     at.run()
     assert running(at) and not at.exception  # the change reran the page while the job went on
     run_to_end(at, press=False)
@@ -143,7 +112,7 @@ def test_a_dataset_without_files_says_where_to_put_them(tmp_path):
     at = open_app(dataset="mnist")
     assert not at.exception and at.button(key="run").disabled
     assert any("Data folder" in e.value and "MNIST/raw/train-images-idx3-ubyte" in e.value for e in at.error)
-    _widget(at, "data_dir").set_value(str(tmp_path)).run()
+    widget(at, "data_dir").set_value(str(tmp_path)).run()
     assert any(str(tmp_path) in e.value and "missing" in e.value for e in at.error)
 
 
@@ -174,6 +143,6 @@ def test_explorer_prunes_when_needed_then_attacks_both_models():
     assert [t["name"] for t in figs["fig_security-curve"]["data"]] == ["dense teacher", "pruned (deadwooding)"]
     assert [m.label for m in at.metric][1] == "Dense: pgd at ε = 0.1"
 
-    _widget(at, "attack").set_value("deepfool-l2").run()  # an L2 attack brings its own epsilon slider
-    assert not at.exception and _widget(at, "attack_epsilon_l2").value == 1.0
+    widget(at, "attack").set_value("deepfool-l2").run()  # an L2 attack brings its own epsilon slider
+    assert not at.exception and widget(at, "attack_epsilon_l2").value == 1.0
     assert "L2" in figures(at)["fig_security-curve"]["layout"]["xaxis"]["title"]["text"]
