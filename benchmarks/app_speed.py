@@ -1,6 +1,6 @@
 """How fast the app answers: a fresh run of the embedded default, and a cached one, through the app's own code.
 
-Drives ``app/streamlit_app.py`` headlessly (Streamlit's AppTest, the same script a browser
+Drives ``deadwood_app/streamlit_app.py`` headlessly (Streamlit's AppTest, the same script a browser
 gets): presses Run with the default widgets in an empty cache and waits for the charts (fresh),
 then opens a new session on the same cache and times the render (cached), and moves the
 sparsity slider away and back to a computed value (slider redraw). Timings on a shared machine
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
+APP = str(Path(__file__).resolve().parents[1] / "deadwood_app" / "streamlit_app.py")
 
 
 def _app():

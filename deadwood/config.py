@@ -15,8 +15,6 @@ from typing import Any, Optional
 
 from .errors import ConfigError
 
-DEVICES = ("auto", "cpu", "cuda")
-
 
 def _positive(name: str, value, allow_zero: bool = False):
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
@@ -53,7 +51,7 @@ class TeacherConfig:
 
 @dataclass(frozen=True)
 class DeadwoodingConfig:
-    """Stage 1: the Lagrangian-dual solve (see METHOD.md for every symbol)."""
+    """Stage 1: the Lagrangian-dual solve (see docs/method.md for every symbol)."""
 
     epochs: int = 15
     lr: float = 2e-3  # primal Adam step
@@ -89,7 +87,6 @@ class DeadwoodingConfig:
 
 GRANULARITIES = ("unstructured", "bcr")
 ALLOCATIONS = ("global", "uniform", "bound")
-CUT_METHODS = ("magnitude", "deadwooding")  # the methods whose Stage 2 cut reads CutConfig
 
 
 @dataclass(frozen=True)
@@ -100,7 +97,7 @@ class CutConfig:
     tiles of each weight matrix (GRIM's block-based column-row pruning; see deadwood.bcr).
     ``allocation`` sets the per-layer sparsity: 'global' one threshold over all layers,
     'uniform' the same fraction per layer, 'bound' the fractions that maximise Cai et al.'s
-    bound on linear regions (mlp only; see deadwood.analysis.region_bound).
+    bound on linear regions (mlp only; see deadwood.region_bound).
     """
 
     granularity: str = "unstructured"
@@ -201,12 +198,13 @@ class RunConfig:
 
     def validate(self) -> "RunConfig":
         from .data import dataset_info
-        from .methods import method_names
+        from .device import DEVICES
+        from .methods import cut_methods, get_method
         from .models import check_fits
 
         info = dataset_info(self.dataset)
         check_fits(self.model, info)
-        _choice("method", self.method, method_names())
+        get_method(self.method)  # names the unknown method and the known ones
         if not (isinstance(self.sparsity, (int, float)) and 0 <= self.sparsity < 1):
             raise ConfigError(f"sparsity must be in [0, 1), got {self.sparsity!r}")
         if not (isinstance(self.epsilon, (int, float)) and math.isfinite(self.epsilon) and self.epsilon >= 0):
@@ -216,8 +214,8 @@ class RunConfig:
         _choice("device", self.device, DEVICES)
         for sub in (self.teacher, self.deadwooding, self.cut, self.hydra, self.finetune, self.evaluation):
             sub.validate()
-        if self.cut != CutConfig() and self.method not in CUT_METHODS:
-            raise ConfigError(f"cut options apply to the {' and '.join(CUT_METHODS)} methods only, "
+        if self.cut != CutConfig() and self.method not in cut_methods():
+            raise ConfigError(f"cut options apply to the {' and '.join(cut_methods())} methods only, "
                               f"not '{self.method}'")
         if self.cut.allocation == "bound" and self.model != "mlp":
             raise ConfigError(f"cut allocation 'bound' needs model 'mlp' (the region bound covers fully "
@@ -257,13 +255,17 @@ class RunConfig:
     def key(self) -> str:
         """A hash of everything that decides the results (not the device or data folder).
 
-        A method's own section (``deadwooding``, ``hydra``) only counts for that method, so
-        tuning Deadwooding leaves every baseline's cached run valid."""
+        A method's own section (``deadwooding``, ``hydra``: ``Method.section`` in the registry)
+        only counts for that method, so tuning Deadwooding leaves every baseline's cached run
+        valid."""
+        from .methods import get_method, method_sections
+
         d = self.to_dict()
         for f in self.LOCATION_FIELDS:
             d.pop(f)
-        for section in METHOD_SECTIONS:
-            if section != self.method:
+        own = get_method(self.method).section
+        for section in method_sections():
+            if section != own:
                 d.pop(section)
         return _digest(d)
 
@@ -273,8 +275,6 @@ class RunConfig:
                         "batch_size": self.batch_size, "amp": self.amp, "epsilon": self.teacher_epsilon,
                         "teacher": dataclasses.asdict(self.teacher)})
 
-
-METHOD_SECTIONS = ("deadwooding", "hydra")  # read by the method of that name, and by no other
 
 _SUBCONFIGS = {"teacher": TeacherConfig, "deadwooding": DeadwoodingConfig, "cut": CutConfig,
                "hydra": HydraConfig, "finetune": FinetuneConfig, "evaluation": EvalConfig}

@@ -10,35 +10,8 @@ from typing import Mapping
 
 import torch
 
-from .masks import Mask, _apportion, global_cut
-
-
-def per_layer_cut(scores: Mapping[str, torch.Tensor], counts: Mapping[str, int]) -> Mask:
-    """Cut the ``counts[layer]`` lowest scores of every layer."""
-    out = {}
-    for n, s in scores.items():
-        keep = torch.ones(s.numel(), dtype=torch.bool, device=s.device)
-        k = int(counts[n])
-        if k:
-            keep[torch.topk(s.reshape(-1).float(), k, largest=False).indices] = False
-        out[n] = keep.view_as(s)
-    return Mask(out)
-
-
-def layer_counts(scores: Mapping[str, torch.Tensor], config) -> tuple[dict[str, int] | None, dict]:
-    """Weights to cut per layer under ``config.cut.allocation`` (None: one global cut)."""
-    cc, sparsity = config.cut, config.sparsity
-    if cc.allocation == "global":
-        return None, {}
-    if cc.allocation == "uniform":  # the same split as masks.layerwise_cut
-        sizes = [s.numel() for s in scores.values()]
-        counts = _apportion(round(sparsity * sum(sizes)), sizes, sparsity)
-        return dict(zip(scores, counts)), {"allocation": "uniform"}
-    from .analysis.region_bound import bound_allocation
-
-    shapes = {n: tuple(s.reshape(s.shape[0], -1).shape) for n, s in scores.items()}
-    return bound_allocation(shapes, sparsity, min_keep=config.min_keep, samples=cc.bound_samples,
-                            seed=config.seed)
+from .allocation import layer_counts
+from .masks import Mask, global_cut, per_layer_cut
 
 
 def cut(scores: Mapping[str, torch.Tensor], config) -> tuple[Mask, dict]:

@@ -49,7 +49,7 @@ class Multipliers:
             raise ConfigError(f"unknown dual update '{rule}'; choose one of: {', '.join(RULES)}")
         if step_size <= 0:
             raise ConfigError(f"dual step size must be positive, got {step_size}")
-        self.names, self.rule = list(names), rule
+        self.names, self.rule, self.step = list(names), rule, step_size
         j = len(self.names)
         multiplier = cooper.multipliers.DenseMultiplier(num_constraints=j, device=torch.device(device))
         kwargs = {}

@@ -11,6 +11,15 @@ from typing import Callable, Optional
 
 
 @dataclass(frozen=True)
+class Stage:
+    """A stage of a run as events name it; :mod:`deadwood.stages` holds the table of them."""
+
+    name: str  # what events call it
+    label: str  # long, for the app
+    short: str  # for a progress bar
+
+
+@dataclass(frozen=True)
 class Event:
     """``kind``: 'start' (a stage begins; ``total`` = its epochs), 'epoch' (one done,
     ``metrics`` = its history entry), 'end' (stage done), 'cached' (served from disk)."""

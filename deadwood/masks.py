@@ -194,28 +194,24 @@ def _guard_collapse(mask: Mask, scores: Mapping[str, torch.Tensor], min_keep: in
     return Mask(m), guarded
 
 
-def _apportion(total: int, sizes: list[int], sparsity: float) -> list[int]:
-    """Per-layer cut counts that follow ``sparsity`` and add up to ``total`` (largest remainder)."""
-    exact = [sparsity * s for s in sizes]
-    counts = [int(e) for e in exact]
-    order = sorted(range(len(sizes)), key=lambda i: exact[i] - counts[i], reverse=True)
-    for i in order[: total - sum(counts)]:
-        counts[i] += 1
-    return counts
-
-
-def layerwise_cut(scores: Mapping[str, torch.Tensor], sparsity: float) -> Mask:
-    """Cut the same fraction ``κ`` of lowest scores from every layer (global count exact)."""
-    _check_sparsity(sparsity)
-    sizes = [s.numel() for s in scores.values()]
-    counts = _apportion(round(sparsity * sum(sizes)), sizes, sparsity)
+def per_layer_cut(scores: Mapping[str, torch.Tensor], counts: Mapping[str, int]) -> Mask:
+    """Cut the ``counts[layer]`` lowest scores of every layer."""
     out = {}
-    for (n, s), k in zip(scores.items(), counts):
+    for n, s in scores.items():
         keep = torch.ones(s.numel(), dtype=torch.bool, device=s.device)
+        k = int(counts[n])
         if k:
             keep[torch.topk(s.reshape(-1).float(), k, largest=False).indices] = False
         out[n] = keep.view_as(s)
     return Mask(out)
+
+
+def layerwise_cut(scores: Mapping[str, torch.Tensor], sparsity: float) -> Mask:
+    """Cut the same fraction ``κ`` of lowest scores from every layer (global count exact)."""
+    from .allocation import uniform_counts
+
+    _check_sparsity(sparsity)
+    return per_layer_cut(scores, uniform_counts({n: s.numel() for n, s in scores.items()}, sparsity))
 
 
 def random_cut(shapes: Mapping[str, torch.Tensor], sparsity: float, generator: torch.Generator,

@@ -6,10 +6,8 @@ prunes the same one), the finished run under ``key()``; asking again is a lookup
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
-import os
 import time
 from pathlib import Path
 
@@ -18,8 +16,9 @@ from torch import nn
 
 from .config import RunConfig
 from .data import ArrayDataset, load_dataset
-from .errors import ConfigError
+from .device import cpu_threads, resolve_device
 from .events import OnEvent, emit
+from .stages import EVAL, TEACHER, TEACHER_EVAL
 from .methods import PruneContext, get_method
 from .models import build_model
 from .record import (DENSE_FILE, LoadedRun, RunRecord, copy_run, load_run, sparsity_of, versions,
@@ -27,35 +26,6 @@ from .record import (DENSE_FILE, LoadedRun, RunRecord, copy_run, load_run, spars
 from . import robustness
 from .store import atomic_save_state, atomic_write_json, default_cache_dir, load_state, publish_dir, staging_dir
 from .train import accuracy, adversarial_step, distill_step, natural_step, run_epochs
-
-
-@contextlib.contextmanager
-def cpu_threads(device: torch.device):
-    """Run with ``$DEADWOOD_THREADS`` intra-op CPU threads (default 1; 0 keeps torch's choice).
-
-    The models here are small: on a 2-core machine a second thread bought nothing idle and
-    cost 10x the wall time once another process competed for the cores (OpenMP spin-waits;
-    measured on the default run, 16 s against 179 s). The old setting is restored afterwards.
-    """
-    want = int(os.environ.get("DEADWOOD_THREADS", "1") or 1)
-    if device.type != "cpu" or want <= 0:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(want)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' asked for, but no CUDA GPU is available; use --device cpu or auto")
-    return torch.device(name)
 
 
 class Cache:
@@ -80,12 +50,14 @@ def load_data(config: RunConfig, device: torch.device) -> tuple[ArrayDataset, Ar
     return train, test
 
 
-def evaluate(model: nn.Module, test: ArrayDataset, config: RunConfig, on_event: OnEvent = None) -> tuple[float, dict]:
+def evaluate(model: nn.Module, test: ArrayDataset, config: RunConfig, on_event: OnEvent = None,
+             stage: str = EVAL.name) -> tuple[float, dict]:
     """Clean accuracy and the robustness record (foolbox PGD at ``config.eval_epsilons``, with
-    per-class recall and sanity checks) on ``config.evaluation.samples`` test samples."""
+    per-class recall and sanity checks) on ``config.evaluation.samples`` test samples; progress
+    goes out as events of ``stage``."""
     ev = config.evaluation
     curve = robustness.evaluate(model, test, "pgd", config.eval_epsilons, steps=ev.steps, samples=ev.samples,
-                                seed=config.seed, on_event=on_event)
+                                seed=config.seed, on_event=on_event, stage=stage)
     return curve["clean_accuracy"], curve
 
 
@@ -99,7 +71,7 @@ def train_teacher(config: RunConfig, train: ArrayDataset, test: ArrayDataset, de
     gen = torch.Generator().manual_seed(config.seed + 5)
     step = (natural_step(model) if tc.attack == "none" or config.teacher_epsilon == 0
             else adversarial_step(model, tc.attack, config.teacher_epsilon, tc.pgd_steps, gen))
-    history = run_epochs(model, train, step, stage="teacher", epochs=tc.epochs, lr=tc.lr,
+    history = run_epochs(model, train, step, stage=TEACHER.name, epochs=tc.epochs, lr=tc.lr,
                          batch_size=config.batch_size, seed=config.seed, on_event=on_event,
                          end_epoch=lambda e: {"accuracy": accuracy(model, test)},
                          weight_decay=tc.weight_decay, amp=config.amp)
@@ -122,12 +94,12 @@ def get_teacher(config: RunConfig, train, test, device, cache: Cache, on_event: 
         if _summary_fits(summary, config):
             model = build_model(config.model, dataset_info(config.dataset))
             model.load_state_dict(load_state(folder / DENSE_FILE))
-            emit(on_event, "cached", "teacher")
+            emit(on_event, "cached", TEACHER.name)
             return _frozen(model.to(device)), summary
     t0 = time.perf_counter()
     model, history = train_teacher(config, train, test, device, on_event)
     seconds = time.perf_counter() - t0
-    clean, curve = evaluate(model, test, config, on_event)
+    clean, curve = evaluate(model, test, config, on_event, stage=TEACHER_EVAL.name)
     summary = {"history": history, "clean_accuracy": clean, "robustness": curve, "seconds": seconds,
                "epsilons": config.eval_epsilons, "samples": config.evaluation.samples,
                "key": config.teacher_key()}

@@ -71,6 +71,7 @@ from torch import nn
 
 from .attacks import ATTACKS, fgsm, perturb, pgd  # noqa: F401  (re-exported: training attacks)
 from .data import ArrayDataset
+from .device import model_device, resolve_device
 from .errors import ConfigError
 from .events import OnEvent, emit
 
@@ -205,15 +206,8 @@ def _build(name: str, steps: int, step_size: Optional[float]):
 
 
 def _resolve_device(model: nn.Module, device) -> torch.device:
-    if device is None:
-        p = next(iter(model.parameters()), None)
-        return p.device if p is not None else torch.device("cpu")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' asked for, but no CUDA GPU is available; use cpu or auto")
-    return device
+    """``device`` None: where the model lives; otherwise as every run resolves it."""
+    return model_device(model) if device is None else resolve_device(device)
 
 
 @contextlib.contextmanager
@@ -296,13 +290,13 @@ def _minimizing(fmodel, attack, spec: _Spec, x, y, epsilons: list[float], clean_
 def evaluate(model: nn.Module, data: ArrayDataset, attack: str = "pgd", epsilons=DEFAULT_EPSILONS, *,
              steps: Optional[int] = None, step_size: Optional[float] = None, samples: Optional[int] = None,
              seed: int = 0, batch_size: int = 512, device=None, checks: bool = True,
-             on_event: OnEvent = None, warn: bool = True) -> dict:
+             on_event: OnEvent = None, warn: bool = True, stage: str = "eval") -> dict:
     """Robust accuracy of ``model`` under ``attack`` at every epsilon, with per-class recall and
     sanity checks (see the module docstring for the result's fields).
 
     ``steps`` defaults to the attack's own (pgd 10, deepfool 50, fmn 100); ``step_size`` (pgd,
     pgd-l2) defaults to ``2.5·ε/steps``. ``device`` None means the model's own device. Progress
-    goes to ``on_event`` as 'start'/'epoch'/'end' events of stage 'eval', one 'epoch' per batch
+    goes to ``on_event`` as 'start'/'epoch'/'end' events of ``stage``, one 'epoch' per batch
     and attack run. With ``warn``, failed checks are also raised as :class:`RobustnessWarning`.
     """
     t0 = time.perf_counter()
@@ -321,7 +315,7 @@ def evaluate(model: nn.Module, data: ArrayDataset, attack: str = "pgd", epsilons
     runs = 1 if spec.minimizing else len(eps) + len(extra)
     runs += sum(e > 0 for e in eps) if reference else 0
     total, done = n_batches * runs, 0
-    emit(on_event, "start", "eval", 0, total)
+    emit(on_event, "start", stage, 0, total)
 
     clean, correct, ref_correct, norms = [], [], [], []
     with _attacking(model, device) as (fmodel, dev):
@@ -337,13 +331,13 @@ def evaluate(model: nn.Module, data: ArrayDataset, attack: str = "pgd", epsilons
                 correct.append(c.cpu())
                 norms.append(nm.cpu())
                 done += 1
-                emit(on_event, "epoch", "eval", done, total)
+                emit(on_event, "epoch", stage, done, total)
             else:
                 rows = []
                 for e in eps + extra:
                     rows.append(_fixed(fmodel, main, x, y, e, seed, b, dev))
                     done += 1
-                    emit(on_event, "epoch", "eval", done, total)
+                    emit(on_event, "epoch", stage, done, total)
                 correct.append(torch.stack(rows).cpu())
             if ref is not None:
                 rows = []
@@ -351,7 +345,7 @@ def evaluate(model: nn.Module, data: ArrayDataset, attack: str = "pgd", epsilons
                     if e > 0:
                         rows.append(_fixed(fmodel, ref, x, y, e, seed, b, dev))
                         done += 1
-                        emit(on_event, "epoch", "eval", done, total)
+                        emit(on_event, "epoch", stage, done, total)
                 ref_correct.append(torch.stack(rows).cpu())
 
     clean_ok = torch.cat(clean)
@@ -384,7 +378,7 @@ def evaluate(model: nn.Module, data: ArrayDataset, attack: str = "pgd", epsilons
         if warn:
             for message in result["warnings"]:
                 warnings.warn(message, RobustnessWarning, stacklevel=2)
-    emit(on_event, "end", "eval", total, total)
+    emit(on_event, "end", stage, total, total)
     result["seconds"] = time.perf_counter() - t0
     return result
 

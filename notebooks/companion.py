@@ -1,6 +1,6 @@
 """What every companion notebook shares: setup and display only, never engine logic.
 
-- ``import deadwood`` works from ``notebooks/`` (the repository root goes on ``sys.path``).
+- ``import deadwood`` works because the project is installed (``pip install -e .``).
 - One torch thread: the models here are tiny, so a second thread buys nothing and,
   on a shared 2-core machine, turns every small matrix product into a fight for
   the cores (a run took over ten times longer with two threads under load).
@@ -16,21 +16,15 @@ from __future__ import annotations
 import base64
 import json
 import os
-import sys
 import threading
 import warnings
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import plotly.graph_objects as go
+import plotly.io as pio
+import torch
+from IPython.display import Markdown, display
 
-import plotly.graph_objects as go  # noqa: E402
-import plotly.io as pio  # noqa: E402
-import torch  # noqa: E402
-from IPython.display import Markdown, display  # noqa: E402
-
-import deadwood  # noqa: E402
+import deadwood
 
 torch.set_num_threads(1)
 # A figure that is displayed without show() must not inline plotly.js (3.5 MB per figure).

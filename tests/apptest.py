@@ -4,7 +4,7 @@ import json
 import time
 from pathlib import Path
 
-APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
+APP = str(Path(__file__).resolve().parents[1] / "deadwood_app" / "streamlit_app.py")
 # every stage shrunk through the app's own widgets; each test file adds its own seed
 FAST_STAGES = dict(teacher_epochs=2, dual_epochs=2, hydra_epochs=1, finetune_epochs=1, eval_samples=60, eval_steps=2)
 

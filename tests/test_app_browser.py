@@ -38,7 +38,7 @@ def server(tmp_path):
     env = dict(os.environ, DEADWOOD_CACHE=str(tmp_path / "cache"))
     log = open(tmp_path / "streamlit.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", "deadwood_app/streamlit_app.py", "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
          "--server.fileWatcherType", "none"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

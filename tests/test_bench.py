@@ -1,4 +1,4 @@
-"""``python -m deadwood bench``: the grid, its three files, resuming, the GPU mode's CPU path, errors."""
+"""``deadwood bench``: the grid, its three files, resuming, the GPU mode's CPU path, errors."""
 import json
 import os
 import math
@@ -11,7 +11,7 @@ import torch
 from deadwood import bench
 from deadwood.cli import main
 from deadwood.record import load_run
-from deadwood.throughput import SYNTHETIC_NAME, step_throughput, synthetic_32x32
+from deadwood.bench.throughput import SYNTHETIC_NAME, step_throughput, synthetic_32x32
 from conftest import tiny
 from fakedata import write_cifar10
 
@@ -196,7 +196,7 @@ def test_gpu_mode_without_a_gpu_says_so(tmp_path, capsys):
 
 
 def test_threads_flag_sets_what_runs_read_and_restores_it(monkeypatch):
-    from deadwood.cli_bench import _threads
+    from deadwood.device import deadwood_threads as _threads
 
     monkeypatch.setenv("DEADWOOD_THREADS", "5")
     with _threads(3):

@@ -1,10 +1,10 @@
-"""app/charts.py without Streamlit: each builder draws the traces its record implies."""
+"""deadwood_app/charts.py without Streamlit: each builder draws the traces its record implies."""
 import re
 
 import pytest
 
 import deadwood
-from app import charts
+from deadwood_app import charts
 from deadwood.data import dataset_info
 from deadwood.masks import prunable
 from conftest import tiny

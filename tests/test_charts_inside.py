@@ -1,10 +1,10 @@
-"""app/charts_inside.py without Streamlit: every figure draws the numbers it is given."""
+"""deadwood_app/charts_inside.py without Streamlit: every figure draws the numbers it is given."""
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from app import charts_inside as ci
+from deadwood_app import charts_inside as ci
 from deadwood import build_model, dataset_info
 from deadwood.analysis import granularity_masks, linear_regions_2d, mask_matrices
 

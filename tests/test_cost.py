@@ -1,10 +1,11 @@
-"""``deadwood.cost``: method-specific stage times, interleaved, with the runs' own results."""
+"""``deadwood cost``: method-specific stage times, interleaved, with the runs' own results."""
 import statistics
 
 import pytest
 
 from deadwood import ConfigError, run
-from deadwood.cost import STAGES, main, stage_seconds
+from deadwood.bench.cost import STAGES, stage_seconds
+from deadwood.cli import main as cli_main
 from conftest import tiny
 
 
@@ -25,7 +26,7 @@ def test_stage_seconds_time_the_same_work_a_run_does():
 def test_variants_must_share_a_teacher_and_parse(capsys):
     with pytest.raises(ConfigError, match="share one teacher"):
         stage_seconds({"a": tiny(seed=1), "b": tiny(seed=2)})
-    assert main(["--variant", "nolabel"]) == 2
+    assert cli_main(["cost", "--variant", "nolabel"]) == 2
     assert capsys.readouterr().err == "error: a variant is 'label:key=value,...', got 'nolabel'\n"
-    assert main(["--variant", "x:finetune.epochs"]) == 2
+    assert cli_main(["cost", "--variant", "x:finetune.epochs"]) == 2
     assert "a variant setting is key=value" in capsys.readouterr().err

@@ -73,7 +73,7 @@ def test_bcr_per_layer_counts_and_collapse_guard():
     ({"cut.granularity": "blocks"}, "unknown cut granularity 'blocks'"),
     ({"cut.block_rows": 0}, "cut.block_rows must be a whole number >= 1"),
     ({"cut.allocation": "best"}, "unknown cut allocation 'best'"),
-    ({"cut.granularity": "bcr", "method": "random"}, "cut options apply to the magnitude and deadwooding"),
+    ({"cut.granularity": "bcr", "method": "random"}, "cut options apply to the deadwooding and magnitude"),
     ({"cut.allocation": "bound", "model": "convnet", "method": "magnitude"},
      "cut allocation 'bound' needs model 'mlp'"),
 ])

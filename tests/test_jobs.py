@@ -1,9 +1,10 @@
-"""app/jobs.py: background runs the pages follow, without Streamlit."""
+"""deadwood_app/jobs.py: background runs the pages follow, without Streamlit."""
 import threading
 
 import pytest
 
-from app.jobs import Job, planned_stages
+from deadwood.stages import planned as planned_stages
+from deadwood_app.jobs import Job
 from deadwood import ConfigError, Event
 from deadwood.pipeline import Cache
 from deadwood.record import read_record

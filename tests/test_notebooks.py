@@ -5,15 +5,18 @@ Execution runs in quick mode (``DEADWOOD_NOTEBOOK_QUICK=1``: every run shrunk, s
 without the static PNG copies (``DEADWOOD_NOTEBOOK_PNG=0``); one test renders a PNG for real.
 """
 import base64
-import sys
+import importlib.util
 from pathlib import Path
 
 import nbformat
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-sys.path.insert(0, str(NOTEBOOKS))
-from execute import execute, notebooks  # noqa: E402
+# notebooks/execute.py is a script beside the notebooks, not part of the package: load it by path.
+_spec = importlib.util.spec_from_file_location("notebook_execute", NOTEBOOKS / "execute.py")
+_execute = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_execute)
+execute, notebooks = _execute.execute, _execute.notebooks
 
 PLOTLY = "application/vnd.plotly.v1+json"
 NAMES = [p.name for p in notebooks()]

@@ -29,17 +29,16 @@ import torch
 from torch import nn
 
 from ..data import ArrayDataset
+from ..robustness import per_class_recall as robust_recall
 
 
 def per_class_recall(pred, y, num_classes: int) -> np.ndarray:
-    """``recall_c`` = correct predictions of class ``c`` / samples of class ``c`` (nan if none)."""
-    pred, y = np.asarray(torch.as_tensor(pred).cpu()), np.asarray(torch.as_tensor(y).cpu())
-    out = np.full(num_classes, np.nan)
-    for c in range(num_classes):
-        sel = y == c
-        if sel.any():
-            out[c] = float((pred[sel] == c).mean())
-    return out
+    """``recall_c`` = correct predictions of class ``c`` / samples of class ``c``, as an array
+    (nan for a class without samples): :func:`deadwood.robustness.per_class_recall` on
+    predictions, its None turned into nan for the arithmetic here."""
+    pred, y = torch.as_tensor(pred).cpu(), torch.as_tensor(y).cpu()
+    recall = robust_recall(pred == y, y, num_classes)
+    return np.array([math.nan if r is None else r for r in recall], dtype=float)
 
 
 def recall_balance(recall, accuracy: float) -> np.ndarray:

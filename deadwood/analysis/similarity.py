@@ -155,7 +155,8 @@ def similarity_study(config, methods=("deadwooding", "magnitude", "random"), *, 
     from ..config import with_updates
     from ..cut import cut
     from ..masks import magnitudes
-    from ..pipeline import finetune, load_data, resolve_device, run
+    from ..device import resolve_device
+    from ..pipeline import finetune, load_data, run
     from ..train import accuracy
 
     device = resolve_device(config.device)

@@ -37,7 +37,10 @@ from ..dual import Multipliers
 from ..masks import global_threshold, magnitudes, prunable
 from ..robustness import perturb
 from ..train import accuracy, kd_loss, run_epochs
+from ..events import Stage
 from . import PruneContext, PruneResult, register
+
+STAGE = Stage("dual", "Stage 1 · Lagrangian-dual solve", "dual solve")  # what this method's own Stage 1 is called
 
 
 def _modules_of(model: nn.Module, names) -> dict[str, nn.Module]:
@@ -168,6 +171,17 @@ class DualSolve:
         self.problem.close()
 
 
+def dual_solve(student: nn.Module, ctx: PruneContext, samples: int) -> DualSolve:
+    """The primal-dual step of Stage 1 on ``student`` against ``ctx.teacher``: the problem, its
+    multipliers, and the dual pace for an epoch of ``samples`` training samples
+    (:func:`dual_pace`). :func:`solve` trains with it; the throughput benchmark times it."""
+    run, cfg = ctx.config, ctx.config.deadwooding
+    problem = DeadwoodingProblem(student, ctx.teacher, ctx)
+    every, step = dual_pace(cfg.dual_every, cfg.dual_step, samples, run.batch_size)
+    duals = Multipliers(problem.names, cfg.dual_update, step, cfg.penalty, cfg.kp, device=ctx.device)
+    return DualSolve(problem, duals, every)
+
+
 @dataclass
 class Solution:
     """Stage 1's outcome: the solved student (dense, not cut yet), its per-epoch history and a report."""
@@ -188,17 +202,15 @@ def solve(ctx: PruneContext, keep_open: bool = False) -> Solution:
     """
     run, cfg = ctx.config, ctx.config.deadwooding
     student = ctx.student()
-    problem = DeadwoodingProblem(student, ctx.teacher, ctx)
-    every, step = dual_pace(cfg.dual_every, cfg.dual_step, len(ctx.train), run.batch_size)
-    duals = Multipliers(problem.names, cfg.dual_update, step, cfg.penalty, cfg.kp, device=ctx.device)
-    dual = DualSolve(problem, duals, every)
+    dual = dual_solve(student, ctx, len(ctx.train))
+    problem, duals, every = dual.problem, dual.duals, dual.dual_every
 
     def end_epoch(epoch):
         return {**dual.end_epoch(), "dead_fraction": dead_fraction(student, run.sparsity),
                 "accuracy": accuracy(student, ctx.test)}
 
     try:
-        history = run_epochs(student, ctx.train, dual.lagrangian, stage="dual", epochs=cfg.epochs, lr=cfg.lr,
+        history = run_epochs(student, ctx.train, dual.lagrangian, stage=STAGE.name, epochs=cfg.epochs, lr=cfg.lr,
                              batch_size=run.batch_size, seed=run.seed + 4, on_event=ctx.on_event,
                              end_epoch=end_epoch, amp=run.amp)
     except BaseException:
@@ -207,12 +219,13 @@ def solve(ctx: PruneContext, keep_open: bool = False) -> Solution:
     if not keep_open:
         dual.close()
     info = {"constraints": problem.names, "teacher_adversarial_loss": problem.teacher_rob,
-            "final_lambdas": duals.values(), "dual_every_steps": every, "dual_step_per_update": step}
+            "final_lambdas": duals.values(), "dual_every_steps": every, "dual_step_per_update": duals.step}
     return Solution(student, history, info, dual if keep_open else None)
 
 
 @register("deadwooding", "Lagrangian-dual solve towards sparsity under accuracy and robustness "
-                         "constraints, then one global magnitude cut")
+                         "constraints, then one global magnitude cut", color="#2ca02c", section="deadwooding",
+          stage=STAGE, cut_options=True)
 def prune(ctx: PruneContext) -> PruneResult:
     solved = solve(ctx, keep_open=ctx.config.finetune.keep_dual)
     student = solved.student

@@ -3,7 +3,7 @@ from ..masks import Mask
 from . import PruneContext, PruneResult, register
 
 
-@register("dense", "no pruning: the teacher itself, for reference", prunes=False)
+@register("dense", "no pruning: the teacher itself, for reference", color="#8c564b", prunes=False)
 def prune(ctx: PruneContext) -> PruneResult:
     model = ctx.student()
     return PruneResult(model, Mask.ones_like(model))

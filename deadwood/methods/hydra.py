@@ -21,10 +21,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from ..masks import Mask, _apportion, prunable
+from ..allocation import uniform_counts
+from ..masks import Mask, prunable
 from ..robustness import perturb
 from ..train import accuracy, run_epochs
+from ..events import Stage
 from . import PruneContext, PruneResult, register
+
+STAGE = Stage("hydra", "Stage 1 · HYDRA score training", "hydra scores")  # what this method's own Stage 1 is called
 
 
 class _TopK(torch.autograd.Function):
@@ -48,9 +52,8 @@ class ScoredModel(nn.Module):
         super().__init__()
         self.model = model
         weights = prunable(model)
-        sizes = [w.numel() for w in weights.values()]
-        cut = _apportion(round(sparsity * sum(sizes)), sizes, sparsity)
-        self.keep = {n: w.numel() - c for (n, w), c in zip(weights.items(), cut)}
+        cut = uniform_counts({n: w.numel() for n, w in weights.items()}, sparsity)
+        self.keep = {n: w.numel() - cut[n] for n, w in weights.items()}
         self.names = list(weights)
         self.scores = nn.ParameterList([nn.Parameter(w.detach().abs().clone()) for w in weights.values()])
 
@@ -66,7 +69,8 @@ class ScoredModel(nn.Module):
             return Mask({n: _TopK.apply(s, self.keep[n]) > 0 for n, s in zip(self.names, self.scores)})
 
 
-@register("hydra", "importance scores from |w| trained on the adversarial loss, per-layer top-k (HYDRA)")
+@register("hydra", "importance scores from |w| trained on the adversarial loss, per-layer top-k (HYDRA)",
+          color="#9467bd", section="hydra", stage=STAGE)
 def prune(ctx: PruneContext) -> PruneResult:
     cfg, run = ctx.config.hydra, ctx.config
     model = ctx.student()
@@ -85,7 +89,7 @@ def prune(ctx: PruneContext) -> PruneResult:
         mask.apply(pruned)
         return {"accuracy": accuracy(pruned, ctx.test)}
 
-    history = run_epochs(scored, ctx.train, step, stage="hydra", epochs=cfg.epochs, lr=cfg.lr,
+    history = run_epochs(scored, ctx.train, step, stage=STAGE.name, epochs=cfg.epochs, lr=cfg.lr,
                          batch_size=run.batch_size, seed=run.seed + 2, on_event=ctx.on_event,
                          end_epoch=end_epoch, params=scored.scores.parameters(), amp=run.amp)
     mask = scored.mask()

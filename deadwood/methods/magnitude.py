@@ -8,7 +8,8 @@ from ..masks import magnitudes
 from . import PruneContext, PruneResult, register
 
 
-@register("magnitude", "one global cut of the smallest |w| across all layers")
+@register("magnitude", "one global cut of the smallest |w| across all layers", color="#1f77b4",
+          cut_options=True)
 def prune(ctx: PruneContext) -> PruneResult:
     model = ctx.student()
     mask, report = cut(magnitudes(model), ctx.config)

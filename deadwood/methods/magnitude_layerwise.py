@@ -3,7 +3,7 @@ from ..masks import layerwise_cut, magnitudes
 from . import PruneContext, PruneResult, register
 
 
-@register("magnitude-layerwise", "the same fraction of smallest |w| cut from every layer")
+@register("magnitude-layerwise", "the same fraction of smallest |w| cut from every layer", color="#17becf")
 def prune(ctx: PruneContext) -> PruneResult:
     model = ctx.student()
     mask = layerwise_cut(magnitudes(model), ctx.config.sparsity)

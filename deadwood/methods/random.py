@@ -5,7 +5,7 @@ from ..masks import magnitudes, random_cut
 from . import PruneContext, PruneResult, register
 
 
-@register("random", "a uniformly random global mask")
+@register("random", "a uniformly random global mask", color="#7f7f7f")
 def prune(ctx: PruneContext) -> PruneResult:
     model = ctx.student()
     gen = torch.Generator().manual_seed(ctx.config.seed)

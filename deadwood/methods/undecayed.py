@@ -51,7 +51,7 @@ def undecayed_scores(model, ctx: PruneContext, weight_decay: float) -> dict[str,
 
 
 @register("undecayed", "Good et al.'s undecayed score |−θ·∇L + ε·θ²| (ε: the teacher's weight decay), "
-                       "one global cut")
+                       "one global cut", color="#ff7f0e")
 def prune(ctx: PruneContext) -> PruneResult:
     model = ctx.student()
     eps = float(ctx.config.teacher.weight_decay)

@@ -11,17 +11,14 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-FONT_SIZE = 15
-_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-            "#bcbd22", "#17becf")
-METHOD_COLORS = {"deadwooding": "#2ca02c", "magnitude": "#1f77b4", "magnitude-layerwise": "#17becf",
-                 "random": "#7f7f7f", "hydra": "#9467bd", "undecayed": "#ff7f0e", "dense": "#8c564b"}
+from .charts import FONT_SIZE, PALETTE, method_color
+
 _GOLDEN = 0.6180339887498949
 
 
 def color(name: str) -> str:
-    """A stable colour per method or model name."""
-    return METHOD_COLORS.get(name, _PALETTE[sum(map(ord, name)) % len(_PALETTE)])
+    """A stable colour per method (the registry's) or model name."""
+    return method_color(name)
 
 
 def layer_label(name: str) -> str:
@@ -108,7 +105,7 @@ def allocation_figure(densities: Mapping[str, Mapping[str, float]]) -> go.Figure
     fig = go.Figure()
     for i, (name, d) in enumerate(densities.items()):
         fig.add_trace(go.Bar(x=[layer_label(n) for n in d], y=list(d.values()), name=name, meta=name,
-                             marker_color=_PALETTE[i % len(_PALETTE)]))
+                             marker_color=PALETTE[i % len(PALETTE)]))
     fig.update_yaxes(type="log", title="density (kept fraction)")
     fig.update_layout(barmode="group")
     return _style(fig, "Per-layer density at the same global sparsity")
@@ -128,7 +125,7 @@ def similarity_figure(study: Mapping) -> go.Figure:
         ref = name in CONTRASTS
         fig.add_trace(go.Scatter(x=[layer_label(n) for n in layers], y=[sims[n] for n in layers], name=name,
                                  meta=name, mode="lines+markers",
-                                 line=dict(color=_PALETTE[(CONTRASTS.index(name) + 5) % 10] if ref else color(name),
+                                 line=dict(color=PALETTE[(CONTRASTS.index(name) + 5) % 10] if ref else color(name),
                                            dash="dash" if ref else "solid")))
     fig.update_yaxes(title="SVCCA with the dense teacher", range=[0, 1.02])
     fig.update_xaxes(title="layer (input → output)", type="category")

@@ -2,7 +2,7 @@
 import streamlit as st
 
 try:
-    from app import analysis, charts, runs, show, widgets
+    from deadwood_app import analysis, charts, runs, show, widgets
     from deadwood import dataset_info
 except ModuleNotFoundError:  # opened by URL on a fresh server, before the entry point ran (legacy pages/ mode)
     st.switch_page("streamlit_app.py")

@@ -13,11 +13,10 @@ batch size and steps, each followed by the forward passes that score it. ``sweep
 a whole evaluation as the run record gets it. These are benchmarks, not tests: timings on a
 shared machine are noisy, so both report the median of several repeats, interleaved.
 
-    python -m deadwood.throughput [--run DIR] [--epsilon 0.1] [--steps 10] [--repeats 7] [--threads N]
+    deadwood throughput [--run DIR] [--epsilon 0.1] [--steps 10] [--repeats 7] [--threads N]
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -25,9 +24,10 @@ import time
 import torch
 from torch import nn
 
-from . import robustness
-from .attacks import pgd
-from .data import ArrayDataset, batches
+from .. import robustness
+from ..device import device_name
+from ..attacks import pgd
+from ..data import ArrayDataset, batches
 
 
 def _plain_pgd_accuracy(model: nn.Module, data: ArrayDataset, eps: float, steps: int, batch_size: int,
@@ -96,7 +96,7 @@ def synthetic_32x32(n: int, seed: int = 0, num_classes: int = 10) -> ArrayDatase
     """A CIFAR-10-shaped stand-in for timing: ``n`` uniform random 3x32x32 inputs in [0, 1] with
     random labels. It has CIFAR-10's normalisation constants so models build the same way; the
     accuracies any model reaches on it mean nothing, and its name says so."""
-    from .data import DatasetInfo, dataset_info
+    from ..data import DatasetInfo, dataset_info
 
     cifar = dataset_info("cifar10")
     info = DatasetInfo(SYNTHETIC_NAME, (3, 32, 32), num_classes, cifar.mean, cifar.std, embedded=True,
@@ -107,22 +107,6 @@ def synthetic_32x32(n: int, seed: int = 0, num_classes: int = 10) -> ArrayDatase
     return ArrayDataset(x, y, info, "train")
 
 
-def device_name(device: torch.device) -> str:
-    """A readable name of ``device``: the GPU's model, or the CPU's model from /proc/cpuinfo."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "cpu"
-
-
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -131,7 +115,7 @@ def _sync(device: torch.device) -> None:
 def _stepper(step, params, x, y, *, steps: int, amp: bool):
     """A function timing ``steps`` optimizer steps on the batch ``(x, y)``: each step is what
     :func:`deadwood.train.run_epochs` does per mini-batch (loss under autocast, backward, Adam)."""
-    from .train import autocast
+    from ..train import autocast
 
     opt = torch.optim.Adam(params, lr=1e-6)  # a tiny step: the model barely moves while timed
 
@@ -166,14 +150,11 @@ def step_throughput(model_name: str, train: ArrayDataset, test: ArrayDataset, *,
     initialisation (a step costs the same whatever the weights); ``config`` (a RunConfig, default
     the embedded one with this epsilon) supplies the Deadwooding and fine-tuning settings.
     """
-    import copy
-
-    from .config import RunConfig, with_updates
-    from .dual import Multipliers
-    from .methods import PruneContext
-    from .methods.deadwooding import DeadwoodingProblem, DualSolve
-    from .models import build_model
-    from .train import adversarial_step, distill_step, natural_step
+    from ..config import RunConfig, with_updates
+    from ..methods import PruneContext
+    from ..methods.deadwooding import dual_solve
+    from ..models import build_model
+    from ..train import adversarial_step, distill_step, natural_step
 
     device = torch.device(device)
     if config is None:
@@ -200,16 +181,12 @@ def step_throughput(model_name: str, train: ArrayDataset, test: ArrayDataset, *,
     blocks["finetune"] = _stepper(distill_step(m, teacher, attack=fc.attack, eps=epsilon, pgd_steps=fc.pgd_steps,
                                                alpha_kd=fc.alpha_kd, tau=fc.tau, generator=gen),
                                   m.parameters(), x, y, steps=steps, amp=amp)
-    m = copy.deepcopy(teacher)
-    for p in m.parameters():
-        p.requires_grad_(True)
-    m.train()
-    # The problem estimates the teacher's adversarial loss once over its training set: give it
-    # the timed batch only, so building it stays cheap on large data sets.
-    problem = DeadwoodingProblem(m, teacher, PruneContext(teacher, config, batch, batch, device))
-    dc = config.deadwooding
-    solve = DualSolve(problem, Multipliers(problem.names, dc.dual_update, dc.dual_step, dc.penalty, dc.kp,
-                                           device=device), dc.dual_every)
+    # The solve's own step, built by the solve's own factory at the pace of the real training set.
+    # The problem estimates the teacher's adversarial loss once over ``ctx.train``: give it the
+    # timed batch only, so building it stays cheap on large data sets.
+    ctx = PruneContext(teacher, config, batch, batch, device)
+    m = ctx.student()
+    solve = dual_solve(m, ctx, len(train))
     blocks["dual"] = _stepper(solve.lagrangian, m.parameters(), x, y, steps=steps, amp=amp)
     # Round-robin, so a change in the machine's load touches every kind alike; round 0 warms up.
     seconds: dict[str, list[float]] = {k: [] for k in blocks}
@@ -260,53 +237,3 @@ def throughput_lines(t: dict) -> list[str]:
     lines += ["", f"foolbox PGD vs plain-torch PGD on the same images and steps: {o['foolbox_seconds']:.3f} s vs "
                   f"{o['plain_seconds']:.3f} s, ratio {o['ratio']:.2f}x."]
     return lines
-
-
-def _default_model():
-    """The embedded default's model (digits, mlp), trained naturally for a few seconds."""
-    from .data import load_dataset
-    from .models import build_model
-    from .train import natural_step, run_epochs
-
-    train, test = load_dataset("digits", "train"), load_dataset("digits", "test")
-    model = build_model("mlp", train.info, seed=0)
-    run_epochs(model, train, natural_step(model), stage="teacher", epochs=10, lr=1e-3, batch_size=64, seed=0)
-    return model.eval(), test
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m deadwood.throughput", description=__doc__.split("\n")[0])
-    p.add_argument("--run", help="a run directory: time its pruned model on its test split "
-                   "(default: a digits MLP trained here)")
-    p.add_argument("--epsilon", type=float, default=0.1)
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--batch-size", type=int, default=512)
-    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's own choice)")
-    ns = p.parse_args(argv)
-    if ns.threads:
-        torch.set_num_threads(ns.threads)
-    if ns.run:
-        from .data import load_dataset
-        from .record import load_run
-
-        loaded = load_run(ns.run)
-        cfg = loaded.config
-        model, data = loaded.model, load_dataset(cfg.dataset, "test", cfg.data_dir, cfg.seed)
-    else:
-        model, data = _default_model()
-    sweep = sweep_seconds(model, data, steps=ns.steps, repeats=ns.repeats, batch_size=ns.batch_size)
-    print(f"PGD-{ns.steps} at {len(sweep['epsilons'])} epsilons {sweep['epsilons']} over {sweep['samples']} "
-          f"samples, checks on: {sweep['seconds']:.3f} s (median of {ns.repeats}, {sweep['threads']} threads)")
-    bare = sweep_seconds(model, data, steps=ns.steps, repeats=ns.repeats, batch_size=ns.batch_size, checks=False)
-    print(f"  the same, checks off: {bare['seconds']:.3f} s")
-    o = pgd_overhead(model, data, ns.epsilon, ns.steps, ns.repeats, batch_size=ns.batch_size)
-    print(f"PGD-{ns.steps} at epsilon {ns.epsilon} over {o['samples']} samples, batch {o['batch_size']}: "
-          f"foolbox {o['foolbox_seconds']:.4f} s (accuracy {o['foolbox_accuracy']:.4f}), plain torch "
-          f"{o['plain_seconds']:.4f} s (accuracy {o['plain_accuracy']:.4f}); ratio {o['ratio']:.2f}x "
-          f"(median of {ns.repeats})")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -11,7 +11,7 @@ import torch
 
 import deadwood
 from deadwood import robustness
-from deadwood.pipeline import resolve_device
+from deadwood.device import resolve_device
 
 from .widgets import dataset
 

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 
 def _dp(input_dim: int, widths: Sequence[int], rank_weights: Sequence[Sequence[tuple[int, int]]]) -> int:

@@ -17,30 +17,7 @@ from typing import Callable, Sequence
 
 import deadwood
 from deadwood import DeadwoodError, Event, RunConfig, RunStopped
-
-# Display order and labels of the engine's stages (events name them).
-STAGE_LABELS = {
-    "teacher": "Stage 0 · dense teacher",
-    "teacher-eval": "Stage 0 · teacher robustness",
-    "dual": "Stage 1 · Lagrangian-dual solve",
-    "hydra": "Stage 1 · HYDRA score training",
-    "cut": "Stage 2 · global cut",
-    "finetune": "Stage 3 · distillation + adversarial fine-tune",
-    "eval": "Evaluation · robustness curve",
-}
-_METHOD_STAGE = {"deadwooding": "dual", "hydra": "hydra"}
-
-
-def planned_stages(config: RunConfig) -> list[str]:
-    """The stages a fresh run of ``config`` goes through, in order (others are added as they appear)."""
-    stages = ["teacher"]
-    if config.method in _METHOD_STAGE:
-        stages.append(_METHOD_STAGE[config.method])
-    stages.append("cut")
-    if config.finetune.epochs > 0:
-        stages.append("finetune")
-    return stages + ["eval"]
-
+from deadwood.stages import all_stages, planned
 
 @dataclass
 class StageProgress:
@@ -122,7 +99,7 @@ class Job:
 
     # ---------------------------------------------------------------- worker
     def _reset_stages(self, config: RunConfig) -> None:
-        self._stages = {s: StageProgress() for s in planned_stages(config)}
+        self._stages = {s: StageProgress() for s in planned(config)}
         self._history = []
 
     def _work(self) -> None:
@@ -161,10 +138,9 @@ class Job:
             self._cached.append(self.configs[self._index].key())
             return
         stage = e.stage
-        if stage == "eval" and self._stages.get("cut", StageProgress()).state == "pending":
-            stage = "teacher-eval"  # the teacher's own curve, computed right after it trains
-            self._stages = _insert_after(self._stages, "teacher", stage)
-        progress = self._stages.setdefault(stage, StageProgress())
+        if stage not in self._stages:  # an unplanned stage (the teacher's evaluation): in run order
+            self._stages = _insert_in_order(self._stages, stage)
+        progress = self._stages[stage]
         if e.kind == "cached":
             progress.state = "cached"
         elif e.kind == "start":
@@ -178,12 +154,9 @@ class Job:
             progress.state, progress.done = "done", progress.total
 
 
-def _insert_after(stages: dict, after: str, new: str) -> dict:
-    if new in stages:
-        return stages
-    out = {}
-    for k, v in stages.items():
-        out[k] = v
-        if k == after:
-            out[new] = StageProgress()
-    return out
+def _insert_in_order(stages: dict, new: str) -> dict:
+    """``stages`` with ``new`` added at its place in the engine's stage order (last if unknown)."""
+    order = [s.name for s in all_stages()]
+    rank = {name: i for i, name in enumerate(order)}
+    items = list(stages.items()) + [(new, StageProgress())]
+    return dict(sorted(items, key=lambda kv: rank.get(kv[0], len(order))))

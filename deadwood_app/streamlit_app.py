@@ -1,15 +1,8 @@
-"""Deadwood Lab: the app's entry point (`streamlit run app/streamlit_app.py`).
+"""Deadwood Lab: the app's entry point (`streamlit run deadwood_app/streamlit_app.py`).
 
-Pages live in ``app/pages/``; adding one is one line in ``PAGES``.
+Pages live in ``deadwood_app/pages/``; adding one is one line in ``PAGES``.
 """
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # `streamlit run` puts app/ on the path, not the repository
-
-import streamlit as st  # noqa: E402
+import streamlit as st
 
 PAGES = [
     st.Page("pages/live.py", title="Live pruning", icon=":material/content_cut:", default=True),

@@ -12,13 +12,14 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-METHOD_COLORS = {
-    "deadwooding": "#2ca02c", "magnitude": "#1f77b4", "magnitude-layerwise": "#17becf",
-    "random": "#7f7f7f", "hydra": "#9467bd", "dense": "#8c564b",
-}
+from deadwood.bench import pareto_front
+from deadwood.methods import get_method, method_names, methods
+
 TEACHER_COLOR = "#222222"
-PHASE_COLORS = {"teacher": "#8c564b", "dual": "#2ca02c", "hydra": "#9467bd", "finetune": "#1f77b4"}
-_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+# A method's own Stage 1 is drawn in the method's colour.
+PHASE_COLORS = {"teacher": "#8c564b", "finetune": "#1f77b4",
+                **{m.stage.name: m.color for m in methods() if m.stage is not None}}
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
             "#bcbd22", "#17becf")
 _SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x", "star", "hexagon", "pentagon",
             "triangle-down")
@@ -26,8 +27,11 @@ FONT_SIZE = 15  # readable when projected
 
 
 def method_color(name: str) -> str:
-    # A stable pick for methods added later (str hash changes from one process to the next).
-    return METHOD_COLORS.get(name, _PALETTE[sum(map(ord, name)) % len(_PALETTE)])
+    """The method's colour from the registry; a stable pick for a name it does not know
+    (str hash changes from one process to the next, so the characters decide)."""
+    if name in method_names():
+        return get_method(name).color
+    return PALETTE[sum(map(ord, name)) % len(PALETTE)]
 
 
 def layer_labels(names: Iterable[str]) -> dict[str, str]:
@@ -83,7 +87,7 @@ def multipliers_figure(history: Sequence[dict]) -> go.Figure:
     xs_all = list(range(1, len(entries) + 1))  # epochs in order, across the solve and the fine-tune
     fig = make_subplots(rows=1, cols=2, shared_xaxes="all", horizontal_spacing=0.09)
     for i, name in enumerate(names):
-        color = _PALETTE[i % len(_PALETTE)]
+        color = PALETTE[i % len(PALETTE)]
         rows = [(x, h) for x, h in zip(xs_all, entries) if name in h["lambdas"]]
         common = dict(x=[x for x, _ in rows], mode="lines+markers", legendgroup=name, name=labels[name],
                       line=dict(color=color, width=2.5), marker=dict(size=6), meta=name)
@@ -174,7 +178,7 @@ def dead_wood_figure(history: Sequence[dict], sparsity: float | None = None) -> 
         fig.add_trace(go.Scatter(x=[h["epoch"] for h in entries],
                                  y=[h["dead_fraction"].get(layer) for h in entries],
                                  name=short[layer], mode="lines+markers",
-                                 line=dict(color=_PALETTE[i % len(_PALETTE)], width=2.5)))
+                                 line=dict(color=PALETTE[i % len(PALETTE)], width=2.5)))
     if entries and "accuracy" in entries[0]:
         fig.add_trace(go.Scatter(x=[h["epoch"] for h in entries], y=[h.get("accuracy") for h in entries],
                                  name="held-out accuracy", mode="lines",
@@ -222,13 +226,6 @@ def _robust(record, epsilon: float):
 def _sparsity_symbols(records) -> dict[float, str]:
     levels = sorted({_field(r, "config")["sparsity"] for r in records})
     return {s: _SYMBOLS[i % len(_SYMBOLS)] for i, s in enumerate(levels)}
-
-
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-    """The points no other point beats on both coordinates (higher is better), by x."""
-    front = [p for p in points
-             if not any(q[0] >= p[0] and q[1] >= p[1] and q != p for q in points)]
-    return sorted(set(front))
 
 
 def pareto_figure(records: Sequence, epsilon: float, teacher: dict | None = None) -> go.Figure:
@@ -378,7 +375,7 @@ def _adversarial_points_figure(examples: Mapping[str, Mapping], classes: Sequenc
         labels = np.asarray(r["y"]).astype(int)
         for c in sorted(set(labels.tolist())):
             fig.add_trace(go.Scatter(x=x[labels == c, 0], y=x[labels == c, 1], mode="markers",
-                                     name=f"clean: {classes[c]}", marker=dict(color=_PALETTE[c], size=10),
+                                     name=f"clean: {classes[c]}", marker=dict(color=PALETTE[c], size=10),
                                      showlegend=col == 1, legendgroup=f"clean-{c}"), row=1, col=col)
         for state, mask, color in (("still right", ok, "#2ca02c"), ("fooled", ~ok, "#d62728")):
             fig.add_trace(go.Scatter(x=xa[mask, 0], y=xa[mask, 1], mode="markers", name=state,

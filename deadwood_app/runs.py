@@ -15,8 +15,9 @@ import streamlit as st
 import deadwood
 from deadwood.pipeline import Cache
 from deadwood.record import RunRecord, read_record
+from deadwood.stages import stage as stage_of
 
-from .jobs import STAGE_LABELS, Job, JobView
+from .jobs import Job, JobView
 
 REFRESH = 0.5  # seconds between live updates
 
@@ -53,7 +54,7 @@ def follow(job: Job, live: Callable[[JobView], None] | None = None) -> None:
                         f"{len(view.configs)} runs done")
         st.markdown(f"{head} · {view.seconds:.0f} s")
         for stage, p in view.stages.items():
-            label = STAGE_LABELS.get(stage, stage)
+            label = stage_of(stage).label
             text = {"pending": f"{label}: waiting", "cached": f"{label}: from the cache",
                     "done": f"{label}: done"}.get(p.state, f"{label}: epoch {p.done} of {p.total}")
             st.progress(p.fraction, text=text)

@@ -1,6 +1,6 @@
-"""``python -m deadwood bench``: every method on one grid, side by side (see :mod:`deadwood.bench`).
+"""``deadwood bench``: every method on one grid, side by side (see :mod:`deadwood.bench`).
 
-    python -m deadwood bench --dataset digits --model mlp \\
+    deadwood bench --dataset digits --model mlp \\
         --methods deadwooding magnitude magnitude-layerwise random hydra \\
         --sparsities 0.9 0.95 0.98 0.99 --epsilon 0.1 --seeds 0 1 2 --out DIR
 
@@ -11,14 +11,15 @@ never scored. Interrupt it at any time: rerunning the same command resumes from 
 """
 from __future__ import annotations
 
-import contextlib
-import os
 import shlex
 import sys
 import warnings
 from pathlib import Path
 
-from .errors import ConfigError
+from ..device import deadwood_threads
+from ..errors import ConfigError
+from ..progress import progress_bars
+from .options import add_config_arguments, check_threads, config_from_args
 
 DEFAULT_METHODS = ("deadwooding", "magnitude", "magnitude-layerwise", "random", "hydra")
 DEFAULT_SPARSITIES = (0.9, 0.95, 0.98, 0.99)
@@ -28,8 +29,7 @@ _SHARED_TOP = ("batch_size", "min_keep", "amp", "download")
 
 
 def add_bench_command(sub) -> None:
-    from .cli import add_config_arguments
-    from .methods import method_names
+    from ..methods import method_names
 
     b = sub.add_parser("bench", help="every method at every sparsity and seed on one teacher per seed: "
                                      "bench.json, bench.md, pareto.html")
@@ -66,7 +66,7 @@ def add_bench_command(sub) -> None:
 
 def _gpu_setting(ns) -> tuple[str, str]:
     """(dataset, note) for --gpu: CIFAR-10 when the data folder holds it, else the stand-in."""
-    from .data import dataset_info
+    from ..data import dataset_info
 
     if ns.dataset not in (None, "cifar10"):
         raise ConfigError(f"--gpu runs on 32x32 CIFAR-10 (or its synthetic stand-in), not '{ns.dataset}'")
@@ -74,7 +74,7 @@ def _gpu_setting(ns) -> tuple[str, str]:
     if ns.data_dir and all((Path(ns.data_dir).expanduser() / f).exists() for f in files):
         return "cifar10", ""
     if ns.dataset == "cifar10":  # asked for explicitly: say what is missing instead of substituting
-        from .data import load_dataset
+        from ..data import load_dataset
 
         load_dataset("cifar10", "test", ns.data_dir)
     where = ns.data_dir or "no --data-dir given"
@@ -83,15 +83,14 @@ def _gpu_setting(ns) -> tuple[str, str]:
 
 
 def _check(ns) -> None:
-    if ns.threads is not None and ns.threads < 1:
-        raise ConfigError(f"threads must be a whole number >= 1, got {ns.threads}")
+    check_threads(ns.threads)
     for name in ("throughput_steps", "throughput_repeats", "throughput_samples"):
         if getattr(ns, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(ns, name)}")
 
 
 def _progress():
-    """(on_point, on_event): an outer bar over grid points and a transient bar per stage."""
+    """(on_point, on_event): an outer bar over grid points and a transient bar per stage under it."""
     from tqdm.auto import tqdm
 
     state: dict = {"cached": 0}
@@ -111,53 +110,21 @@ def _progress():
         if bar.n == bar.total:
             bar.close()
 
-    stages: dict = {}
-    labels = {"teacher": "  teacher", "dual": "  dual solve", "hydra": "  hydra scores", "finetune": "  fine-tune",
-              "eval": "  evaluate"}
-
-    def on_event(e):
-        if e.kind == "start" and e.stage in labels:
-            stages[e.stage] = tqdm(total=e.total, desc=labels[e.stage], leave=False, file=sys.stderr,
-                                   dynamic_ncols=True, position=1)
-        elif e.kind == "epoch" and e.stage in stages:
-            stages[e.stage].update(1)
-        elif e.kind == "end" and e.stage in stages:
-            stages.pop(e.stage).close()
-
-    return on_point, on_event
+    return on_point, progress_bars(indent="  ", leave=False, position=1)
 
 
 def cmd_bench(ns) -> int:
     _check(ns)
-    with _threads(ns.threads):
+    with deadwood_threads(ns.threads):
         return _bench(ns)
 
 
-@contextlib.contextmanager
-def _threads(n):
-    """``$DEADWOOD_THREADS`` = ``n`` while the benchmark runs (every run and the throughput
-    timing read it), restored afterwards."""
-    if not n:
-        yield
-        return
-    old = os.environ.get("DEADWOOD_THREADS")
-    os.environ["DEADWOOD_THREADS"] = str(n)
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("DEADWOOD_THREADS", None)
-        else:
-            os.environ["DEADWOOD_THREADS"] = old
-
-
 def _bench(ns) -> int:
-    from . import bench
-    from .cli import config_from_args
-    from .pipeline import resolve_device
-    from .robustness import RobustnessWarning
+    from .. import bench
+    from ..device import resolve_device
+    from ..robustness import RobustnessWarning
 
-    command = "python -m deadwood " + " ".join(shlex.quote(a) for a in getattr(ns, "argv", None) or ["bench"])
+    command = "deadwood " + " ".join(shlex.quote(a) for a in getattr(ns, "argv", None) or ["bench"])
     note = ""
     if ns.gpu:
         if ns.model not in (None, *GPU_MODELS):

@@ -14,7 +14,7 @@ import streamlit as st
 import deadwood
 from deadwood.analysis import (bound_curve, distortion_sweep, linear_regions_2d, linear_shapes, mask_matrices,
                                model_region_bound, record_distortion, similarity_study)
-from deadwood.analysis.region_bound import log10
+from deadwood.region_bound import log10
 from deadwood.pipeline import Cache
 from deadwood.record import load_run, read_record
 

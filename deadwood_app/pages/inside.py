@@ -3,8 +3,8 @@ import streamlit as st
 
 try:
     import deadwood
-    from app import charts_inside as ci
-    from app import inside, runs, show, widgets
+    from deadwood_app import charts_inside as ci
+    from deadwood_app import inside, runs, show, widgets
 except ModuleNotFoundError:  # opened by URL on a fresh server, before the entry point ran (legacy pages/ mode)
     st.switch_page("streamlit_app.py")
 

@@ -1,4 +1,4 @@
-"""``python -m deadwood eval --run DIR --attack pgd --epsilons 0 0.05 0.1 0.2 [--samples N]``.
+"""``deadwood eval --run DIR --attack pgd --epsilons 0 0.05 0.1 0.2 [--samples N]``.
 
 Re-evaluates a finished run: the pruned model and its dense teacher, on the same samples with
 the same seed, and replaces the record's ``robustness`` and ``teacher.robustness`` atomically.
@@ -10,13 +10,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .errors import ConfigError, RunFileError
+from ..errors import ConfigError, RunFileError
+from ..progress import progress_bars
 
 _SUMMARY_KEYS = ("epsilons", "accuracy", "clean_accuracy", "steps", "samples", "seed", "norm")
 
 
 def add_eval_command(sub) -> None:
-    from .robustness import EVAL_ATTACKS
+    from ..robustness import EVAL_ATTACKS
 
     e = sub.add_parser("eval", help="re-evaluate a finished run's robustness (pruned and teacher) and update "
                                     "its record")
@@ -36,7 +37,7 @@ def add_eval_command(sub) -> None:
 
 
 def _check_run_dir(path: Path) -> None:
-    from .record import MODEL_FILE, RECORD_FILE
+    from ..record import MODEL_FILE, RECORD_FILE
 
     if not path.is_dir():
         raise RunFileError(f"no run directory at {path}")
@@ -56,28 +57,11 @@ def merge(old: dict | None, new: dict) -> dict:
     return {**new, "by_attack": by_attack}
 
 
-def _progress(label: str):
-    from tqdm.auto import tqdm
-
-    bar = {}
-
-    def on_event(e):
-        if e.kind == "start":
-            # one step = one attack run over one batch (per epsilon for fixed-budget attacks)
-            bar["b"] = tqdm(total=e.total, desc=label, unit="run", file=sys.stderr, dynamic_ncols=True)
-        elif e.kind == "epoch" and "b" in bar:
-            bar["b"].update(1)
-        elif e.kind == "end" and "b" in bar:
-            bar.pop("b").close()
-
-    return on_event
-
-
 def cmd_eval(ns) -> int:
-    from . import robustness
-    from .data import load_dataset
-    from .pipeline import resolve_device
-    from .record import DENSE_FILE, load_run, update_record
+    from .. import robustness
+    from ..data import load_dataset
+    from ..device import resolve_device
+    from ..record import DENSE_FILE, load_run, update_record
 
     if ns.attack not in robustness.EVAL_ATTACKS:
         raise ConfigError(f"unknown attack '{ns.attack}'; choose one of: {', '.join(robustness.EVAL_ATTACKS)}")
@@ -98,10 +82,10 @@ def cmd_eval(ns) -> int:
     # One subset for both models (what robustness.evaluate_pair does), so each gets its own bar.
     data = test.subset(ns.samples if ns.samples is not None else cfg.evaluation.samples, kwargs["seed"])
     results = {"pruned": robustness.evaluate(loaded.model, data, ns.attack, epsilons, **kwargs,
-                                             on_event=_progress(f"pruned ({ns.attack})"))}
+                                             on_event=progress_bars(f"pruned ({ns.attack})", unit="run"))}
     if (path / DENSE_FILE).is_file():
         results["teacher"] = robustness.evaluate(loaded.dense(), data, ns.attack, epsilons, **kwargs,
-                                                 on_event=_progress(f"teacher ({ns.attack})"))
+                                                 on_event=progress_bars(f"teacher ({ns.attack})", unit="run"))
     else:
         print(f"warning: {path / DENSE_FILE} is missing; only the pruned model was evaluated", file=sys.stderr)
 

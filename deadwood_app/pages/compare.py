@@ -2,7 +2,7 @@
 import streamlit as st
 
 try:
-    from app import charts, runs, show, widgets
+    from deadwood_app import charts, runs, show, widgets
 except ModuleNotFoundError:  # opened by URL on a fresh server, before the entry point ran (legacy pages/ mode)
     st.switch_page("streamlit_app.py")
 

@@ -1,0 +1,16 @@
+"""Benchmarking tooling on top of the engine: grids of runs, their report, cost and throughput.
+
+- :mod:`.grid`: every method on one grid of sparsities and seeds (``deadwood bench``), resumable;
+- :mod:`.report`: means over seeds, ``bench.md``, the Pareto front and chart;
+- :mod:`.cost`: method-specific stage times of several variants, side by side (``deadwood cost``);
+- :mod:`.throughput`: images per second per kind of step, foolbox against plain torch.
+
+Nothing in the engine imports from here.
+"""
+from .grid import (BenchSpec, measure_throughput, method_seconds, restore_run, row_of, run_bench,  # noqa: F401
+                   synthetic_throughput, timing_only)
+from .report import markdown, pareto_figure, pareto_front, summarize, write_figure  # noqa: F401
+
+__all__ = ["BenchSpec", "run_bench", "row_of", "summarize", "markdown", "pareto_figure", "pareto_front",
+           "write_figure", "method_seconds", "measure_throughput", "synthetic_throughput", "timing_only",
+           "restore_run"]

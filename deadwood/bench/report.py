@@ -1,0 +1,172 @@
+"""The benchmark's report: means over seeds, ``bench.md``, and the Pareto chart.
+
+One Pareto computation (:func:`pareto_front`) serves the benchmark, the app's Compare page
+and the notebooks.
+"""
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Optional
+
+from ..store import atomic_write_bytes
+
+METRICS = ("one_shot_accuracy", "clean_accuracy", "robust_accuracy", "time_s")
+
+def _stats(values: list[float]) -> dict:
+    values = [v for v in values if v is not None]
+    if not values:
+        return {"mean": None, "std": None, "n": 0}
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else None,
+            "n": len(values)}
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Mean and sample standard deviation (n - 1) over seeds of every metric, per (method,
+    sparsity), in the order the rows first name them; ``cost_vs_magnitude`` is the ratio of
+    mean ``time_s`` to magnitude's at the same sparsity (None without a magnitude row)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["method"], r["sparsity"]), []).append(r)
+    out = []
+    for (method, sparsity), rs in groups.items():
+        entry = {"method": method, "sparsity": sparsity, "seeds": sorted(r["seed"] for r in rs)}
+        entry.update({m: _stats([r[m] for r in rs]) for m in METRICS})
+        out.append(entry)
+    magnitude = {e["sparsity"]: e["time_s"]["mean"] for e in out if e["method"] == "magnitude"}
+    for e in out:
+        base = magnitude.get(e["sparsity"])
+        e["cost_vs_magnitude"] = e["time_s"]["mean"] / base if base else None
+    return out
+
+
+def _fmt(s: dict, digits: int = 3) -> str:
+    if s["mean"] is None:
+        return "n/a"
+    if s["std"] is None:
+        return f"{s['mean']:.{digits}f}"
+    return f"{s['mean']:.{digits}f} ± {s['std']:.{digits}f}"
+
+
+def markdown(result: dict) -> str:
+    """``bench.md``: the setting, the table of means ± standard deviations, the throughput."""
+    g = result["grid"]
+    lines = [f"# Benchmark: {g['dataset']} / {g['model']}, epsilon {g['epsilon']}", ""]
+    if result.get("command"):
+        lines += ["    " + result["command"], ""]
+    if result.get("note"):
+        lines += [f"**{result['note']}**", ""]
+    if not result["complete"]:
+        lines += [f"**Incomplete: {len(result['rows'])} of {g['points']} runs finished.**", ""]
+    summary = summarize(result["rows"])
+    if summary:
+        ev = result["evaluation"]
+        seeds = " ".join(map(str, g["seeds"]))
+        lines += [
+            f"Seeds {seeds} (mean ± sample standard deviation over them). Robust accuracy: foolbox L-inf PGD, "
+            f"{ev['steps']} steps, at epsilon {g['epsilon']}, on {ev['samples'] or 'all'} test images. "
+            "One-shot: clean accuracy right after the cut, before fine-tuning. Time: the run's own prune + "
+            "fine-tune + evaluation seconds as recorded when it was computed (the shared teacher left out); "
+            f"{_load_note(result)}.", "",
+            f"| method | sparsity | one-shot | clean | robust@{g['epsilon']:g} | time (s) | time / magnitude |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
+        for e in summary:
+            ratio = "n/a" if e["cost_vs_magnitude"] is None else f"{e['cost_vs_magnitude']:.2f}x"
+            lines.append(f"| {e['method']} | {e['sparsity']:g} | {_fmt(e['one_shot_accuracy'])} | "
+                         f"{_fmt(e['clean_accuracy'])} | {_fmt(e['robust_accuracy'])} | "
+                         f"{_fmt(e['time_s'], 2)} | {ratio} |")
+        flagged = [r for r in result["rows"] if r.get("warnings")]
+        if flagged:
+            lines += ["", f"Robustness sanity checks failed in {len(flagged)} run(s) (their robust accuracy may be "
+                          "overestimated): " + "; ".join(f"{r['run']}: {r['warnings'][0]}" for r in flagged[:5])
+                      + (" ..." if len(flagged) > 5 else "")]
+        teachers = result.get("teachers") or {}
+        if teachers:
+            tl = list(teachers.values())
+            lines += ["", f"Dense teachers (one per seed, shared by every method): clean "
+                          f"{_fmt(_stats([t['clean_accuracy'] for t in tl]))}, robust@{g['epsilon']:g} "
+                          f"{_fmt(_stats([t['robust_accuracy'] for t in tl]))}, trained in "
+                          f"{_fmt(_stats([t['seconds'] for t in tl]), 1)} s each."]
+    t = result.get("throughput")
+    lines += ["", "## Throughput", ""]
+    if isinstance(t, dict) and "images_per_second" in t:
+        from .throughput import throughput_lines
+
+        lines += throughput_lines(t)
+    else:
+        lines.append(t if isinstance(t, str) else "not measured (--no-throughput)")
+    if result.get("figure"):
+        lines += ["", f"Pareto chart: {result['figure']}"]
+    return "\n".join(lines) + "\n"
+
+
+def _load_note(result: dict) -> str:
+    env = result.get("environment", {})
+    return (f"device {env.get('device', '?')}, {env.get('threads', '?')} torch thread(s), "
+            f"load average {env.get('load_average', '?')} at the start")
+
+
+# --------------------------------------------------------------------------- the chart
+
+_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "cross", "triangle-down", "pentagon",
+            "hexagon")
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The points no other point beats in both coordinates (higher is better in both), sorted by x."""
+    front = [p for p in points if not any(q[0] >= p[0] and q[1] >= p[1] and q != p for q in points)]
+    return sorted(set(front))
+
+
+def pareto_figure(summary: list[dict], epsilon: float, title: str = ""):
+    """Plotly figure: mean clean (x) against mean robust accuracy (y) per (method, sparsity), one
+    colour per method, one marker symbol per sparsity, error bars of one standard deviation over
+    seeds, a dotted line joining each method's sparsities in order, and the Pareto front of all
+    points as a dashed grey line."""
+    import plotly.graph_objects as go
+    from plotly.colors import qualitative
+
+    fig = go.Figure()
+    methods = list(dict.fromkeys(e["method"] for e in summary))
+    levels = sorted({e["sparsity"] for e in summary})
+    colours = {m: qualitative.Plotly[i % len(qualitative.Plotly)] for i, m in enumerate(methods)}
+    symbols = {s: _SYMBOLS[i % len(_SYMBOLS)] for i, s in enumerate(levels)}
+    usable = [e for e in summary if e["clean_accuracy"]["mean"] is not None
+              and e["robust_accuracy"]["mean"] is not None]
+    for m in methods:
+        es = sorted((e for e in usable if e["method"] == m), key=lambda e: e["sparsity"])
+        fig.add_trace(go.Scatter(
+            x=[e["clean_accuracy"]["mean"] for e in es], y=[e["robust_accuracy"]["mean"] for e in es],
+            error_x={"type": "data", "array": [e["clean_accuracy"]["std"] or 0 for e in es], "thickness": 1},
+            error_y={"type": "data", "array": [e["robust_accuracy"]["std"] or 0 for e in es], "thickness": 1},
+            mode="lines+markers", name=m, legendgroup="methods", legendgrouptitle_text="method",
+            line={"color": colours[m], "width": 1, "dash": "dot"},
+            marker={"color": colours[m], "symbol": [symbols[e["sparsity"]] for e in es], "size": 11,
+                    "line": {"width": 1, "color": "white"}},
+            text=[f"{m} at sparsity {e['sparsity']:g}" for e in es],
+            hovertemplate="%{text}<br>clean %{x:.3f}<br>robust %{y:.3f}<extra></extra>"))
+    for s in levels:  # legend entries for the symbols
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{s:g}", legendgroup="sparsity",
+                                 legendgrouptitle_text="sparsity",
+                                 marker={"symbol": symbols[s], "color": "grey", "size": 10}))
+    front = pareto_front([(e["clean_accuracy"]["mean"], e["robust_accuracy"]["mean"]) for e in usable])
+    if len(front) > 1:
+        fig.add_trace(go.Scatter(x=[p[0] for p in front], y=[p[1] for p in front], mode="lines",
+                                 name="Pareto front", line={"dash": "dash", "color": "lightgrey"},
+                                 hoverinfo="skip"))
+    fig.update_layout(title=title, xaxis_title="clean accuracy", yaxis_title=f"robust accuracy (PGD, ε = {epsilon:g})",
+                      template="plotly_white", width=900, height=600, legend={"groupclick": "toggleitem"})
+    return fig
+
+
+def write_figure(fig, out: Path) -> tuple[Optional[str], Optional[str]]:
+    """Write ``pareto.html`` (self-contained, works offline) and try ``pareto.png`` through kaleido;
+    return (png file name or None, a note on why there is no PNG or None)."""
+    atomic_write_bytes(out / "pareto.html", fig.to_html(include_plotlyjs=True, full_html=True).encode())
+    try:
+        png = fig.to_image(format="png", scale=1)
+    except Exception as e:  # kaleido missing, no Chromium, or Chromium failing: the HTML is enough
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        return None, f"no PNG: the static renderer (kaleido + Chromium) is unavailable ({first})"
+    atomic_write_bytes(out / "pareto.png", png)
+    return "pareto.png", None

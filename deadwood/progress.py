@@ -1,0 +1,37 @@
+"""Events as tqdm progress bars on stderr: the one builder the command line uses."""
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+from .events import Event, OnEvent
+from .stages import stage
+
+
+def progress_bars(label: Optional[str] = None, *, indent: str = "", leave: bool = True,
+                  position: Optional[int] = None, unit: str = "epoch") -> OnEvent:
+    """An ``on_event`` callback drawing one bar per stage while it runs.
+
+    ``label`` names every bar (default: the stage's short label); ``leave`` keeps finished
+    bars on screen and reports cached stages in a line of their own; ``position`` pins the
+    bars to a row (under an outer bar, say). Epoch metrics with an accuracy show it."""
+    from tqdm.auto import tqdm
+
+    bars: dict = {}
+
+    def on_event(e: Event) -> None:
+        if e.kind == "start":
+            bars[e.stage] = tqdm(total=e.total, desc=indent + (label or stage(e.stage).short), unit=unit,
+                                 leave=leave, file=sys.stderr, dynamic_ncols=True, position=position)
+        elif e.kind == "epoch" and e.stage in bars:
+            bar = bars[e.stage]
+            bar.update(max(e.epoch - bar.n, 1) if e.epoch else 1)
+            acc = e.metrics.get("accuracy")
+            if acc is not None:
+                bar.set_postfix(acc=f"{acc:.3f}")
+        elif e.kind == "end" and e.stage in bars:
+            bars.pop(e.stage).close()
+        elif e.kind == "cached" and leave:
+            print(f"{stage(e.stage).short}: from cache", file=sys.stderr)
+
+    return on_event

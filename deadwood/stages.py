@@ -1,0 +1,39 @@
+"""The stages of a run, in order: one table that events, progress bars and the app all read.
+
+Events (:mod:`deadwood.events`) name a stage; a stage has a long label (the app's progress
+list) and a short one (a progress bar). Stage 1 belongs to the method, so its name and
+labels come from the method registry (:class:`deadwood.methods.Method`); methods without a
+Stage 1 of their own go straight from the teacher to the cut.
+"""
+from __future__ import annotations
+
+from .events import Stage
+from .methods import get_method, methods
+
+TEACHER = Stage("teacher", "Stage 0 · dense teacher", "teacher (dense)")
+TEACHER_EVAL = Stage("teacher-eval", "Stage 0 · teacher robustness", "teacher robustness")
+CUT = Stage("cut", "Stage 2 · global cut", "cut")
+FINETUNE = Stage("finetune", "Stage 3 · distillation + adversarial fine-tune", "fine-tune")
+EVAL = Stage("eval", "Evaluation · robustness curve", "evaluate")
+SHARED = (TEACHER, TEACHER_EVAL, CUT, FINETUNE, EVAL)
+
+
+def all_stages() -> list[Stage]:
+    """Every stage, in run order (each method's own Stage 1 between the teacher and the cut)."""
+    own = list({m.stage.name: m.stage for m in methods() if m.stage is not None}.values())
+    return [TEACHER, TEACHER_EVAL, *own, CUT, FINETUNE, EVAL]
+
+
+def stage(name: str) -> Stage:
+    """The stage called ``name``; an unknown name gets itself as its labels."""
+    return next((s for s in all_stages() if s.name == name), Stage(name, name, name))
+
+
+def planned(config) -> list[str]:
+    """The stages a fresh run of ``config`` goes through, in order. The teacher's evaluation
+    ('teacher-eval') happens only when the teacher is trained, so it is not planned."""
+    own = get_method(config.method).stage
+    names = [TEACHER.name] + ([own.name] if own else []) + [CUT.name]
+    if config.finetune.epochs > 0:
+        names.append(FINETUNE.name)
+    return names + [EVAL.name]
