@@ -1,4 +1,4 @@
-"""``deadwooding``: the Lagrangian-dual solve and one global cut (METHOD.md, stages 1-2).
+"""``deadwooding``: the Lagrangian-dual solve and one global cut (docs/method.md, stages 1-2).
 
 Stage 1 solves, for the student ``S`` (a copy of the teacher ``T``)::
 
