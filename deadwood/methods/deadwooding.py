@@ -38,7 +38,7 @@ from ..masks import global_threshold, magnitudes, prunable
 from ..robustness import perturb
 from ..train import accuracy, kd_loss, run_epochs
 from ..events import Stage
-from . import PruneContext, PruneResult, register
+from .registry import PruneContext, PruneResult, register
 
 STAGE = Stage("dual", "Stage 1 · Lagrangian-dual solve", "dual solve")  # what this method's own Stage 1 is called
 

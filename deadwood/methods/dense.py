@@ -1,6 +1,6 @@
 """``dense``: no pruning, for reference (fine-tuned with the same budget as the others)."""
 from ..masks import Mask
-from . import PruneContext, PruneResult, register
+from .registry import PruneContext, PruneResult, register
 
 
 @register("dense", "no pruning: the teacher itself, for reference", color="#8c564b", prunes=False)

@@ -26,7 +26,7 @@ from ..masks import Mask, prunable
 from ..robustness import perturb
 from ..train import accuracy, run_epochs
 from ..events import Stage
-from . import PruneContext, PruneResult, register
+from .registry import PruneContext, PruneResult, register
 
 STAGE = Stage("hydra", "Stage 1 · HYDRA score training", "hydra scores")  # what this method's own Stage 1 is called
 

@@ -5,7 +5,7 @@ linear-region bound) and block-row-column granularity (see deadwood.cut).
 """
 from ..cut import cut
 from ..masks import magnitudes
-from . import PruneContext, PruneResult, register
+from .registry import PruneContext, PruneResult, register
 
 
 @register("magnitude", "one global cut of the smallest |w| across all layers", color="#1f77b4",

@@ -1,6 +1,6 @@
 """``magnitude-layerwise``: the same fraction of smallest |w| cut from every layer."""
 from ..masks import layerwise_cut, magnitudes
-from . import PruneContext, PruneResult, register
+from .registry import PruneContext, PruneResult, register
 
 
 @register("magnitude-layerwise", "the same fraction of smallest |w| cut from every layer", color="#17becf")

@@ -2,7 +2,7 @@
 import torch
 
 from ..masks import magnitudes, random_cut
-from . import PruneContext, PruneResult, register
+from .registry import PruneContext, PruneResult, register
 
 
 @register("random", "a uniformly random global mask", color="#7f7f7f")

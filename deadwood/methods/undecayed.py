@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from ..data import batches
 from ..masks import global_cut, prunable
 from ..robustness import perturb
-from . import PruneContext, PruneResult, register
+from .registry import PruneContext, PruneResult, register
 
 
 def undecayed_scores(model, ctx: PruneContext, weight_decay: float) -> dict[str, torch.Tensor]:

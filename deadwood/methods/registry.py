@@ -1,0 +1,107 @@
+"""The method registry: one shared signature, and every fact about each method.
+
+A method is a function ``prune(ctx: PruneContext) -> PruneResult``: it receives the
+trained dense teacher and returns a *new* model with its mask applied. Stage 3
+(fine-tuning) and the evaluation are shared and happen outside, in
+:mod:`deadwood.pipeline`, so every method gets the same budget and the same judge.
+
+The registry holds every fact about a method (:class:`Method`): its configuration section,
+its own Stage 1 (name and labels), whether the cut options apply, its colour and its place in
+lists. The configuration, the stage table, the command line, the benchmark and the app read
+them from here; adding a method is one file in this folder plus its line at the bottom.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch
+from torch import nn
+
+from ..data import ArrayDataset
+from ..errors import ConfigError
+from ..events import OnEvent, Stage
+from ..masks import Mask
+
+
+@dataclass
+class PruneContext:
+    teacher: nn.Module  # trained, eval mode; never modified
+    config: "RunConfig"  # noqa: F821
+    train: ArrayDataset  # on ``device``
+    test: ArrayDataset
+    device: torch.device
+    on_event: OnEvent = None
+
+    def student(self) -> nn.Module:
+        """A trainable copy of the teacher."""
+        s = copy.deepcopy(self.teacher)
+        for p in s.parameters():
+            p.requires_grad_(True)
+        return s.train()
+
+
+@dataclass
+class PruneResult:
+    model: nn.Module  # mask already applied
+    mask: Mask
+    history: list = field(default_factory=list)  # per-epoch entries of the method's own stage
+    info: dict = field(default_factory=dict)  # threshold, guarded layers, ... (JSON-able)
+    # Constraints that may stay active during fine-tuning (Deadwooding's ``finetune.keep_dual``):
+    # an object with ``lagrangian(x, y, objective=False) -> (loss, metrics)``, ``end_epoch() -> dict``
+    # and ``close()``; None for methods without constraints.
+    constraints: Optional[object] = None
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    prune: Callable[[PruneContext], PruneResult]
+    about: str
+    color: str  # its colour in every chart
+    prunes: bool = True  # False for 'dense'
+    section: Optional[str] = None  # the RunConfig section only this method reads (and keys on)
+    stage: Optional[Stage] = None  # its own Stage 1, between the teacher and the cut
+    cut_options: bool = False  # whether RunConfig.cut (allocation, granularity) shapes its cut
+
+
+_REGISTRY: dict[str, Method] = {}
+
+
+def register(name: str, about: str, *, color: str, prunes: bool = True, section: Optional[str] = None,
+             stage: Optional[Stage] = None, cut_options: bool = False):
+    """Add the decorated ``prune`` function to the registry under ``name``; the order of
+    registration is the order users see."""
+    def deco(fn):
+        if name in _REGISTRY:
+            raise ValueError(f"method '{name}' registered twice")
+        _REGISTRY[name] = Method(name, fn, about, color, prunes, section, stage, cut_options)
+        return fn
+
+    return deco
+
+
+def get_method(name: str) -> Method:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ConfigError(f"unknown method '{name}'; choose one of: {', '.join(_REGISTRY)}") from None
+
+
+def method_names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def methods() -> list[Method]:
+    return list(_REGISTRY.values())
+
+
+def method_sections() -> tuple[str, ...]:
+    """Configuration sections that belong to one method each (and count only for it)."""
+    return tuple(m.section for m in _REGISTRY.values() if m.section)
+
+
+def cut_methods() -> tuple[str, ...]:
+    """The methods whose Stage 2 cut reads ``RunConfig.cut``."""
+    return tuple(m.name for m in _REGISTRY.values() if m.cut_options)
