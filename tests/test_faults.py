@@ -1,0 +1,29 @@
+"""Input the engine accepts must never crash it or lose data: each fault from issue 19, through the CLI
+where it is a CLI case (exit status 2 and one line ``error: ...``), else through the engine."""
+import json
+
+import pytest
+
+from deadwood import load_run
+from deadwood.cli import main
+
+TINY = ["--teacher-epochs", "2", "--deadwooding-epochs", "2", "--finetune-epochs", "1",
+        "--evaluation-steps", "2", "--evaluation-samples", "60"]
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    return err
+
+
+@pytest.mark.parametrize("method", ["magnitude", "deadwooding"])
+def test_sparsity_zero_is_the_dense_baseline_and_its_record_loads(method, tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", "--method", method, "--sparsity", "0", "--out", str(out),
+                 "--cache-dir", str(tmp_path / "cache"), *TINY]) == 0
+    record = json.loads((out / "record.json").read_text(),
+                        parse_constant=lambda c: pytest.fail(f"record.json holds {c}"))
+    assert record["global_sparsity"] == 0.0 and record["prune_info"]["threshold"] is None
+    loaded = load_run(out)
+    assert all(s == 0.0 for s in loaded.record.layer_sparsity.values())
