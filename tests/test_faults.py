@@ -6,6 +6,7 @@ import pytest
 
 from deadwood import load_run
 from deadwood.cli import main
+from fakedata import write_mnist
 
 TINY = ["--teacher-epochs", "2", "--deadwooding-epochs", "2", "--finetune-epochs", "1",
         "--evaluation-steps", "2", "--evaluation-samples", "60"]
@@ -27,3 +28,15 @@ def test_sparsity_zero_is_the_dense_baseline_and_its_record_loads(method, tmp_pa
     assert record["global_sparsity"] == 0.0 and record["prune_info"]["threshold"] is None
     loaded = load_run(out)
     assert all(s == 0.0 for s in loaded.record.layer_sparsity.values())
+
+
+def test_garbage_mnist_files_are_one_line_naming_the_file(tmp_path, capsys):
+    write_mnist(tmp_path / "data")
+    bad = tmp_path / "data" / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    bad.write_bytes(b"\x00" * 3 + b"garbage" * 20)
+    code = main(["run", "--dataset", "mnist", "--model", "lenet5", "--data-dir", str(tmp_path / "data"),
+                 "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"), *TINY])
+    assert code == 2
+    err = _one_line_error(capsys)
+    assert str(bad) in err and "is not an MNIST image file" in err and "--download" not in err
+    assert not (tmp_path / "out").exists()
