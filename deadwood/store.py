@@ -8,10 +8,10 @@ from __future__ import annotations
 import io
 import json
 import os
-import pickle
+import re
 import shutil
 import tempfile
-import zipfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -55,14 +55,37 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise RunFileError(f"checkpoint not found: {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, AttributeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise RunFileError(f"{path} is not a plain-tensor checkpoint this program can load safely ({first})") from None
+        data = path.read_bytes()
+    except OSError as e:
+        raise RunFileError(f"checkpoint {path} could not be read ({e.strerror or e})") from None
+    if not data:
+        raise RunFileError(f"{path} is not a plain-tensor checkpoint this program can load safely (it is empty)")
+    try:
+        # From memory, not the file: a truncated zip then fails in the parser, never in a seek (EINVAL).
+        with warnings.catch_warnings():  # torch's note on the pickle protocol is noise here
+            warnings.simplefilter("ignore")
+            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as e:  # any failure to parse an untrusted file means it is not ours
+        raise RunFileError(f"{path} is not a plain-tensor checkpoint this program can load safely "
+                           f"({_why_refused(e)})") from None
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                               for k, v in state.items()):
         raise RunFileError(f"{path} does not hold a state_dict (a mapping of names to tensors)")
     return state
+
+
+def _why_refused(e: Exception) -> str:
+    """Why torch refused a checkpoint, in our words: torch's own text for the weights-only refusal
+    advises loading with ``weights_only=False``, which runs whatever the file holds."""
+    text = str(e).strip()
+    if "Weights only load failed" in text or "WeightsUnpickler" in text:
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        if found:
+            return (f"it asks to import {found.group(1)}, which a file of tensors never does; it was refused "
+                    "unread, as it may be malicious")
+        return "it is damaged, or holds objects other than tensors"
+    first = text.splitlines()[0].split(". ")[0] if text else type(e).__name__
+    return f"it is damaged or truncated: {first}"
 
 
 def publish_dir(tmp: Path, final: Path) -> None:

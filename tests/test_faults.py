@@ -40,3 +40,15 @@ def test_garbage_mnist_files_are_one_line_naming_the_file(tmp_path, capsys):
     err = _one_line_error(capsys)
     assert str(bad) in err and "is not an MNIST image file" in err and "--download" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_eval_of_a_truncated_model_is_one_line(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "--method", "magnitude", "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+                 *TINY]) == 0
+    data = (out / "model.pt").read_bytes()
+    (out / "model.pt").write_bytes(data[:min(50_000, len(data) // 2)])
+    capsys.readouterr()
+    assert main(["eval", "--run", str(out)]) == 2
+    err = _one_line_error(capsys)
+    assert f"{out / 'model.pt'} is not a plain-tensor checkpoint" in err and "damaged or truncated" in err
