@@ -9,6 +9,7 @@ import io
 import json
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import warnings
@@ -89,12 +90,21 @@ def _why_refused(e: Exception) -> str:
 
 
 def publish_dir(tmp: Path, final: Path) -> None:
-    """Move a fully written folder ``tmp`` to ``final``, replacing any old one."""
+    """Move a fully written folder ``tmp`` to ``final``, replacing an old folder there.
+
+    The old one is renamed aside and removed after the new one is in place, so ``final`` is always
+    whole. Aside and staging folders are named ``.NAME.old-PID-*`` and ``.NAME.tmp-PID-*``; those a
+    crashed process left behind are removed here, on the next publish under the same name.
+    Never replaces a file or a link: callers decide what may be replaced (see ``record.check_out``).
+    """
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(final)
+    _sweep(final)
     old = None
+    if final.is_symlink() or (final.exists() and not final.is_dir()):
+        raise RunFileError(f"{final} is not a folder; refusing to replace it")
     if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        old = final.with_name(f".{final.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
         os.replace(final, old)
     os.replace(tmp, final)
     if old is not None:
@@ -102,6 +112,44 @@ def publish_dir(tmp: Path, final: Path) -> None:
 
 
 def staging_dir(final: Path) -> Path:
+    """A fresh hidden folder beside ``final`` to write into before :func:`publish_dir`."""
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp-"))
+    _make_parent(final)
+    try:
+        return Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp-{os.getpid()}-"))
+    except OSError as e:
+        raise RunFileError(f"cannot write into {final.parent} ({e.strerror or e})") from None
+
+
+def _make_parent(final: Path) -> None:
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunFileError(f"cannot create the folder {final.parent} ({e.strerror or e})") from None
+
+
+def _sweep(final: Path) -> None:
+    """Remove the staging and aside folders of ``final`` whose writer process is gone."""
+    pattern = re.compile(rf"\.{re.escape(final.name)}\.(?:old|tmp)-(\d+)-\w+")
+    for p in final.parent.iterdir():
+        found = pattern.fullmatch(p.name)
+        if found and not _alive(int(found.group(1))) and _flat(p):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid() or os.name != "posix":
+        return True  # another thread of ours may be writing it; elsewhere, no cheap liveness test
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def _flat(folder: Path) -> bool:
+    """A real folder of plain files only (what the engine stages): anything else is left alone."""
+    return (folder.is_dir() and not folder.is_symlink()
+            and all(f.is_file() and not f.is_symlink() for f in folder.iterdir()))
