@@ -25,7 +25,7 @@ from .cache import TEACHER_FILE, Cache
 from .errors import RunFileError
 from .record import DENSE_FILE, LoadedRun, RunRecord, check_out, copy_run, load_run, sparsity_of, versions, write_run
 from . import robustness
-from .store import atomic_save_state, atomic_write_json, publish_dir, staging_dir
+from .store import atomic_save_state, atomic_write_json, check_writable, publish_dir, staging_dir
 from .train import accuracy, adversarial_step, distill_step, natural_step, run_epochs
 
 
@@ -166,6 +166,7 @@ def run(config: RunConfig, *, on_event: OnEvent = None, cache_dir=None, out=None
             return loaded
         if damage:
             emit(on_event, "damaged", "run", metrics={"message": damage})
+    check_writable(cache.root)  # before the work, not when publishing it
 
     device = resolve_device(config.device)
     with cpu_threads(device):

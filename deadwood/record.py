@@ -9,7 +9,6 @@ import json
 import math
 import platform
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import torch
 from torch import nn
 
 from .errors import RunFileError
-from .store import atomic_save_state, atomic_write_json, load_state, publish_dir, staging_dir
+from .store import atomic_save_state, atomic_write_json, check_writable, load_state, publish_dir, staging_dir
 
 RECORD_FILE, MODEL_FILE, DENSE_FILE = "record.json", "model.pt", "dense.pt"
 RUN_FILES = (RECORD_FILE, MODEL_FILE, DENSE_FILE)
@@ -160,22 +159,8 @@ def check_out(path: Path, replace: bool = False) -> Path:
                                    f"its contents: choose a new folder")
             if not replace:
                 raise RunFileError(f"{path} holds a previous run; replace it with --force, or choose a new folder")
-    _check_writable(path.absolute().parent)
+    check_writable(path.absolute().parent)
     return path
-
-
-def _check_writable(folder: Path) -> None:
-    """Probe the nearest existing folder at or above ``folder`` by making (and removing) a folder in it:
-    permission bits alone do not tell (read-only mounts; root)."""
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise RunFileError(f"cannot create {folder}: {existing} is a file")
-    try:
-        Path(tempfile.mkdtemp(dir=existing, prefix=".deadwood-probe-")).rmdir()
-    except OSError as e:
-        raise RunFileError(f"cannot write into {existing} ({e.strerror or e})") from None
 
 
 def read_record(path: Path) -> RunRecord:

@@ -89,6 +89,22 @@ def _why_refused(e: Exception) -> str:
     return f"it is damaged or truncated: {first}"
 
 
+def check_writable(folder: Path) -> None:
+    """RunFileError naming the folder unless files can be written at ``folder`` (made if need be).
+
+    Probes the nearest existing folder at or above it by making and removing a folder there:
+    permission bits alone do not tell (read-only mounts; root ignores them). Leaves nothing."""
+    existing = Path(folder).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise RunFileError(f"cannot create {folder}: {existing} is a file")
+    try:
+        Path(tempfile.mkdtemp(dir=existing, prefix=".deadwood-probe-")).rmdir()
+    except OSError as e:
+        raise RunFileError(f"cannot write into {existing} ({e.strerror or e})") from None
+
+
 def publish_dir(tmp: Path, final: Path) -> None:
     """Move a fully written folder ``tmp`` to ``final``, replacing an old folder there.
 

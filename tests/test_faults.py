@@ -136,6 +136,13 @@ def test_out_in_a_read_only_folder_names_the_folder(tmp_path, read_only, capsys)
     assert not (tmp_path / "cache").exists() and list(read_only.iterdir()) == []
 
 
+def test_a_read_only_cache_is_named_before_any_work(tmp_path, read_only, capsys):
+    code = main(["run", "--method", "magnitude", "--cache-dir", str(read_only / "cache"), *TINY])
+    assert code == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"error: cannot write into {read_only} (Permission denied)\n"  # no progress bar before it
+
+
 def test_out_under_a_file_is_refused(tmp_path, capsys):
     (tmp_path / "plain").write_text("x")
     assert _run_out(tmp_path, tmp_path / "plain" / "run") == 2
