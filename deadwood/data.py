@@ -8,6 +8,7 @@ tensor, which makes an epoch a loop over index slices instead of a DataLoader
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import pickle
@@ -159,6 +160,19 @@ def _torchvision(factory: Callable):
     return load
 
 
+@contextlib.contextmanager
+def _naming(path: Path, what: str):
+    """Turn a failure to parse ``path`` into a DatasetFileError that names the file."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except (OSError, pickle.UnpicklingError, KeyError, ValueError, TypeError, EOFError, AttributeError,
+            IndexError, AssertionError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DatasetFileError(f"{what}: {path} could not be read: {first}") from e
+
+
 def _mnist_like(cls_name):
     """MNIST and Fashion-MNIST from ``<root>/<cls_name>/raw``, read by :func:`read_idx` (torchvision
     only downloads): a garbage file is named with what is wrong with it, not met by an assert."""
@@ -237,10 +251,10 @@ def _cifar10(root, train, download):
     names = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
     xs, ys = [], []
     for name in names:
-        with open(folder / name, "rb") as f:
+        with _naming(folder / name, "dataset 'cifar10'"), open(folder / name, "rb") as f:
             entry = _ArrayUnpickler(f, encoding="latin1").load()
-        xs.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        ys.extend(entry.get("labels", entry.get("fine_labels", [])))
+            xs.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            ys.extend(entry.get("labels", entry.get("fine_labels", [])))
     return np.concatenate(xs).astype(np.float32) / 255.0, np.asarray(ys, dtype=np.int64)
 
 
@@ -251,7 +265,9 @@ def _svhn(root, train, download):
         def _check_integrity(self) -> bool:  # presence only, as for CIFAR-10
             return os.path.exists(os.path.join(self.root, self.filename))
 
-    ds = SVHN(root=root, split="train" if train else "test", download=download)
+    split = "train" if train else "test"
+    with _naming(Path(root) / f"{split}_32x32.mat", "dataset 'svhn'"):
+        ds = SVHN(root=root, split=split, download=download)
     return ds.data.astype(np.float32) / 255.0, np.asarray(ds.labels, dtype=np.int64)
 
 

@@ -120,3 +120,14 @@ def test_unknown_dataset_and_split_are_named():
     with pytest.raises(ConfigError, match="unknown split 'val'"):
         load_dataset("digits", "val")
     assert {"digits", "moons", "mnist", "fashion-mnist", "cifar10", "svhn"} <= set(dataset_names())
+
+
+@pytest.mark.parametrize("name,writer,file", [("cifar10", write_cifar10, "cifar-10-batches-py/test_batch"),
+                                              ("svhn", write_svhn, "test_32x32.mat")])
+def test_garbage_cifar_and_svhn_files_are_named(tmp_path, name, writer, file):
+    writer(tmp_path)
+    (tmp_path / file).write_bytes(bytes(range(256)) * 3)
+    with pytest.raises(DatasetFileError) as e:
+        load_dataset(name, "test", data_dir=tmp_path)
+    msg = str(e.value)
+    assert f"{tmp_path / file} could not be read: " in msg and "\n" not in msg and "--download" not in msg
