@@ -125,13 +125,16 @@ def copy_run(src: Path, dst: Path, *, replace: bool = False) -> Path:
 
 def is_run_dir(path: Path) -> bool:
     """Whether ``path`` is a run directory as the engine writes it: a real folder that holds a
-    ``record.json`` reading as a run record, and nothing but the three run files."""
+    ``record.json`` reading as a run record, and nothing but the three run files (and the temporary
+    files an interrupted atomic write of one of them leaves)."""
     path = Path(path)
     if path.is_symlink() or not path.is_dir():
         return False
     entries = list(path.iterdir())
+    ours = set(RUN_FILES) | {p.name for p in entries if p.name.endswith(".tmp")
+                             and any(p.name.startswith(f".{f}.") for f in RUN_FILES)}
     if not any(p.name == RECORD_FILE for p in entries) or not all(
-            p.name in RUN_FILES and p.is_file() and not p.is_symlink() for p in entries):
+            p.name in ours and p.is_file() and not p.is_symlink() for p in entries):
         return False
     try:
         d = json.loads((path / RECORD_FILE).read_text())

@@ -292,3 +292,18 @@ def test_lookup_of_an_absent_run_is_none_without_damage(tmp_path):
 
     cache = Cache(tmp_path / "nothing")
     assert cache.lookup(tiny()) is None and cache.damage(tiny()) is None and not cache.has_run(tiny())
+
+
+def test_a_run_directory_is_recognised_exactly(tmp_path):
+    from deadwood.record import is_run_dir
+
+    run_dir = tmp_path / "run"
+    assert _run_out(tmp_path, run_dir) == 0
+    assert is_run_dir(run_dir)
+    (run_dir / ".record.json.abc123.tmp").write_text("{")  # an interrupted atomic write: still ours
+    assert is_run_dir(run_dir)
+    (run_dir / "notes.txt").write_text("mine")
+    assert not is_run_dir(run_dir)
+    (run_dir / "notes.txt").unlink()
+    (run_dir / "record.json").write_text('{"config": {}}')  # not a run record
+    assert not is_run_dir(run_dir) and not is_run_dir(tmp_path / "absent")
