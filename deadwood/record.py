@@ -280,6 +280,6 @@ def load_run(path) -> LoadedRun:
     record = read_record(path)
     try:
         config = RunConfig.from_dict(record.config)
-    except (ConfigError, TypeError) as e:
+    except (ConfigError, TypeError, AttributeError, ValueError) as e:
         raise RunFileError(f"{path / RECORD_FILE} holds an unusable configuration: {e}") from None
     return LoadedRun(path, record, load_model(config, path / MODEL_FILE))
