@@ -8,9 +8,11 @@ tensor, which makes an epoch a loop over index slices instead of a DataLoader
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import pickle
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -19,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .errors import ConfigError, DatasetNotFound
+from .errors import ConfigError, DatasetFileError, DatasetNotFound
 
 SPLITS = ("train", "test")
 
@@ -136,7 +138,8 @@ def _missing(info: DatasetInfo, root: Path) -> DatasetNotFound:
 
 
 def _torchvision(factory: Callable):
-    """Wrap a torchvision loader: translate "not found" into DatasetNotFound."""
+    """Wrap a torchvision loader: translate "not found" into DatasetNotFound, and files that are
+    there but unreadable into DatasetFileError."""
 
     def load(info, split, data_dir, seed, download):
         root = _require_dir(info, data_dir)
@@ -144,24 +147,81 @@ def _torchvision(factory: Callable):
             raise _missing(info, root)
         try:
             x, y = factory(str(root), split == "train", download)
-        except (RuntimeError, FileNotFoundError, OSError, pickle.UnpicklingError, KeyError, ValueError) as e:
+        except DatasetFileError:
+            raise
+        except (RuntimeError, FileNotFoundError, OSError, pickle.UnpicklingError, KeyError, ValueError,
+                AssertionError, IndexError, TypeError, EOFError) as e:
             if any(not (root / f).exists() for f in info.files):
                 raise _missing(info, root) from e
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise DatasetNotFound(f"dataset '{info.name}' in {root.resolve()} could not be read: {first}") from e
+            raise DatasetFileError(f"dataset '{info.name}' in {root.resolve()} could not be read: {first}") from e
         return x, y
 
     return load
 
 
+@contextlib.contextmanager
+def _naming(path: Path, what: str):
+    """Turn a failure to parse ``path`` into a DatasetFileError that names the file."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except (OSError, pickle.UnpicklingError, KeyError, ValueError, TypeError, EOFError, AttributeError,
+            IndexError, AssertionError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DatasetFileError(f"{what}: {path} could not be read: {first}") from e
+
+
 def _mnist_like(cls_name):
+    """MNIST and Fashion-MNIST from ``<root>/<cls_name>/raw``, read by :func:`read_idx` (torchvision
+    only downloads): a garbage file is named with what is wrong with it, not met by an assert."""
+
     def factory(root, train, download):
         import torchvision
 
-        ds = getattr(torchvision.datasets, cls_name)(root=root, train=train, download=download)
-        return (ds.data.numpy().astype(np.float32)[:, None] / 255.0, ds.targets.numpy().astype(np.int64))
+        raw = Path(root) / cls_name / "raw"
+        prefix = "train" if train else "t10k"
+        images, labels = raw / f"{prefix}-images-idx3-ubyte", raw / f"{prefix}-labels-idx1-ubyte"
+        if download and not (images.is_file() and labels.is_file()):
+            getattr(torchvision.datasets, cls_name)(root=root, train=train, download=True)
+        x, y = read_idx(images, _IDX_IMAGES, (28, 28)), read_idx(labels, _IDX_LABELS, ())
+        if len(x) != len(y):
+            raise DatasetFileError(f"{images} holds {len(x)} images but {labels} holds {len(y)} labels")
+        if len(y) and int(y.max()) > 9:
+            raise DatasetFileError(f"{labels} holds the label {int(y.max())}; MNIST labels are 0 to 9")
+        return x.astype(np.float32)[:, None] / 255.0, y.astype(np.int64)
 
     return factory
+
+
+_IDX_IMAGES, _IDX_LABELS = 2051, 2049  # IDX magic numbers: unsigned bytes, 3 and 1 dimensions
+
+
+def read_idx(path: Path, magic: int, item_shape: tuple[int, ...]) -> np.ndarray:
+    """An IDX file of unsigned bytes (MNIST's format): a big-endian header ``magic, n, *item_shape``,
+    then ``n·prod(item_shape)`` bytes. Raises :class:`DatasetFileError` naming the file and what is
+    wrong with it."""
+    kind = "image" if item_shape else "label"
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise DatasetFileError(f"{path} could not be read: {e.strerror or e}") from None
+    header = 4 * (2 + len(item_shape))
+    if len(data) < header:
+        raise DatasetFileError(f"{path} is not an MNIST {kind} file: it holds {len(data)} bytes, "
+                               f"fewer than its {header}-byte header")
+    found, n, *shape = struct.unpack(f">{2 + len(item_shape)}I", data[:header])
+    if found != magic:
+        raise DatasetFileError(f"{path} is not an MNIST {kind} file: it starts with {found:#010x}, "
+                               f"expected {magic:#010x}")
+    if tuple(shape) != item_shape:
+        raise DatasetFileError(f"{path} holds {kind}s of shape {tuple(shape)}, expected {item_shape}")
+    size = header + n * int(np.prod(item_shape, dtype=np.int64))
+    if len(data) != size:
+        raise DatasetFileError(f"{path} is damaged: its header announces {n} {kind}s ({size} bytes), "
+                               f"the file holds {len(data)} bytes")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(n, *item_shape)
 
 
 class _ArrayUnpickler(pickle.Unpickler):
@@ -191,10 +251,10 @@ def _cifar10(root, train, download):
     names = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
     xs, ys = [], []
     for name in names:
-        with open(folder / name, "rb") as f:
+        with _naming(folder / name, "dataset 'cifar10'"), open(folder / name, "rb") as f:
             entry = _ArrayUnpickler(f, encoding="latin1").load()
-        xs.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        ys.extend(entry.get("labels", entry.get("fine_labels", [])))
+            xs.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            ys.extend(entry.get("labels", entry.get("fine_labels", [])))
     return np.concatenate(xs).astype(np.float32) / 255.0, np.asarray(ys, dtype=np.int64)
 
 
@@ -205,7 +265,9 @@ def _svhn(root, train, download):
         def _check_integrity(self) -> bool:  # presence only, as for CIFAR-10
             return os.path.exists(os.path.join(self.root, self.filename))
 
-    ds = SVHN(root=root, split="train" if train else "test", download=download)
+    split = "train" if train else "test"
+    with _naming(Path(root) / f"{split}_32x32.mat", "dataset 'svhn'"):
+        ds = SVHN(root=root, split=split, download=download)
     return ds.data.astype(np.float32) / 255.0, np.asarray(ds.labels, dtype=np.int64)
 
 

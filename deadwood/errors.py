@@ -17,6 +17,10 @@ class DatasetNotFound(DeadwoodError, FileNotFoundError):
     """A torchvision dataset's files are not where the user said they are."""
 
 
+class DatasetFileError(DatasetNotFound):
+    """A dataset's files are where they should be but cannot be read (truncated, garbage, unsafe)."""
+
+
 class RunFileError(DeadwoodError):
     """A run directory or checkpoint is missing, corrupt, or not ours."""
 

@@ -22,7 +22,8 @@ class Stage:
 @dataclass(frozen=True)
 class Event:
     """``kind``: 'start' (a stage begins; ``total`` = its epochs), 'epoch' (one done,
-    ``metrics`` = its history entry), 'end' (stage done), 'cached' (served from disk)."""
+    ``metrics`` = its history entry), 'end' (stage done), 'cached' (served from disk),
+    'damaged' (the cached copy is damaged and is computed again; ``metrics["message"]`` says how)."""
 
     kind: str
     stage: str

@@ -145,13 +145,14 @@ def global_cut(scores: Mapping[str, torch.Tensor], sparsity: float, min_keep: in
     With ``min_keep > 0`` a layer the cut would empty keeps its ``min_keep`` highest
     scores, and as many of the lowest surviving weights elsewhere are cut instead,
     so the global sparsity stays exact (docs/method.md, the collapse guard). Returns the
-    mask and a report ``{"threshold": θ, "guarded": {layer: weights restored}}``.
+    mask and a report ``{"threshold": θ, "guarded": {layer: weights restored}}``; θ is None
+    when nothing is cut (κ = 0, the dense baseline), as a report must be plain JSON.
     """
     _check_sparsity(sparsity)
     flat = _flat(scores)
     k = round(sparsity * flat.numel())
     keep = torch.ones_like(flat, dtype=torch.bool)
-    threshold = float("-inf")
+    threshold = None
     if k > 0:
         low = torch.topk(flat, k, largest=False)
         keep[low.indices] = False

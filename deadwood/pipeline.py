@@ -7,7 +7,7 @@ prunes the same one), the finished run under ``key()``; asking again is a lookup
 from __future__ import annotations
 
 import copy
-import json
+import shutil
 import time
 from pathlib import Path
 
@@ -21,27 +21,12 @@ from .events import OnEvent, emit
 from .stages import EVAL, TEACHER, TEACHER_EVAL
 from .methods import PruneContext, get_method
 from .models import build_model
-from .record import (DENSE_FILE, LoadedRun, RunRecord, copy_run, load_run, sparsity_of, versions,
-                     write_run)
+from .cache import TEACHER_FILE, Cache
+from .errors import RunFileError
+from .record import DENSE_FILE, LoadedRun, RunRecord, check_out, copy_run, load_run, sparsity_of, versions, write_run
 from . import robustness
-from .store import atomic_save_state, atomic_write_json, default_cache_dir, load_state, publish_dir, staging_dir
+from .store import atomic_save_state, atomic_write_json, check_writable, publish_dir, staging_dir
 from .train import accuracy, adversarial_step, distill_step, natural_step, run_epochs
-
-
-class Cache:
-    """``root/teachers/<teacher_key>/`` and ``root/runs/<key>/``."""
-
-    def __init__(self, root=None):
-        self.root = Path(root) if root is not None else default_cache_dir()
-
-    def run_dir(self, config: RunConfig) -> Path:
-        return self.root / "runs" / config.key()
-
-    def teacher_dir(self, config: RunConfig) -> Path:
-        return self.root / "teachers" / config.teacher_key()
-
-    def has_run(self, config: RunConfig) -> bool:
-        return (self.run_dir(config) / "record.json").is_file()
 
 
 def load_data(config: RunConfig, device: torch.device) -> tuple[ArrayDataset, ArrayDataset]:
@@ -80,21 +65,22 @@ def train_teacher(config: RunConfig, train: ArrayDataset, test: ArrayDataset, de
 
 def get_teacher(config: RunConfig, train, test, device, cache: Cache, on_event: OnEvent = None,
                 use_cache: bool = True) -> tuple[nn.Module, dict]:
-    """The cached teacher for ``config`` (trained and cached on a miss).
+    """The cached teacher for ``config`` (trained and cached on a miss; a damaged entry is a miss
+    announced by a 'damaged' event, and replaced).
 
     Returns the model (eval mode, frozen) and its summary: history, clean accuracy,
     robustness curve, training time.
     """
-    from .data import dataset_info
-
     folder = cache.teacher_dir(config)
-    summary_file = folder / "teacher.json"
-    if use_cache and summary_file.is_file() and (folder / DENSE_FILE).is_file():
-        summary = json.loads(summary_file.read_text())
-        if _summary_fits(summary, config):
-            model = build_model(config.model, dataset_info(config.dataset))
-            model.load_state_dict(load_state(folder / DENSE_FILE))
+    if use_cache:
+        try:
+            found = cache.teacher(config)
+        except RunFileError as e:  # damaged: trained again below, and the entry replaced
+            found = None
+            emit(on_event, "damaged", TEACHER.name, metrics={"message": str(e)})
+        if found is not None:
             emit(on_event, "cached", TEACHER.name)
+            model, summary = found
             return _frozen(model.to(device)), summary
     t0 = time.perf_counter()
     model, history = train_teacher(config, train, test, device, on_event)
@@ -104,18 +90,14 @@ def get_teacher(config: RunConfig, train, test, device, cache: Cache, on_event: 
                "epsilons": config.eval_epsilons, "samples": config.evaluation.samples,
                "key": config.teacher_key()}
     tmp = staging_dir(folder)
-    atomic_save_state(tmp / DENSE_FILE, model.state_dict())
-    atomic_write_json(tmp / "teacher.json", summary)
-    publish_dir(tmp, folder)
+    try:
+        atomic_save_state(tmp / DENSE_FILE, model.state_dict())
+        atomic_write_json(tmp / TEACHER_FILE, summary)
+        publish_dir(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return _frozen(model), summary
-
-
-def _summary_fits(summary: dict, config: RunConfig) -> bool:
-    """A cached teacher summary is reused only when its robustness was measured the way this
-    configuration would measure it (same epsilons, samples, steps, result format)."""
-    rob = summary.get("robustness", {})
-    return (summary.get("epsilons") == config.eval_epsilons and summary.get("samples") == config.evaluation.samples
-            and rob.get("steps") == config.evaluation.steps and rob.get("format") == robustness.FORMAT)
 
 
 def _frozen(model: nn.Module) -> nn.Module:
@@ -160,30 +142,39 @@ def finetune(model: nn.Module, teacher: nn.Module, mask, config: RunConfig, trai
             constraints.close()
 
 
-def run(config: RunConfig, *, on_event: OnEvent = None, cache_dir=None, out=None,
+def run(config: RunConfig, *, on_event: OnEvent = None, cache_dir=None, out=None, force: bool = False,
         use_cache: bool = True) -> LoadedRun:
     """Run ``config`` end to end (or fetch it from the cache) and return the loaded run.
 
-    With ``out``, the run directory is also copied there. Raise
-    :class:`deadwood.errors.RunStopped` from ``on_event`` to stop; the teacher, once
-    trained, stays cached.
+    With ``out``, the run directory is also copied there: ``out`` is checked first, before any
+    work (:func:`deadwood.record.check_out`; a previous run there is replaced only with
+    ``force``). A damaged cache entry (teacher or run) is computed again and replaced, with a
+    'damaged' event. Raise :class:`deadwood.errors.RunStopped` from ``on_event`` to stop; the
+    teacher, once trained, stays cached.
     """
     config = config.validate()
+    if out is not None:
+        out = check_out(Path(out), force)
     cache = Cache(cache_dir)
     final = cache.run_dir(config)
-    if use_cache and cache.has_run(config):
-        emit(on_event, "cached", "run")
-        if out is not None:
-            copy_run(final, Path(out))
-        return load_run(final)
+    if use_cache:
+        loaded, damage = cache.load(config)
+        if loaded is not None:
+            emit(on_event, "cached", "run")
+            if out is not None:
+                copy_run(final, out, replace=force)
+            return loaded
+        if damage:
+            emit(on_event, "damaged", "run", metrics={"message": damage})
+    check_writable(cache.root)  # before the work, not when publishing it
 
     device = resolve_device(config.device)
     with cpu_threads(device):
-        return _compute(config, device, cache, final, on_event, out, use_cache)
+        return _compute(config, device, cache, final, on_event, out, force, use_cache)
 
 
 def _compute(config: RunConfig, device: torch.device, cache: Cache, final: Path, on_event: OnEvent, out,
-             use_cache: bool) -> LoadedRun:
+             force: bool, use_cache: bool) -> LoadedRun:
     torch.manual_seed(config.seed)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -225,5 +216,5 @@ def _compute(config: RunConfig, device: torch.device, cache: Cache, final: Path,
         prune_info=result.info, key=config.key())
     write_run(final, record, model_cpu, teacher)
     if out is not None:
-        copy_run(final, Path(out))
+        copy_run(final, out, replace=force)
     return load_run(final)

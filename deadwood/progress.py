@@ -33,5 +33,7 @@ def progress_bars(label: Optional[str] = None, *, indent: str = "", leave: bool 
             bars.pop(e.stage).close()
         elif e.kind == "cached" and leave:
             print(f"{stage(e.stage).short}: from cache", file=sys.stderr)
+        elif e.kind == "damaged":
+            print(f"warning: {e.metrics.get('message')}; computing it again", file=sys.stderr)
 
     return on_event

@@ -8,10 +8,11 @@ from __future__ import annotations
 import io
 import json
 import os
-import pickle
+import re
+import secrets
 import shutil
 import tempfile
-import zipfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -55,23 +56,71 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise RunFileError(f"checkpoint not found: {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, AttributeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise RunFileError(f"{path} is not a plain-tensor checkpoint this program can load safely ({first})") from None
+        data = path.read_bytes()
+    except OSError as e:
+        raise RunFileError(f"checkpoint {path} could not be read ({e.strerror or e})") from None
+    if not data:
+        raise RunFileError(f"{path} is not a plain-tensor checkpoint this program can load safely (it is empty)")
+    try:
+        # From memory, not the file: a truncated zip then fails in the parser, never in a seek (EINVAL).
+        with warnings.catch_warnings():  # torch's note on the pickle protocol is noise here
+            warnings.simplefilter("ignore")
+            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as e:  # any failure to parse an untrusted file means it is not ours
+        raise RunFileError(f"{path} is not a plain-tensor checkpoint this program can load safely "
+                           f"({_why_refused(e)})") from None
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                               for k, v in state.items()):
         raise RunFileError(f"{path} does not hold a state_dict (a mapping of names to tensors)")
     return state
 
 
+def _why_refused(e: Exception) -> str:
+    """Why torch refused a checkpoint, in our words: torch's own text for the weights-only refusal
+    advises loading with ``weights_only=False``, which runs whatever the file holds."""
+    text = str(e).strip()
+    if "Weights only load failed" in text or "WeightsUnpickler" in text:
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        if found:
+            return (f"it asks to import {found.group(1)}, which a file of tensors never does; it was refused "
+                    "unread, as it may be malicious")
+        return "it is damaged, or holds objects other than tensors"
+    first = text.splitlines()[0].split(". ")[0] if text else type(e).__name__
+    return f"it is damaged or truncated: {first}"
+
+
+def check_writable(folder: Path) -> None:
+    """RunFileError naming the folder unless files can be written at ``folder`` (made if need be).
+
+    Probes the nearest existing folder at or above it by making and removing a folder there:
+    permission bits alone do not tell (read-only mounts; root ignores them). Leaves nothing."""
+    existing = Path(folder).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise RunFileError(f"cannot create {folder}: {existing} is a file")
+    try:
+        Path(tempfile.mkdtemp(dir=existing, prefix=".deadwood-probe-")).rmdir()
+    except OSError as e:
+        raise RunFileError(f"cannot write into {existing} ({e.strerror or e})") from None
+
+
 def publish_dir(tmp: Path, final: Path) -> None:
-    """Move a fully written folder ``tmp`` to ``final``, replacing any old one."""
+    """Move a fully written folder ``tmp`` to ``final``, replacing an old folder there.
+
+    The old one is renamed aside and removed after the new one is in place, so ``final`` is always
+    whole. Aside and staging folders are named ``.NAME.old-PID-*`` and ``.NAME.tmp-PID-*``; those a
+    crashed process left behind are removed here, on the next publish under the same name.
+    Never replaces a file or a link: callers decide what may be replaced (see ``record.check_out``).
+    """
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(final)
+    _sweep(final)
     old = None
+    if final.is_symlink() or (final.exists() and not final.is_dir()):
+        raise RunFileError(f"{final} is not a folder; refusing to replace it")
     if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        old = final.with_name(f".{final.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
         os.replace(final, old)
     os.replace(tmp, final)
     if old is not None:
@@ -79,6 +128,44 @@ def publish_dir(tmp: Path, final: Path) -> None:
 
 
 def staging_dir(final: Path) -> Path:
+    """A fresh hidden folder beside ``final`` to write into before :func:`publish_dir`."""
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp-"))
+    _make_parent(final)
+    try:
+        return Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp-{os.getpid()}-"))
+    except OSError as e:
+        raise RunFileError(f"cannot write into {final.parent} ({e.strerror or e})") from None
+
+
+def _make_parent(final: Path) -> None:
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunFileError(f"cannot create the folder {final.parent} ({e.strerror or e})") from None
+
+
+def _sweep(final: Path) -> None:
+    """Remove the staging and aside folders of ``final`` whose writer process is gone."""
+    pattern = re.compile(rf"\.{re.escape(final.name)}\.(?:old|tmp)-(\d+)-\w+")
+    for p in final.parent.iterdir():
+        found = pattern.fullmatch(p.name)
+        if found and not _alive(int(found.group(1))) and _flat(p):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid() or os.name != "posix":
+        return True  # another thread of ours may be writing it; elsewhere, no cheap liveness test
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def _flat(folder: Path) -> bool:
+    """A real folder of plain files only (what the engine stages): anything else is left alone."""
+    return (folder.is_dir() and not folder.is_symlink()
+            and all(f.is_file() and not f.is_symlink() for f in folder.iterdir()))

@@ -42,5 +42,5 @@ def test_cli_run_end_to_end(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "dual solve" in done.stderr  # a progress bar per stage
     assert "one-shot" in done.stdout and (out / "record.json").is_file()
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    again = subprocess.run(cmd + ["--force"], capture_output=True, text=True, timeout=300)  # replaces its own --out
     assert "from cache" in again.stderr

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from deadwood import ConfigError, DatasetNotFound, load_dataset
+from deadwood import ConfigError, DatasetFileError, DatasetNotFound, load_dataset
 from deadwood.data import dataset_names
 
 from fakedata import write_cifar10, write_mnist, write_svhn
@@ -37,6 +37,40 @@ def test_mnist_reads_torchvision_layout(tmp_path):
     ds = load_dataset("mnist", "train", data_dir=tmp_path)
     assert ds.x.shape == (40, 1, 28, 28) and float(ds.x.max()) <= 1.0
     assert load_dataset("mnist", "test", data_dir=tmp_path).y.tolist() == [i % 10 for i in range(20)]
+
+
+def _damage(path, how):
+    data = path.read_bytes()
+    path.write_bytes({"garbage": bytes(range(7, 107)), "empty": b"", "truncated": data[:-5],
+                      "wrong shape": data[:8] + (27).to_bytes(4, "big") + data[12:]}[how])
+
+
+GARBAGE = [("train-images-idx3-ubyte", "garbage", "is not an MNIST image file: it starts with 0x0708090a"),
+           ("train-images-idx3-ubyte", "empty", "is not an MNIST image file: it holds 0 bytes"),
+           ("train-images-idx3-ubyte", "truncated", "is damaged: its header announces 40 images"),
+           ("train-images-idx3-ubyte", "wrong shape", "holds images of shape (27, 28), expected (28, 28)"),
+           ("train-labels-idx1-ubyte", "garbage", "is not an MNIST label file"),
+           ("train-labels-idx1-ubyte", "truncated", "is damaged: its header announces 40 labels")]
+
+
+@pytest.mark.parametrize("file,how,message", GARBAGE)
+def test_garbage_under_mnist_names_names_the_file_and_the_fault(tmp_path, file, how, message):
+    write_mnist(tmp_path)
+    path = tmp_path / "MNIST" / "raw" / file
+    _damage(path, how)
+    with pytest.raises(DatasetFileError) as e:
+        load_dataset("mnist", "train", data_dir=tmp_path)
+    msg = str(e.value)
+    assert msg.startswith(str(path)) and message in msg and "\n" not in msg and "--" not in msg
+
+
+def test_mnist_images_and_labels_must_agree(tmp_path):
+    write_mnist(tmp_path, n_train=40)
+    write_mnist(tmp_path / "other", n_train=30)
+    raw = tmp_path / "MNIST" / "raw"
+    (raw / "train-labels-idx1-ubyte").write_bytes((tmp_path / "other/MNIST/raw/train-labels-idx1-ubyte").read_bytes())
+    with pytest.raises(DatasetFileError, match="holds 40 images but .* holds 30 labels"):
+        load_dataset("mnist", "train", data_dir=tmp_path)
 
 
 def test_fashion_mnist_reads_its_own_folder(tmp_path):
@@ -86,3 +120,14 @@ def test_unknown_dataset_and_split_are_named():
     with pytest.raises(ConfigError, match="unknown split 'val'"):
         load_dataset("digits", "val")
     assert {"digits", "moons", "mnist", "fashion-mnist", "cifar10", "svhn"} <= set(dataset_names())
+
+
+@pytest.mark.parametrize("name,writer,file", [("cifar10", write_cifar10, "cifar-10-batches-py/test_batch"),
+                                              ("svhn", write_svhn, "test_32x32.mat")])
+def test_garbage_cifar_and_svhn_files_are_named(tmp_path, name, writer, file):
+    writer(tmp_path)
+    (tmp_path / file).write_bytes(bytes(range(256)) * 3)
+    with pytest.raises(DatasetFileError) as e:
+        load_dataset(name, "test", data_dir=tmp_path)
+    msg = str(e.value)
+    assert f"{tmp_path / file} could not be read: " in msg and "\n" not in msg and "--download" not in msg

@@ -90,3 +90,10 @@ def test_mask_check_names_the_mismatch():
     mask = Mask({"2.weight": torch.ones(3, 3)})
     with pytest.raises(ValueError, match="differ"):
         mask.check(model)
+
+
+def test_cutting_nothing_keeps_every_weight_and_reports_no_threshold():
+    scores = magnitudes(_model())
+    mask, report = global_cut(scores, 0.0)
+    assert all(bool(m.all()) for m in mask.values())
+    assert report["threshold"] is None  # JSON has no -inf

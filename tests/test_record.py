@@ -64,6 +64,38 @@ def test_load_run_refuses_a_tampered_pickle_without_running_it(finished, tmp_pat
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_refusing_a_tampered_pickle_never_advises_loading_it_unsafely(finished, tmp_path, protocol):
+    out, _ = finished
+    dst = _copy(out, tmp_path / "tampered")
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("true",))
+
+    with open(dst / "model.pt", "wb") as f:
+        pickle.dump({"0.weight": Evil()}, f, protocol=protocol)
+    with pytest.raises(RunFileError) as e:
+        load_run(dst)
+    msg = str(e.value)
+    assert "weights_only" not in msg and "likely succeed" not in msg and "safe_globals" not in msg
+    assert "\n" not in msg and msg.startswith(str(dst / "model.pt"))
+    if protocol == 2:  # the import is reached before anything the unpickler rejects
+        assert f"it asks to import {os.system.__module__}.system" in msg and "may be malicious" in msg
+
+
+@pytest.mark.parametrize("size", [0, 1, 10, 1000, 5000, 50_000, "half", "len-1"])
+def test_every_truncation_of_a_checkpoint_is_a_run_file_error(finished, tmp_path, size):
+    out, _ = finished
+    dst = _copy(out, tmp_path / "truncated")
+    data = (out / "model.pt").read_bytes()
+    n = {"half": len(data) // 2, "len-1": len(data) - 1}.get(size, size)
+    assert n < len(data)
+    (dst / "model.pt").write_bytes(data[:n])
+    with pytest.raises(RunFileError, match="model.pt is not a plain-tensor checkpoint this program can load safely"):
+        load_run(dst)
+
+
 def test_load_run_refuses_corrupt_and_foreign_files(finished, tmp_path):
     out, _ = finished
     corrupt = _copy(out, tmp_path / "corrupt")

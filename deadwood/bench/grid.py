@@ -190,7 +190,7 @@ def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callab
 
         name = f"runs/{run_name(config)}"
         restore_run(config, out / name, cache_dir)
-        loaded = run(config, on_event=events, cache_dir=cache_dir, out=out / name)
+        loaded = run(config, on_event=events, cache_dir=cache_dir, out=out / name, force=True)  # its own copy
         rows.append(row_of(loaded, name, bool(cached)))
         atomic_write_json(out / "bench.json", _result(spec, rows, False, env, command=command, note=note))
         if on_point:
@@ -226,7 +226,10 @@ def restore_run(config: RunConfig, run_out: Path, cache_dir=None) -> bool:
         same = False
     if not same:
         return False  # a different configuration under the same name
-    final = copy_run(run_out, cache.run_dir(config))
+    try:
+        final = copy_run(run_out, cache.run_dir(config), replace=True)
+    except RunFileError:
+        return False  # a damaged entry in the cache's way: computed afresh, which replaces it
     if loaded.record.key != config.key():  # recorded under an older key function: re-addressed
         record = json.loads((final / RECORD_FILE).read_text())
         atomic_write_json(final / RECORD_FILE, {**record, "key": config.key()})

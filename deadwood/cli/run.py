@@ -10,7 +10,9 @@ from .options import add_config_arguments, config_from_args
 def add_run_command(sub) -> None:
     r = sub.add_parser("run", help="teacher -> prune -> fine-tune -> evaluate; writes a run directory")
     add_config_arguments(r)
-    r.add_argument("--out", help="also copy the run directory here")
+    r.add_argument("--out", help="also copy the run directory here: a new or empty folder, or with --force "
+                                 "a previous run directory (nothing else is ever replaced)")
+    r.add_argument("--force", action="store_true", help="replace the previous run directory at --out")
     r.add_argument("--cache-dir", help="cache folder (default: $DEADWOOD_CACHE or ~/.cache/deadwood)")
     r.add_argument("--no-cache", action="store_true", help="recompute even when a cached result exists")
     r.set_defaults(func=cmd_run)
@@ -59,7 +61,7 @@ def cmd_run(ns) -> int:
     with warnings.catch_warnings():
         # Printed below from the record instead, as one line each (and again for a cached run).
         warnings.simplefilter("ignore", RobustnessWarning)
-        loaded = run(config, on_event=progress_bars(), cache_dir=ns.cache_dir, out=ns.out,
+        loaded = run(config, on_event=progress_bars(), cache_dir=ns.cache_dir, out=ns.out, force=ns.force,
                      use_cache=not ns.no_cache)
     print(_summary(loaded))
     for line in _robustness_warnings(loaded.record):
