@@ -212,8 +212,8 @@ class RunConfig:
         _positive("batch_size", self.batch_size)
         _positive("min_keep", self.min_keep, allow_zero=True)
         _choice("device", self.device, DEVICES)
-        for sub in (self.teacher, self.deadwooding, self.cut, self.hydra, self.finetune, self.evaluation):
-            sub.validate()
+        for section in _SUBCONFIGS:  # every section, a new method's own included
+            getattr(self, section).validate()
         if self.cut != CutConfig() and self.method not in cut_methods():
             raise ConfigError(f"cut options apply to the {' and '.join(cut_methods())} methods only, "
                               f"not '{self.method}'")
@@ -268,6 +268,14 @@ class RunConfig:
             if section != own:
                 d.pop(section)
         return _digest(d)
+
+    def solve_key(self) -> str:
+        """A hash of what decides Deadwooding's Stage 1 solve: the teacher, the ``deadwooding``
+        section, epsilon, seed, batch size (never the sparsity, the cut, the fine-tune or the
+        evaluation; see deadwood.solves)."""
+        return _digest({"teacher": self.teacher_key(), "deadwooding": dataclasses.asdict(self.deadwooding),
+                        "epsilon": self.epsilon, "seed": self.seed, "batch_size": self.batch_size,
+                        "amp": self.amp})
 
     def teacher_key(self) -> str:
         """A hash of what decides the teacher: data, model, seed, teacher training."""

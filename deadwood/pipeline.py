@@ -18,9 +18,10 @@ from .config import RunConfig
 from .data import ArrayDataset, load_dataset
 from .device import cpu_threads, resolve_device
 from .events import OnEvent, emit
-from .stages import EVAL, TEACHER, TEACHER_EVAL
+from .stages import EVAL, FINETUNE, TEACHER, TEACHER_EVAL
 from .methods import PruneContext, get_method
 from .models import build_model
+from .solves import SolveCache
 from .record import (DENSE_FILE, LoadedRun, RunRecord, copy_run, load_run, sparsity_of, versions,
                      write_run)
 from . import robustness
@@ -152,7 +153,7 @@ def finetune(model: nn.Module, teacher: nn.Module, mask, config: RunConfig, trai
         return entry
 
     try:
-        return run_epochs(model, train, step, stage="finetune", epochs=fc.epochs, lr=fc.lr,
+        return run_epochs(model, train, step, stage=FINETUNE.name, epochs=fc.epochs, lr=fc.lr,
                           batch_size=config.batch_size, seed=config.seed + 7, on_event=on_event, mask=mask,
                           end_epoch=end_epoch, amp=config.amp)
     finally:
@@ -197,7 +198,8 @@ def _compute(config: RunConfig, device: torch.device, cache: Cache, final: Path,
 
     t = time.perf_counter()
     method = get_method(config.method)
-    result = method.prune(PruneContext(teacher, config, train, test, device, on_event))
+    result = method.prune(PruneContext(teacher, config, train, test, device, on_event,
+                                       solves=SolveCache(cache.root, read=use_cache)))
     timings["prune"] = time.perf_counter() - t
     one_shot = accuracy(result.model, test)
     emit(on_event, "epoch", "cut", 1, 1, {"one_shot_accuracy": one_shot, "sparsity": result.mask.sparsity()})
@@ -222,7 +224,7 @@ def _compute(config: RunConfig, device: torch.device, cache: Cache, final: Path,
         one_shot_accuracy=one_shot, clean_accuracy=clean, robustness=curve, timings=timings,
         teacher={"clean_accuracy": tsum["clean_accuracy"], "robustness": tsum["robustness"],
                  "key": tsum["key"], "cached": timings["teacher"] < tsum["seconds"]},
-        prune_info=result.info, key=config.key())
+        prune_info=result.info, sparsity_profile=result.profile, key=config.key())
     write_run(final, record, model_cpu, teacher)
     if out is not None:
         copy_run(final, Path(out))

@@ -10,6 +10,7 @@ import platform
 import shutil
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Optional
 
 import torch
 from torch import nn
@@ -35,6 +36,7 @@ class RunRecord:
     timings: dict = field(default_factory=dict)
     teacher: dict = field(default_factory=dict)  # the dense teacher's clean accuracy and robustness
     prune_info: dict = field(default_factory=dict)  # method report: threshold, guarded layers, ...
+    sparsity_profile: Optional[dict] = None  # one-shot accuracy at every κ (deadwood.profile), when computed
     key: str = ""
     schema: int = SCHEMA
 

@@ -1,0 +1,65 @@
+"""The Stage 1 solve, cached on its own: one solve serves every κ.
+
+The Lagrangian-dual solve reads the teacher, the ``deadwooding`` section, ε, the seed, the batch
+size and the data, never the target sparsity κ (κ enters at the cut, and after it). So a solve
+is stored under :meth:`RunConfig.solve_key`, which leaves κ, the cut, the fine-tune and the evaluation out,
+and a run at another κ with the same solve settings starts from it. The one option that keeps
+Stage 1 alive past the cut, ``finetune.keep_dual``, carries the open multipliers into the
+fine-tune; such runs always solve afresh and never read or write this cache.
+
+A stored solve is a folder ``<root>/solves/<key>/`` holding ``student.pt`` (the solved, uncut
+student) and ``solve.json`` (its history, report and sparsity profile), published atomically.
+A damaged entry is recomputed, never served.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Optional
+
+from .config import RunConfig
+from .errors import RunFileError
+from .store import atomic_save_state, atomic_write_json, load_state, publish_dir, staging_dir
+
+STATE_FILE, SUMMARY_FILE = "student.pt", "solve.json"
+FORMAT = 1
+
+
+def solve_key(config: RunConfig) -> str:
+    """:meth:`RunConfig.solve_key` with this store's format (a new format never reads an old entry)."""
+    return f"{config.solve_key()}-{FORMAT}"
+
+
+class SolveCache:
+    """Solved students under ``root/solves/<solve_key>/``."""
+
+    def __init__(self, root, read: bool = True):
+        self.root, self.read = Path(root) / "solves", read
+
+    def folder(self, config: RunConfig) -> Path:
+        return self.root / solve_key(config)
+
+    def load(self, config: RunConfig) -> Optional[tuple[dict, dict]]:
+        """(student state_dict, summary) of a stored solve, or None when there is none or it is damaged."""
+        folder = self.folder(config)
+        if not self.read or not (folder / SUMMARY_FILE).is_file():
+            return None
+        try:
+            summary = json.loads((folder / SUMMARY_FILE).read_text())
+            if summary.get("key") != solve_key(config) or not isinstance(summary.get("history"), list):
+                return None
+            return load_state(folder / STATE_FILE), summary
+        except (OSError, ValueError, RunFileError):  # damaged: recomputed and replaced
+            return None
+
+    def save(self, config: RunConfig, state: dict, summary: dict) -> None:
+        folder = self.folder(config)
+        tmp = staging_dir(folder)
+        try:
+            atomic_save_state(tmp / STATE_FILE, state)
+            atomic_write_json(tmp / SUMMARY_FILE, {**summary, "key": solve_key(config)})
+            publish_dir(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
