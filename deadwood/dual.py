@@ -19,7 +19,7 @@ Rules (``rule``):
 
 All four go through cooper's formulations, multiplier modules and projection;
 cooper's constrained optimisers are not used because the primal step must stay
-ours (masks, mixed precision, events).
+ours (masks, mixed precision, events). docs/method.md compares the rules.
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The run record: what a run produced, enough to redraw every chart without recomputing.
 
 A run directory holds ``record.json``, ``model.pt`` (the pruned state_dict, pruned
-weights stored as zeros) and ``dense.pt`` (the teacher's state_dict).
+weights stored as zeros) and ``dense.pt`` (the teacher's state_dict). docs/architecture.md
+describes every field.
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ multipliers rise by dual ascent at most every ``dual_every`` primal steps (23 by
 one epoch of the embedded digits at batch 64), by the per-epoch step ``s`` scaled to the
 interval (:func:`dual_pace`). On digits that is once per epoch, the paper group's scheme; on
 larger data the multipliers start moving before the first epoch ends, where one epoch of
-pure L1 descent at λ = 0 can kill the network (README, Benchmark). :mod:`deadwood.dual` has
+pure L1 descent at λ = 0 can kill the network (docs/benchmarks.md). :mod:`deadwood.dual` has
 the alternative rules. Stage 2 cuts the ``κN`` smallest ``|w|`` of the solved student in one
 global threshold.
 
