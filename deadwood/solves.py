@@ -40,16 +40,23 @@ class SolveCache:
     def folder(self, config: RunConfig) -> Path:
         return self.root / solve_key(config)
 
+    def summary(self, config: RunConfig) -> Optional[dict]:
+        """The stored solve's summary (history, report, sparsity profile) without its weights, or
+        None when there is none or it is damaged: what a page needs to draw the profile at any κ."""
+        try:
+            summary = json.loads((self.folder(config) / SUMMARY_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        ok = summary.get("key") == solve_key(config) and isinstance(summary.get("profile"), dict)
+        return summary if ok else None
+
     def load(self, config: RunConfig) -> Optional[tuple[dict, dict]]:
         """(student state_dict, summary) of a stored solve, or None when there is none or it is damaged."""
-        folder = self.folder(config)
-        if not self.read or not (folder / SUMMARY_FILE).is_file():
+        summary = self.summary(config) if self.read else None
+        if summary is None or not isinstance(summary.get("history"), list):
             return None
         try:
-            summary = json.loads((folder / SUMMARY_FILE).read_text())
-            if summary.get("key") != solve_key(config) or not isinstance(summary.get("history"), list):
-                return None
-            return load_state(folder / STATE_FILE), summary
+            return load_state(self.folder(config) / STATE_FILE), summary
         except (OSError, ValueError, RunFileError):  # damaged: recomputed and replaced
             return None
 
