@@ -18,6 +18,7 @@ from .config import RunConfig
 from .data import ArrayDataset, load_dataset
 from .device import cpu_threads, resolve_device
 from .events import OnEvent, emit
+from . import fingerprint
 from .stages import EVAL, FINETUNE, TEACHER, TEACHER_EVAL
 from .methods import PruneContext, get_method
 from .models import build_model
@@ -103,7 +104,7 @@ def get_teacher(config: RunConfig, train, test, device, cache: Cache, on_event: 
     clean, curve = evaluate(model, test, config, on_event, stage=TEACHER_EVAL.name)
     summary = {"history": history, "clean_accuracy": clean, "robustness": curve, "seconds": seconds,
                "epsilons": config.eval_epsilons, "samples": config.evaluation.samples,
-               "key": config.teacher_key()}
+               "key": config.teacher_key(), "code": fingerprint.code_fingerprint()}
     tmp = staging_dir(folder)
     atomic_save_state(tmp / DENSE_FILE, model.state_dict())
     atomic_write_json(tmp / "teacher.json", summary)
@@ -224,7 +225,8 @@ def _compute(config: RunConfig, device: torch.device, cache: Cache, final: Path,
         one_shot_accuracy=one_shot, clean_accuracy=clean, robustness=curve, timings=timings,
         teacher={"clean_accuracy": tsum["clean_accuracy"], "robustness": tsum["robustness"],
                  "key": tsum["key"], "cached": timings["teacher"] < tsum["seconds"]},
-        prune_info=result.info, sparsity_profile=result.profile, key=config.key())
+        prune_info=result.info, sparsity_profile=result.profile, key=config.key(),
+        code=fingerprint.code_fingerprint(), threads=torch.get_num_threads())
     write_run(final, record, model_cpu, teacher)
     if out is not None:
         copy_run(final, Path(out))

@@ -39,6 +39,8 @@ class RunRecord:
     prune_info: dict = field(default_factory=dict)  # method report: threshold, guarded layers, ...
     sparsity_profile: Optional[dict] = None  # one-shot accuracy at every κ (deadwood.profile), when computed
     key: str = ""
+    code: str = ""  # the fingerprint of the engine code that computed it (deadwood.fingerprint)
+    threads: int = 0  # CPU intra-op threads the run used (0: not recorded)
     schema: int = SCHEMA
 
     def to_dict(self) -> dict:

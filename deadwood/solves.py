@@ -20,6 +20,7 @@ from typing import Optional
 
 from .config import RunConfig
 from .errors import RunFileError
+from . import fingerprint
 from .store import atomic_save_state, atomic_write_json, load_state, publish_dir, staging_dir
 
 STATE_FILE, SUMMARY_FILE = "student.pt", "solve.json"
@@ -65,7 +66,8 @@ class SolveCache:
         tmp = staging_dir(folder)
         try:
             atomic_save_state(tmp / STATE_FILE, state)
-            atomic_write_json(tmp / SUMMARY_FILE, {**summary, "key": solve_key(config)})
+            atomic_write_json(tmp / SUMMARY_FILE,
+                              {**summary, "key": solve_key(config), "code": fingerprint.code_fingerprint()})
             publish_dir(tmp, folder)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
