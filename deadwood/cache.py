@@ -1,20 +1,37 @@
-"""The configuration-hash cache: ``run(config)`` asked twice is a look-up.
+"""The configuration-hash cache: ``run(config)`` asked twice is a look-up; and its health.
 
 Teachers live under ``teacher_key()`` (every method at every sparsity prunes the same one),
-finished runs under ``key()``. Nothing here computes; :mod:`deadwood.pipeline` fills the cache.
+Deadwooding's Stage 1 solves under ``solve_key()`` (:mod:`deadwood.solves`), finished runs under
+``key()``; every key holds the engine code's fingerprint (:mod:`deadwood.fingerprint`). Nothing
+here computes; :mod:`deadwood.pipeline` fills the cache.
+
+For ``deadwood cache list | verify | prune`` an entry is
+
+- ``ok``: whole, readable, and made by this code;
+- ``stale``: whole, but made by other engine code (its recorded fingerprint differs from
+  :func:`deadwood.fingerprint.code_fingerprint`, or it predates fingerprints): never served,
+  since every key holds the fingerprint, and safe to remove;
+- ``damaged``: a file is missing, unreadable JSON, or a checkpoint that does not load: never
+  served (recomputed on the next request) and safe to remove;
+- ``partial``: a staging folder a crash left behind (a name starting with a dot), never read;
+  one whose writer is still running is ``writing`` and left alone.
 """
 from __future__ import annotations
 
 import json
+import re
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from torch import nn
 
-from . import robustness
+from . import fingerprint, robustness
 from .config import RunConfig
 from .errors import RunFileError
 from .record import DENSE_FILE, RECORD_FILE, RUN_FILES, LoadedRun, is_fraction, load_model, load_run, read_record
-from .store import default_cache_dir
+from .store import default_cache_dir, load_state, process_alive
 
 TEACHER_FILE = "teacher.json"
 
@@ -98,3 +115,80 @@ def summary_fits(summary: dict, config: RunConfig) -> bool:
     rob = summary.get("robustness", {})
     return (summary.get("epsilons") == config.eval_epsilons and summary.get("samples") == config.evaluation.samples
             and rob.get("steps") == config.evaluation.steps and rob.get("format") == robustness.FORMAT)
+
+
+# kind -> (folder, summary file, checkpoint files)
+KINDS = {"teacher": ("teachers", TEACHER_FILE, ("dense.pt",)),
+         "solve": ("solves", "solve.json", ("student.pt",)),
+         "run": ("runs", "record.json", ("model.pt", "dense.pt"))}
+STATES = ("ok", "stale", "damaged", "partial", "writing")
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str
+    path: Path
+    state: str
+    why: str
+    bytes: int
+
+
+def _size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else 0
+
+
+def check(kind: str, path: Path, deep: bool = True) -> tuple[str, str]:
+    """(state, why) of one entry folder; ``deep`` also loads its checkpoints."""
+    _, summary_file, checkpoints = KINDS[kind]
+    if path.name.startswith("."):
+        writer = re.search(r"\.(?:old|tmp)-(\d+)-", path.name)
+        if writer and process_alive(int(writer.group(1))):
+            return "writing", "being written by a running process"
+        return "partial", "a staging folder left by an interrupted write"
+    try:
+        summary = json.loads((path / summary_file).read_text())
+    except FileNotFoundError:
+        return "damaged", f"{summary_file} is missing"
+    except (OSError, ValueError) as e:
+        return "damaged", f"{summary_file} is not valid JSON ({type(e).__name__})"
+    if not isinstance(summary, dict):
+        return "damaged", f"{summary_file} does not hold a JSON object"
+    for name in checkpoints:
+        if not (path / name).is_file():
+            return "damaged", f"{name} is missing"
+        if deep:
+            try:
+                load_state(path / name)
+            except RunFileError as e:
+                return "damaged", str(e)
+    code = summary.get("code")
+    if code != fingerprint.code_fingerprint():
+        return "stale", ("made before code fingerprints were recorded" if not code
+                         else f"made by other engine code ({code}, this code is {fingerprint.code_fingerprint()})")
+    return "ok", ""
+
+
+def entries(root=None, deep: bool = True) -> list[Entry]:
+    """Every entry under the cache folder ``root`` (default ``$DEADWOOD_CACHE``), kind by kind."""
+    root = Path(root) if root is not None else default_cache_dir()
+    out = []
+    for kind, (folder, _, _) in KINDS.items():
+        base = root / folder
+        if not base.is_dir():
+            continue
+        for path in sorted(p for p in base.iterdir() if p.is_dir()):
+            state, why = check(kind, path, deep)
+            out.append(Entry(kind, path, state, why, _size(path)))
+    return out
+
+
+def prune(root=None, states: Iterable[str] = ("stale", "damaged", "partial"), dry_run: bool = False) -> list[Entry]:
+    """Remove every entry in one of ``states`` (never an ``ok`` one); return what was (or would be) removed."""
+    states = set(states)
+    if "ok" in states:
+        raise ValueError("prune never removes entries that may be served")
+    gone = [e for e in entries(root) if e.state in states]
+    if not dry_run:
+        for e in gone:
+            shutil.rmtree(e.path, ignore_errors=True)
+    return gone

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
 from .errors import ConfigError
+from . import fingerprint
 
 
 def _positive(name: str, value, allow_zero: bool = False):
@@ -212,8 +213,8 @@ class RunConfig:
         _positive("batch_size", self.batch_size)
         _positive("min_keep", self.min_keep, allow_zero=True)
         _choice("device", self.device, DEVICES)
-        for sub in (self.teacher, self.deadwooding, self.cut, self.hydra, self.finetune, self.evaluation):
-            sub.validate()
+        for section in _SUBCONFIGS:  # every section, a new method's own included
+            getattr(self, section).validate()
         if self.cut != CutConfig() and self.method not in cut_methods():
             raise ConfigError(f"cut options apply to the {' and '.join(cut_methods())} methods only, "
                               f"not '{self.method}'")
@@ -253,7 +254,8 @@ class RunConfig:
         return cls(**kwargs)
 
     def key(self) -> str:
-        """A hash of everything that decides the results (not the device or data folder).
+        """A hash of everything that decides the results (not the device or data folder), the
+        engine code that computes them included (:mod:`deadwood.fingerprint`).
 
         A method's own section (``deadwooding``, ``hydra``: ``Method.section`` in the registry)
         only counts for that method, so tuning Deadwooding leaves every baseline's cached run
@@ -267,12 +269,20 @@ class RunConfig:
         for section in method_sections():
             if section != own:
                 d.pop(section)
-        return _digest(d)
+        return _digest({**d, "code": fingerprint.code_fingerprint()})
+
+    def solve_key(self) -> str:
+        """A hash of what decides Deadwooding's Stage 1 solve: the teacher, the ``deadwooding``
+        section, epsilon, seed, batch size (never the sparsity, the cut, the fine-tune or the
+        evaluation; see deadwood.solves)."""
+        return _digest({"teacher": self.teacher_key(), "deadwooding": dataclasses.asdict(self.deadwooding),
+                        "epsilon": self.epsilon, "seed": self.seed, "batch_size": self.batch_size,
+                        "amp": self.amp})
 
     def teacher_key(self) -> str:
         """A hash of what decides the teacher: data, model, seed, teacher training."""
-        return _digest({"dataset": self.dataset, "model": self.model, "seed": self.seed,
-                        "batch_size": self.batch_size, "amp": self.amp, "epsilon": self.teacher_epsilon,
+        return _digest({"code": fingerprint.code_fingerprint(), "dataset": self.dataset,
+                        "model": self.model, "seed": self.seed, "batch_size": self.batch_size, "amp": self.amp, "epsilon": self.teacher_epsilon,
                         "teacher": dataclasses.asdict(self.teacher)})
 
 

@@ -142,11 +142,12 @@ def global_cut(scores: Mapping[str, torch.Tensor], sparsity: float, min_keep: in
 
     Selection uses the same ``torch.topk(..., largest=False)`` over the concatenated
     scores as ``torch.nn.utils.prune.global_unstructured``, so both agree exactly.
-    With ``min_keep > 0`` a layer the cut would empty keeps its ``min_keep`` highest
-    scores, and as many of the lowest surviving weights elsewhere are cut instead,
-    so the global sparsity stays exact (docs/method.md, the collapse guard). Returns the
-    mask and a report ``{"threshold": θ, "guarded": {layer: weights restored}}``; θ is None
-    when nothing is cut (κ = 0, the dense baseline), as a report must be plain JSON.
+    With ``min_keep > 0`` a layer the cut would leave with fewer than ``min_keep`` weights
+    keeps its ``min_keep`` highest scores, and as many of the lowest surviving weights
+    elsewhere are cut instead, so the global sparsity stays exact (docs/method.md, the
+    collapse guard). Returns the mask and a report ``{"threshold": θ, "guarded": {layer:
+    weights restored}}``; θ is None when nothing is cut (κ = 0, the dense baseline), as a
+    report must be plain JSON.
     """
     _check_sparsity(sparsity)
     flat = _flat(scores)

@@ -18,12 +18,15 @@ from .config import RunConfig
 from .data import ArrayDataset, load_dataset
 from .device import cpu_threads, resolve_device
 from .events import OnEvent, emit
-from .stages import EVAL, TEACHER, TEACHER_EVAL
+from . import fingerprint
+from .stages import EVAL, FINETUNE, TEACHER, TEACHER_EVAL
 from .methods import PruneContext, get_method
 from .models import build_model
 from .cache import TEACHER_FILE, Cache
 from .errors import RunFileError
-from .record import DENSE_FILE, LoadedRun, RunRecord, check_out, copy_run, load_run, sparsity_of, versions, write_run
+from .record import (DENSE_FILE, LoadedRun, RunRecord, check_out, copy_run, load_run, sparsity_of, versions,
+                     write_run)
+from .solves import SolveCache
 from . import robustness
 from .store import atomic_save_state, atomic_write_json, check_writable, publish_dir, staging_dir
 from .train import accuracy, adversarial_step, distill_step, natural_step, run_epochs
@@ -88,7 +91,7 @@ def get_teacher(config: RunConfig, train, test, device, cache: Cache, on_event: 
     clean, curve = evaluate(model, test, config, on_event, stage=TEACHER_EVAL.name)
     summary = {"history": history, "clean_accuracy": clean, "robustness": curve, "seconds": seconds,
                "epsilons": config.eval_epsilons, "samples": config.evaluation.samples,
-               "key": config.teacher_key()}
+               "key": config.teacher_key(), "code": fingerprint.code_fingerprint()}
     tmp = staging_dir(folder)
     try:
         atomic_save_state(tmp / DENSE_FILE, model.state_dict())
@@ -134,7 +137,7 @@ def finetune(model: nn.Module, teacher: nn.Module, mask, config: RunConfig, trai
         return entry
 
     try:
-        return run_epochs(model, train, step, stage="finetune", epochs=fc.epochs, lr=fc.lr,
+        return run_epochs(model, train, step, stage=FINETUNE.name, epochs=fc.epochs, lr=fc.lr,
                           batch_size=config.batch_size, seed=config.seed + 7, on_event=on_event, mask=mask,
                           end_epoch=end_epoch, amp=config.amp)
     finally:
@@ -188,7 +191,8 @@ def _compute(config: RunConfig, device: torch.device, cache: Cache, final: Path,
 
     t = time.perf_counter()
     method = get_method(config.method)
-    result = method.prune(PruneContext(teacher, config, train, test, device, on_event))
+    result = method.prune(PruneContext(teacher, config, train, test, device, on_event,
+                                       solves=SolveCache(cache.root, read=use_cache)))
     timings["prune"] = time.perf_counter() - t
     one_shot = accuracy(result.model, test)
     emit(on_event, "epoch", "cut", 1, 1, {"one_shot_accuracy": one_shot, "sparsity": result.mask.sparsity()})
@@ -213,7 +217,8 @@ def _compute(config: RunConfig, device: torch.device, cache: Cache, final: Path,
         one_shot_accuracy=one_shot, clean_accuracy=clean, robustness=curve, timings=timings,
         teacher={"clean_accuracy": tsum["clean_accuracy"], "robustness": tsum["robustness"],
                  "key": tsum["key"], "cached": timings["teacher"] < tsum["seconds"]},
-        prune_info=result.info, key=config.key())
+        prune_info=result.info, sparsity_profile=result.profile, key=config.key(),
+        code=fingerprint.code_fingerprint(), threads=torch.get_num_threads())
     write_run(final, record, model_cpu, teacher)
     if out is not None:
         copy_run(final, out, replace=force)

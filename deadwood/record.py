@@ -12,6 +12,7 @@ import platform
 import shutil
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Optional
 
 import torch
 from torch import nn
@@ -38,7 +39,10 @@ class RunRecord:
     timings: dict = field(default_factory=dict)
     teacher: dict = field(default_factory=dict)  # the dense teacher's clean accuracy and robustness
     prune_info: dict = field(default_factory=dict)  # method report: threshold, guarded layers, ...
+    sparsity_profile: Optional[dict] = None  # one-shot accuracy at every κ (deadwood.profile), when computed
     key: str = ""
+    code: str = ""  # the fingerprint of the engine code that computed it (deadwood.fingerprint)
+    threads: int = 0  # CPU intra-op threads the run used (0: not recorded)
     schema: int = SCHEMA
 
     def to_dict(self) -> dict:

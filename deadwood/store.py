@@ -149,11 +149,11 @@ def _sweep(final: Path) -> None:
     pattern = re.compile(rf"\.{re.escape(final.name)}\.(?:old|tmp)-(\d+)-\w+")
     for p in final.parent.iterdir():
         found = pattern.fullmatch(p.name)
-        if found and not _alive(int(found.group(1))) and _flat(p):
+        if found and not process_alive(int(found.group(1))) and _flat(p):
             shutil.rmtree(p, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     if pid == os.getpid() or os.name != "posix":
         return True  # another thread of ours may be writing it; elsewhere, no cheap liveness test
     try:

@@ -221,3 +221,23 @@ def test_two_dimensional_inputs_are_drawn_as_points_with_arrows():
     fooled = [t for t in fig.data if t.name == "fooled"]
     assert [len(t.x) for t in fooled] == [int(examples[k]["success"].sum()) for k in ("dense", "pruned")]
     assert len([a for a in fig.layout.annotations if a.showarrow]) == 2 * 5
+
+
+def test_profile_figure_draws_both_models_clean_and_robust_and_marks_the_chosen_sparsity():
+    from deadwood.profile import at
+    from deadwood_app.charts_profile import profile_figure
+
+    profile = {"sparsities": [0.0, 0.5, 0.9, 0.99], "attack": "fgsm", "epsilon": 0.1, "samples": 50,
+               "student": {"clean": [0.9, 0.9, 0.8, 0.5], "robust": [0.6, 0.6, 0.5, 0.3]},
+               "teacher": {"clean": [0.9, 0.85, 0.4, 0.1], "robust": [0.6, 0.5, 0.2, 0.05]}}
+    fig = profile_figure(profile, sparsity=0.9)
+    traces = {t.name: t for t in fig.data}
+    assert list(traces["deadwooding (solved), clean"].y) == profile["student"]["clean"]
+    assert list(traces["teacher's weights (magnitude), robust"].y) == profile["teacher"]["robust"]
+    assert len(fig.data) == 4 and "FGSM at ε = 0.1" in fig.layout.title.text and "50 test images" in fig.layout.title.text
+    xs = list(traces["deadwooding (solved), clean"].x)
+    assert xs == sorted(xs)  # κ grows to the right
+    (line,) = fig.layout.shapes
+    assert line.x0 == pytest.approx(xs[2])  # the chosen κ is marked where its point is
+    assert at(profile, 0.91) == {"sparsity": 0.9, "student": {"clean": 0.8, "robust": 0.5},
+                                          "teacher": {"clean": 0.4, "robust": 0.2}}

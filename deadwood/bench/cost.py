@@ -16,7 +16,9 @@ one-shot, clean and robust accuracy from its last round (the rounds are identica
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
+from typing import Optional, Sequence
 
 import torch
 
@@ -26,10 +28,16 @@ from ..errors import ConfigError, DeadwoodError
 STAGES = ("prune", "finetune", "eval")
 
 
-def stage_seconds(variants: dict[str, RunConfig], repeats: int = 3) -> dict[str, dict]:
+def stage_seconds(variants: dict[str, RunConfig], repeats: int = 3,
+                  sparsities: Optional[Sequence[float]] = None) -> dict[str, dict]:
     """For each labelled configuration (all sharing one teacher: same data, model, seed, teacher
     settings): median seconds of prune, fine-tune and evaluation over ``repeats`` interleaved
-    rounds, their total, and the accuracies (one-shot, clean, robust at the run's epsilon)."""
+    rounds, their total, and the accuracies (one-shot, clean, robust at the run's epsilon).
+
+    With ``sparsities``, a round of a variant is its whole grid, each κ in turn, the way ``bench``
+    runs it: a method with a cached Stage 1 (Deadwooding) solves once per round and every other
+    κ starts from that solve; the stage seconds add up over the grid, and ``by_sparsity`` holds
+    each κ's accuracies."""
     from ..device import cpu_threads, resolve_device
 
     configs = list(variants.values())
@@ -39,12 +47,14 @@ def stage_seconds(variants: dict[str, RunConfig], repeats: int = 3) -> dict[str,
     first = configs[0]
     device = resolve_device(first.device)
     with cpu_threads(device):  # as many threads as a run uses
-        return _timed(variants, repeats, first, device)
+        return _timed(variants, repeats, first, device, sparsities)
 
 
-def _timed(variants: dict[str, RunConfig], repeats: int, first: RunConfig, device) -> dict[str, dict]:
+def _timed(variants: dict[str, RunConfig], repeats: int, first: RunConfig, device,
+           sparsities: Optional[Sequence[float]]) -> dict[str, dict]:
     from ..methods import PruneContext, get_method
     from ..pipeline import Cache, evaluate, finetune, get_teacher, load_data
+    from ..solves import SolveCache
     from ..train import accuracy
 
     train, test = load_data(first, device)
@@ -53,22 +63,30 @@ def _timed(variants: dict[str, RunConfig], repeats: int, first: RunConfig, devic
     results: dict[str, dict] = {}
     for round_ in range(repeats + 1):  # round 0 warms up (lazy imports, allocator) and is dropped
         for label, config in variants.items():
-            torch.manual_seed(config.seed)
-            t = time.perf_counter()
-            res = get_method(config.method).prune(PruneContext(teacher, config, train, test, device))
-            times[label]["prune"].append(time.perf_counter() - t)
-            one_shot = accuracy(res.model, test)
-            t = time.perf_counter()
-            finetune(res.model, teacher, res.mask, config, train, test, constraints=res.constraints)
-            times[label]["finetune"].append(time.perf_counter() - t)
-            t = time.perf_counter()
-            clean, curve = evaluate(res.model, test, config)
-            times[label]["eval"].append(time.perf_counter() - t)
-            robust = dict(zip(curve["epsilons"], curve["accuracy"])).get(float(config.epsilon))
-            results[label] = {"one_shot_accuracy": one_shot, "clean_accuracy": clean, "robust_accuracy": robust}
-            if round_ == 0:
+            grid = [config] if sparsities is None else [with_updates(config, sparsity=k) for k in sparsities]
+            spent = dict.fromkeys(STAGES, 0.0)
+            with tempfile.TemporaryDirectory() as scratch:  # one solve per round, as a fresh grid pays
+                solves = SolveCache(scratch) if sparsities is not None else None
+                for c in grid:
+                    torch.manual_seed(c.seed)
+                    t = time.perf_counter()
+                    res = get_method(c.method).prune(PruneContext(teacher, c, train, test, device, solves=solves))
+                    spent["prune"] += time.perf_counter() - t
+                    one_shot = accuracy(res.model, test)
+                    t = time.perf_counter()
+                    finetune(res.model, teacher, res.mask, c, train, test, constraints=res.constraints)
+                    spent["finetune"] += time.perf_counter() - t
+                    t = time.perf_counter()
+                    clean, curve = evaluate(res.model, test, c)
+                    spent["eval"] += time.perf_counter() - t
+                    robust = dict(zip(curve["epsilons"], curve["accuracy"])).get(float(c.epsilon))
+                    entry = {"one_shot_accuracy": one_shot, "clean_accuracy": clean, "robust_accuracy": robust}
+                    results.setdefault(label, {"by_sparsity": {}})
+                    results[label].update(entry)
+                    results[label]["by_sparsity"][c.sparsity] = entry
+            if round_:
                 for s in STAGES:
-                    times[label][s].pop()
+                    times[label][s].append(spent[s])
     out = {}
     for label in variants:
         med = {s: statistics.median(times[label][s]) for s in STAGES}

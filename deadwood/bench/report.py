@@ -40,6 +40,16 @@ def summarize(rows: list[dict]) -> list[dict]:
     return out
 
 
+def grid_seconds(rows: list[dict]) -> dict[str, float]:
+    """Per method: ``time_s`` summed over its sparsities, averaged over seeds (what one seed's
+    whole grid costs; a method that reuses a solve across sparsities pays for it once)."""
+    per_seed: dict[str, dict[int, float]] = {}
+    for r in rows:
+        per_seed.setdefault(r["method"], {}).setdefault(r["seed"], 0.0)
+        per_seed[r["method"]][r["seed"]] += r["time_s"]
+    return {m: statistics.fmean(v.values()) for m, v in per_seed.items()}
+
+
 def _fmt(s: dict, digits: int = 3) -> str:
     if s["mean"] is None:
         return "n/a"
@@ -66,7 +76,9 @@ def markdown(result: dict) -> str:
             f"Seeds {seeds} (mean ± sample standard deviation over them). Robust accuracy: foolbox L-inf PGD, "
             f"{ev['steps']} steps, at epsilon {g['epsilon']}, on {ev['samples'] or 'all'} test images. "
             "One-shot: clean accuracy right after the cut, before fine-tuning. Time: the run's own prune + "
-            "fine-tune + evaluation seconds as recorded when it was computed (the shared teacher left out); "
+            "fine-tune + evaluation seconds as recorded when it was computed (the shared teacher left out; "
+            "Deadwooding's Stage 1 solve is counted in the one run per seed that solved, the other sparsities "
+            "reuse it); "
             f"{_load_note(result)}.", "",
             f"| method | sparsity | one-shot | clean | robust@{g['epsilon']:g} | time (s) | time / magnitude |",
             "|---|---:|---:|---:|---:|---:|---:|"]
@@ -75,6 +87,10 @@ def markdown(result: dict) -> str:
             lines.append(f"| {e['method']} | {e['sparsity']:g} | {_fmt(e['one_shot_accuracy'])} | "
                          f"{_fmt(e['clean_accuracy'])} | {_fmt(e['robust_accuracy'])} | "
                          f"{_fmt(e['time_s'], 2)} | {ratio} |")
+        totals = grid_seconds(result["rows"])
+        if "magnitude" in totals:
+            lines += ["", "Whole grid, seconds summed over the sparsities (mean over seeds), against magnitude's: "
+                      + ", ".join(f"{m} {t:.1f} s ({t / totals['magnitude']:.2f}x)" for m, t in totals.items()) + "."]
         flagged = [r for r in result["rows"] if r.get("warnings")]
         if flagged:
             lines += ["", f"Robustness sanity checks failed in {len(flagged)} run(s) (their robust accuracy may be "

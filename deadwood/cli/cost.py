@@ -26,6 +26,8 @@ def add_cost_command(sub) -> None:
     p.add_argument("--model", default="mlp", help="(default: mlp)")
     p.add_argument("--data-dir")
     p.add_argument("--sparsity", type=float, default=0.95, help="(default: 0.95)")
+    p.add_argument("--sparsities", type=float, nargs="+", help="time each variant's whole grid of these "
+                   "sparsities instead (Deadwooding solves once per grid and reuses the solve)")
     p.add_argument("--epsilon", type=float, default=0.1, help="(default: 0.1)")
     p.add_argument("--seed", type=int, default=0, help="(default: 0)")
     p.add_argument("--device", default="auto", help="(default: auto)")
@@ -65,10 +67,12 @@ def cmd_cost(ns) -> int:
     variants = dict(_variant(t, base) for t in texts)
     with deadwood_threads(ns.threads), warnings.catch_warnings():
         warnings.simplefilter("ignore", RobustnessWarning)
-        res = stage_seconds(variants, ns.repeats)
+        res = stage_seconds(variants, ns.repeats, ns.sparsities)
         threads = os.environ.get("DEADWOOD_THREADS", "1")
     ref = res.get("magnitude", next(iter(res.values())))["total"]
-    print(f"{ns.dataset}/{ns.model} sparsity {ns.sparsity} seed {ns.seed}: median of {ns.repeats} interleaved "
+    where = (f"grid {' '.join(map(str, ns.sparsities))} (stage seconds summed over the grid)" if ns.sparsities
+             else f"sparsity {ns.sparsity}")
+    print(f"{ns.dataset}/{ns.model} {where} seed {ns.seed}: median of {ns.repeats} interleaved "
           f"rounds, {threads} thread(s), load average {os.getloadavg()[0]:.2f} at the end")
     print(f"{'variant':<24}{'prune':>8}{'finetune':>9}{'eval':>7}{'total':>8}{'ratio':>7}"
           f"{'one-shot':>10}{'clean':>7}{'robust':>8}")

@@ -34,10 +34,12 @@ from torch import nn
 from ..cut import cut
 from ..data import batches
 from ..dual import Multipliers
-from ..masks import global_threshold, magnitudes, prunable
+from ..dead_wood import dead_fractions, magnitude_quantiles, with_dead_fractions
+from ..masks import magnitudes, prunable
+from ..profile import sparsity_profile
 from ..robustness import perturb
 from ..train import accuracy, kd_loss, run_epochs
-from ..events import Stage
+from ..events import Stage, emit
 from .registry import PruneContext, PruneResult, register
 
 STAGE = Stage("dual", "Stage 1 · Lagrangian-dual solve", "dual solve")  # what this method's own Stage 1 is called
@@ -120,13 +122,6 @@ class DeadwoodingProblem:
         self.t_cap.close()
 
 
-def dead_fraction(model: nn.Module, sparsity: float) -> dict[str, float]:
-    """Per layer: the fraction of weights at or below the would-be global threshold θ(κ)."""
-    mags = magnitudes(model)
-    theta = global_threshold(mags, sparsity)
-    return {n: float((m <= theta).float().mean()) for n, m in mags.items()}
-
-
 def dual_pace(dual_every: int, dual_step: float, samples: int, batch_size: int) -> tuple[int, float]:
     """How often the multipliers move, and by how much: ``(every, step)`` for :class:`DualSolve`.
 
@@ -205,8 +200,12 @@ def solve(ctx: PruneContext, keep_open: bool = False) -> Solution:
     dual = dual_solve(student, ctx, len(ctx.train))
     problem, duals, every = dual.problem, dual.duals, dual.dual_every
 
+    sizes = {n: p.numel() for n, p in prunable(student).items()}
+
     def end_epoch(epoch):
-        return {**dual.end_epoch(), "dead_fraction": dead_fraction(student, run.sparsity),
+        quantiles = magnitude_quantiles(student)  # κ-free: the dead wood at any κ (deadwood.dead_wood)
+        return {**dual.end_epoch(), "magnitude_quantiles": quantiles,
+                "dead_fraction": dead_fractions(quantiles, sizes, run.sparsity),
                 "accuracy": accuracy(student, ctx.test)}
 
     try:
@@ -227,8 +226,31 @@ def solve(ctx: PruneContext, keep_open: bool = False) -> Solution:
                          "constraints, then one global magnitude cut", color="#2ca02c", section="deadwooding",
           stage=STAGE, cut_options=True)
 def prune(ctx: PruneContext) -> PruneResult:
-    solved = solve(ctx, keep_open=ctx.config.finetune.keep_dual)
+    """Stage 1 (from the solve cache when it holds this solve) and one global cut at κ.
+
+    The solve, its history and its sparsity profile do not depend on κ, so they are stored
+    once per solve setting (:mod:`deadwood.solves`) and every other κ starts from them; only
+    ``finetune.keep_dual``, which carries the open multipliers into the fine-tune, solves afresh."""
+    config = ctx.config
+    keep = config.finetune.keep_dual
+    stored = None if keep or ctx.solves is None else ctx.solves.load(config)
+    if stored is not None:
+        state, summary = stored
+        student = ctx.student()
+        student.load_state_dict(state)
+        sizes = {n: p.numel() for n, p in prunable(student).items()}
+        solved = Solution(student, with_dead_fractions(summary["history"], sizes, config.sparsity), summary["info"])
+        profile = summary["profile"]
+        emit(ctx.on_event, "cached", STAGE.name)
+    else:
+        solved = solve(ctx, keep_open=keep)
+        profile = sparsity_profile(solved.student, ctx.teacher, ctx.test, config)
+        if ctx.solves is not None and not keep:
+            history = [{k: v for k, v in h.items() if k != "dead_fraction"} for h in solved.history]
+            ctx.solves.save(config, solved.student.state_dict(),
+                            {"history": history, "info": solved.info, "profile": profile})
     student = solved.student
-    mask, report = cut(magnitudes(student), ctx.config)  # one global cut unless config.cut says otherwise
+    mask, report = cut(magnitudes(student), config)  # one global cut unless config.cut says otherwise
     mask.apply(student)
-    return PruneResult(student, mask, solved.history, {**report, **solved.info}, constraints=solved.constraints)
+    info = {**report, **solved.info, "solve_cached": stored is not None}
+    return PruneResult(student, mask, solved.history, info, constraints=solved.constraints, profile=profile)

@@ -33,6 +33,7 @@ class PruneContext:
     test: ArrayDataset
     device: torch.device
     on_event: OnEvent = None
+    solves: Optional["SolveCache"] = None  # noqa: F821  (deadwood.solves: where a Stage 1 solve may be stored)
 
     def student(self) -> nn.Module:
         """A trainable copy of the teacher."""
@@ -52,6 +53,7 @@ class PruneResult:
     # an object with ``lagrangian(x, y, objective=False) -> (loss, metrics)``, ``end_epoch() -> dict``
     # and ``close()``; None for methods without constraints.
     constraints: Optional[object] = None
+    profile: Optional[dict] = None  # the sparsity profile of the method's own weights (deadwood.profile)
 
 
 @dataclass(frozen=True)

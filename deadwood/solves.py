@@ -1,0 +1,74 @@
+"""The Stage 1 solve, cached on its own: one solve serves every κ.
+
+The Lagrangian-dual solve reads the teacher, the ``deadwooding`` section, ε, the seed, the batch
+size and the data, never the target sparsity κ (κ enters at the cut, and after it). So a solve
+is stored under :meth:`RunConfig.solve_key`, which leaves κ, the cut, the fine-tune and the evaluation out,
+and a run at another κ with the same solve settings starts from it. The one option that keeps
+Stage 1 alive past the cut, ``finetune.keep_dual``, carries the open multipliers into the
+fine-tune; such runs always solve afresh and never read or write this cache.
+
+A stored solve is a folder ``<root>/solves/<key>/`` holding ``student.pt`` (the solved, uncut
+student) and ``solve.json`` (its history, report and sparsity profile), published atomically.
+A damaged entry is recomputed, never served.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Optional
+
+from .config import RunConfig
+from .errors import RunFileError
+from . import fingerprint
+from .store import atomic_save_state, atomic_write_json, load_state, publish_dir, staging_dir
+
+STATE_FILE, SUMMARY_FILE = "student.pt", "solve.json"
+FORMAT = 1
+
+
+def solve_key(config: RunConfig) -> str:
+    """:meth:`RunConfig.solve_key` with this store's format (a new format never reads an old entry)."""
+    return f"{config.solve_key()}-{FORMAT}"
+
+
+class SolveCache:
+    """Solved students under ``root/solves/<solve_key>/``."""
+
+    def __init__(self, root, read: bool = True):
+        self.root, self.read = Path(root) / "solves", read
+
+    def folder(self, config: RunConfig) -> Path:
+        return self.root / solve_key(config)
+
+    def summary(self, config: RunConfig) -> Optional[dict]:
+        """The stored solve's summary (history, report, sparsity profile) without its weights, or
+        None when there is none or it is damaged: what a page needs to draw the profile at any κ."""
+        try:
+            summary = json.loads((self.folder(config) / SUMMARY_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        ok = summary.get("key") == solve_key(config) and isinstance(summary.get("profile"), dict)
+        return summary if ok else None
+
+    def load(self, config: RunConfig) -> Optional[tuple[dict, dict]]:
+        """(student state_dict, summary) of a stored solve, or None when there is none or it is damaged."""
+        summary = self.summary(config) if self.read else None
+        if summary is None or not isinstance(summary.get("history"), list):
+            return None
+        try:
+            return load_state(self.folder(config) / STATE_FILE), summary
+        except (OSError, ValueError, RunFileError):  # damaged: recomputed and replaced
+            return None
+
+    def save(self, config: RunConfig, state: dict, summary: dict) -> None:
+        folder = self.folder(config)
+        tmp = staging_dir(folder)
+        try:
+            atomic_save_state(tmp / STATE_FILE, state)
+            atomic_write_json(tmp / SUMMARY_FILE,
+                              {**summary, "key": solve_key(config), "code": fingerprint.code_fingerprint()})
+            publish_dir(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
