@@ -251,3 +251,28 @@ def test_foolbox_is_not_imported_by_the_engine_or_the_cli_start():
     code = "import sys, deadwood, deadwood.cli; print('foolbox' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_the_epsilon_zero_check_compares_sample_by_sample_not_by_count(trained):
+    """A model that gets as many right on its second look at the samples, but other ones, is flagged."""
+    _, data = trained
+    from deadwood.data import ArrayDataset
+
+    pair = ArrayDataset(data.x[:2], torch.tensor([0, 1]), data.info, "test")
+    seen = set()
+
+    class SecondLook(nn.Module):
+        """Class 0 for an input it has not seen, class 1 for one it has: the clean pass gets sample 0
+        right, the pass at epsilon 0 (the same inputs) sample 1: one right each time."""
+
+        def forward(self, x):
+            keys = [round(float(v), 4) for v in x.flatten(1).sum(1)]
+            out = torch.zeros(len(x), data.info.num_classes) + 0 * x.flatten(1).sum(1, keepdim=True)
+            for i, k in enumerate(keys):
+                out[i, 1 if k in seen else 0] = 1.0
+            seen.update(keys)
+            return out
+
+    r = R.evaluate(SecondLook(), pair, "fgsm", [0.1], warn=False)
+    assert r["clean_accuracy"] == 0.5 and r["accuracy"][0] == 0.5
+    assert r["checks"][0]["passed"] is False and "not deterministic" in r["checks"][0]["message"]
