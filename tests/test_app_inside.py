@@ -12,7 +12,7 @@ from deadwood.analysis import linear_regions_2d
 from deadwood.pipeline import Cache
 from deadwood.record import load_run
 
-PAGE = "pages/inside.py"
+PAGE = "views/inside.py"
 FAST = dict(FAST_STAGES, seed=5)
 
 

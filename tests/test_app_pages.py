@@ -118,7 +118,7 @@ def test_a_dataset_without_files_says_where_to_put_them(tmp_path):
 
 def test_compare_page_runs_the_grid_and_repeats_instantly():
     grid = dict(methods=["magnitude", "random"], grid=[0.9, 0.95])
-    at = open_app("pages/compare.py", **grid)
+    at = open_app("views/compare.py", **grid)
     assert at.title[0].value == "Compare methods" and not at.exception
     assert any("0 of 4 runs are cached" in i.value for i in at.info)
     run_to_end(at)
@@ -127,13 +127,13 @@ def test_compare_page_runs_the_grid_and_repeats_instantly():
     assert [t["name"] for t in figs["fig_robust-vs-sparsity"]["data"]] == ["magnitude", "random", "dense teacher"]
     assert len(at.dataframe[0].value) == 4
 
-    fresh = open_app("pages/compare.py", **grid)  # a new session: everything comes from the cache
+    fresh = open_app("views/compare.py", **grid)  # a new session: everything comes from the cache
     assert not fresh.info and not running(fresh)
     assert set(figures(fresh)) == {"fig_pareto", "fig_robust-vs-sparsity"}
 
 
 def test_explorer_prunes_when_needed_then_attacks_both_models():
-    at = open_app("pages/explorer.py", sparsity=0.9, samples=40)
+    at = open_app("views/explorer.py", sparsity=0.9, samples=40)
     assert at.title[0].value == "Robustness explorer" and not at.exception
     run_to_end(at)
     figs = figures(at)

@@ -1,10 +1,7 @@
 """Live pruning: one configuration, run with live multipliers, then every chart of its record."""
 import streamlit as st
 
-try:
-    from deadwood_app import charts, runs, show, widgets
-except ModuleNotFoundError:  # opened by URL on a fresh server, before the entry point ran (legacy pages/ mode)
-    st.switch_page("streamlit_app.py")
+from deadwood_app import charts, runs, show, widgets
 
 st.title("Live pruning")
 job = runs.current("live")

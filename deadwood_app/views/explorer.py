@@ -1,11 +1,8 @@
 """Robustness explorer: attack a finished run's dense teacher and pruned model side by side."""
 import streamlit as st
 
-try:
-    from deadwood_app import analysis, charts, runs, show, widgets
-    from deadwood import dataset_info
-except ModuleNotFoundError:  # opened by URL on a fresh server, before the entry point ran (legacy pages/ mode)
-    st.switch_page("streamlit_app.py")
+from deadwood_app import analysis, charts, runs, show, widgets
+from deadwood import dataset_info
 
 st.title("Robustness explorer")
 with st.sidebar:

@@ -1,12 +1,9 @@
 """Inside the network: what pruning changed, through four lenses from related work (deadwood.analysis)."""
 import streamlit as st
 
-try:
-    import deadwood
-    from deadwood_app import charts_inside as ci
-    from deadwood_app import inside, runs, show, widgets
-except ModuleNotFoundError:  # opened by URL on a fresh server, before the entry point ran (legacy pages/ mode)
-    st.switch_page("streamlit_app.py")
+import deadwood
+from deadwood_app import charts_inside as ci
+from deadwood_app import inside, runs, show, widgets
 
 LENSES = ("Linear regions", "Representations", "Recall distortion", "Block structure")
 BOUND_GRID = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998)

@@ -1,10 +1,7 @@
 """Compare methods: a grid of methods x sparsities against the same teacher; cached runs come back at once."""
 import streamlit as st
 
-try:
-    from deadwood_app import charts, runs, show, widgets
-except ModuleNotFoundError:  # opened by URL on a fresh server, before the entry point ran (legacy pages/ mode)
-    st.switch_page("streamlit_app.py")
+from deadwood_app import charts, runs, show, widgets
 
 st.title("Compare methods")
 job = runs.current("compare")
