@@ -8,6 +8,7 @@ from the engine's on-disk cache, so a finished run survives restarts.
 """
 from __future__ import annotations
 
+import shutil
 from typing import Callable, Sequence
 
 import streamlit as st
@@ -32,7 +33,11 @@ def busy(slot: str) -> bool:
 
 
 def start(slot: str, configs: Sequence[deadwood.RunConfig]) -> Job:
-    """Start ``configs`` (fixed now: later widget changes cannot reach them) in the background."""
+    """Start ``configs`` (fixed now: later widget changes cannot reach them) in the background;
+    damaged cache entries among them are removed first, so they are computed again."""
+    for config in configs:
+        if damaged(config):
+            discard(config)
     job = Job(configs)
     st.session_state[f"job:{slot}"] = job
     return job
@@ -84,11 +89,29 @@ def outcome(job: Job | None) -> None:
 
 
 def record(config: deadwood.RunConfig) -> RunRecord | None:
-    """The finished run of ``config`` from the on-disk cache, or None."""
+    """The finished run of ``config`` from the on-disk cache, or None: also when its entry is
+    damaged (:func:`damaged` says how), so a bad file never takes a page down."""
+    return _lookup(config)[0]
+
+
+def damaged(config: deadwood.RunConfig) -> str | None:
+    """Why the cached run of ``config`` cannot be read (one line), or None when it can or is absent."""
+    return _lookup(config)[1]
+
+
+def discard(config: deadwood.RunConfig) -> None:
+    """Remove the cache entry of ``config`` (its run folder only), so the next run computes it afresh."""
+    shutil.rmtree(Cache().run_dir(config), ignore_errors=True)
+
+
+def _lookup(config: deadwood.RunConfig) -> tuple[RunRecord | None, str | None]:
     cache = Cache()
     if not cache.has_run(config):
-        return None
-    return read_record(cache.run_dir(config))
+        return None, None
+    try:
+        return read_record(cache.run_dir(config)), None
+    except deadwood.DeadwoodError as e:
+        return None, str(e)
 
 
 def run_dir(config: deadwood.RunConfig):

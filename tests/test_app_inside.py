@@ -68,6 +68,9 @@ def test_representations_lens_compares_each_method_with_the_references():
     assert names == ["magnitude", "dense, another seed", "magnitude mask, re-initialised and retrained",
                      "random mask, matched per-layer sparsity"]
     assert Cache().has_run(expected(method="magnitude", sparsity=0.8))
+    # the layers carry Live pruning's names, not their module indices
+    assert figures(at)["fig_similarity"]["data"][0]["x"] == ["layer 1", "layer 2", "layer 3"]
+    assert {"layer 1", "layer 2", "layer 3"} <= set(at.dataframe[0].value.columns)
 
 
 def test_recall_distortion_lens_sweeps_methods_and_sparsities():
@@ -96,6 +99,8 @@ def test_block_structure_lens_shows_whole_rows_and_columns():
             b = bcr[i:i + 4, j:j + 4]
             whole = (~b.any(1))[:, None] | (~b.any(0))[None, :]
             assert not (~b & ~whole).any()
+    assert widget(at, "blocks_layer").options == ["layer 1", "layer 2", "layer 3"]
+    assert fig["layout"]["title"]["text"].startswith("Mask of layer 1:")
     rows = at.dataframe[0].value
     assert list(rows["granularity"]) == ["unstructured", "bcr"]
     assert rows["sparsity"].tolist() == pytest.approx([0.8, 0.8], abs=0.01)

@@ -5,11 +5,10 @@ from deadwood_app import charts, runs, show, widgets
 
 st.title("Compare methods")
 job = runs.current("compare")
-with st.sidebar:
-    choice = widgets.sweep_run()
-    pressed = widgets.run_button(choice, busy=runs.busy("compare"))
+choice, pressed = widgets.sidebar(widgets.sweep_run, busy=runs.busy("compare"))
 if choice.problem:
     st.error(choice.problem, icon=":material/block:")
+recompute = show.damaged(choice.configs, busy=runs.busy("compare"))
 
 
 def comparison(_view=None):
@@ -24,12 +23,10 @@ def comparison(_view=None):
     with right:
         show.figure(charts.sparsity_sweep_figure(records, eps, teacher), "robust-vs-sparsity")
     rows = charts.comparison_rows(records, eps)
-    percent = {name: st.column_config.NumberColumn(format="percent") for name in rows[0] if name != "method"}
-    percent["seconds"] = st.column_config.NumberColumn(format="%.1f")
-    st.dataframe(rows, hide_index=True, column_config=percent)
+    show.table(rows, percent=[n for n in rows[0] if n not in ("method", "seconds")], seconds=("seconds",))
 
 missing = [c for c in choice.configs if runs.record(c) is None]
-if pressed and missing:
+if (pressed or recompute) and missing:
     runs.start("compare", missing)
     st.rerun()  # redraw the sidebar with Run disabled while the job goes
 if runs.busy("compare"):

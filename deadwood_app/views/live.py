@@ -5,12 +5,11 @@ from deadwood_app import charts, runs, show, widgets
 
 st.title("Live pruning")
 job = runs.current("live")
-with st.sidebar:
-    choice = widgets.single_run()
-    pressed = widgets.run_button(choice, busy=runs.busy("live"))
+choice, pressed = widgets.sidebar(widgets.single_run, busy=runs.busy("live"))
 if choice.problem:
     st.error(choice.problem, icon=":material/block:")
-if pressed:
+recompute = show.damaged(choice.configs, busy=runs.busy("live"))
+if pressed or recompute:
     runs.start("live", choice.configs)
     st.rerun()  # redraw the sidebar with Run disabled while the job goes
 
@@ -33,8 +32,9 @@ else:
         record = runs.record(config)
         st.info("Showing the last run; the settings in the sidebar have not been run yet: press **Run**.")
     if record is None:
-        st.info("Press **Run** in the sidebar. A fresh run on the embedded digits takes seconds; "
-                "repeating a configuration is instant.")
+        if not (config and runs.damaged(config)):  # a damaged entry has its own message above
+            st.info("Press **Run** in the sidebar. A fresh run on the embedded digits takes seconds; "
+                    "repeating a configuration is instant.")
     else:
         show.run_report(record, config.epsilon, runs.baselines(config), runs.run_dir(config))
 show.about_the_method()
