@@ -15,7 +15,7 @@ import streamlit as st
 
 import deadwood
 from deadwood.pipeline import Cache
-from deadwood.record import RunRecord, read_record
+from deadwood.record import RECORD_FILE, RunRecord, read_record
 from deadwood.stages import stage as stage_of
 
 from .jobs import Job, JobView
@@ -105,11 +105,11 @@ def discard(config: deadwood.RunConfig) -> None:
 
 
 def _lookup(config: deadwood.RunConfig) -> tuple[RunRecord | None, str | None]:
-    cache = Cache()
-    if not cache.has_run(config):
+    folder = Cache().run_dir(config)
+    if not (folder / RECORD_FILE).exists():
         return None, None
-    try:
-        return read_record(cache.run_dir(config)), None
+    try:  # the record only (no model load): cheap enough for every rerun
+        return read_record(folder), None
     except deadwood.DeadwoodError as e:
         return None, str(e)
 

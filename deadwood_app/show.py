@@ -7,7 +7,8 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
-from deadwood.record import MODEL_FILE, RunRecord
+from deadwood import DeadwoodError
+from deadwood.record import MODEL_FILE, RunRecord, load_run
 
 from . import charts, runs
 
@@ -34,6 +35,29 @@ def damaged(configs, busy: bool) -> bool:
              f"{problem}. Recompute it to replace the damaged files.", icon=":material/broken_image:")
     return st.button("Recompute", key="recompute", icon=":material/refresh:", disabled=busy,
                      help="a run is in progress" if busy else "deletes the damaged entry and runs it again")
+
+
+def unloadable(error: Exception, configs, busy: bool) -> list:
+    """After ``error`` (a cached run's files would not load): show it, with a button that computes
+    again those of ``configs`` whose runs do not load; returns them, removed from the cache, when
+    pressed (else an empty list)."""
+    bad = [c for c in configs if not _loads(c)]
+    st.error(str(error), icon=":material/broken_image:")
+    if bad and st.button("Recompute", key="recompute_files", icon=":material/refresh:", disabled=busy,
+                         help=f"deletes the damaged {'run' if len(bad) == 1 else f'{len(bad)} runs'} "
+                              "and computes again"):
+        for c in bad:
+            runs.discard(c)
+        return bad
+    return []
+
+
+def _loads(config) -> bool:
+    try:
+        load_run(runs.run_dir(config))
+    except DeadwoodError:
+        return False
+    return True
 
 
 def table(rows: list[dict], percent=(), seconds=()) -> None:

@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from apptest import APP, FAST_STAGES, figures, run_to_end, widget
-from deadwood import RunConfig, with_updates
+from deadwood import RunConfig, run, with_updates
 from deadwood.analysis import linear_regions_2d
 from deadwood.pipeline import Cache
 from deadwood.record import load_run
@@ -104,3 +104,17 @@ def test_block_structure_lens_shows_whole_rows_and_columns():
     rows = at.dataframe[0].value
     assert list(rows["granularity"]) == ["unstructured", "bcr"]
     assert rows["sparsity"].tolist() == pytest.approx([0.8, 0.8], abs=0.01)
+
+
+def test_a_damaged_checkpoint_in_the_cache_shows_a_message_and_recomputes():
+    config = expected(dataset="moons", method="magnitude", sparsity=0.95)
+    run(config)
+    model = Cache().run_dir(config) / "model.pt"
+    model.write_bytes(model.read_bytes()[:100])  # truncated
+    at = open_lens("Linear regions", regions_method="magnitude", regions_sparsity=0.95)
+    assert not at.exception  # the lens's record reads, its model does not: a message, not a traceback
+    assert any("model.pt" in e.value for e in at.error)
+    at.button(key="recompute_files").click().run()
+    run_to_end(at, press=False)
+    assert "fig_regions" in figures(at) and not at.error
+    load_run(Cache().run_dir(config))  # replaced by a sound run

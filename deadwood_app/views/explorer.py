@@ -2,7 +2,7 @@
 import streamlit as st
 
 from deadwood_app import analysis, charts, runs, show, widgets
-from deadwood import dataset_info
+from deadwood import RunFileError, dataset_info
 
 st.title("Robustness explorer")
 choice, pressed = widgets.sidebar(widgets.single_run, busy=runs.busy("explore"))
@@ -23,8 +23,14 @@ else:
         st.info("This configuration has not been run yet: press **Run** to prune it first.")
     if record is not None:
         folder, classes = str(runs.run_dir(config)), list(dataset_info(config.dataset).classes)
-        with st.spinner(f"Attacking both models with {attack}..."):
-            shown, pair, curves = analysis.explore(folder, config, attack, epsilon, samples)
+        try:
+            with st.spinner(f"Attacking both models with {attack}..."):
+                shown, pair, curves = analysis.explore(folder, config, attack, epsilon, samples)
+        except RunFileError as e:  # a damaged checkpoint in the cache: say so, offer to recompute
+            if show.unloadable(e, choice.configs, busy=False):
+                runs.start("explore", choice.configs)
+                st.rerun()
+            st.stop()
         show.pair_metrics(pair, config.method)
         st.caption(f"Measured on the {pair['pruned']['samples']} test samples attacked here (the same for both "
                    f"models), so the clean accuracies differ from Live pruning's, which come from the run's own "

@@ -162,4 +162,10 @@ else:
         st.info(f"{len(pick.configs) - len(todo)} of {len(pick.configs)} runs this lens needs are cached; press "
                 f"**Run** to compute the other {len(todo)}.")
     elif draw is not None and pick.configs:
-        draw()
+        try:
+            draw()
+        except deadwood.RunFileError as e:  # a damaged checkpoint in the cache: say so, offer to recompute
+            redo = show.unloadable(e, pick.configs, busy=False)
+            if redo:
+                runs.start("inside", redo)
+                st.rerun()
