@@ -33,11 +33,7 @@ def busy(slot: str) -> bool:
 
 
 def start(slot: str, configs: Sequence[deadwood.RunConfig]) -> Job:
-    """Start ``configs`` (fixed now: later widget changes cannot reach them) in the background;
-    damaged cache entries among them are removed first, so they are computed again."""
-    for config in configs:
-        if damaged(config):
-            discard(config)
+    """Start ``configs`` (fixed now: later widget changes cannot reach them) in the background."""
     job = Job(configs)
     st.session_state[f"job:{slot}"] = job
     return job

@@ -24,8 +24,8 @@ def figure(fig: go.Figure, name: str) -> None:
 
 
 def damaged(configs, busy: bool) -> bool:
-    """Say which cached runs of ``configs`` cannot be read, with a button that computes them again
-    (their entries are removed when the job starts); True when it was pressed."""
+    """Say which cached runs of ``configs`` cannot be read, with a button that computes them again;
+    True when it was pressed (their entries are removed by then: the page starts the runs)."""
     bad = [(c, problem) for c in configs if (problem := runs.damaged(c)) is not None]
     if not bad:
         return False
@@ -33,8 +33,12 @@ def damaged(configs, busy: bool) -> bool:
     more = f" (and {len(bad) - 1} more of this page's runs)" if len(bad) > 1 else ""
     st.error(f"The cached run of {c.method} at κ = {c.sparsity:g}{more} is damaged and cannot be shown: "
              f"{problem}. Recompute it to replace the damaged files.", icon=":material/broken_image:")
-    return st.button("Recompute", key="recompute", icon=":material/refresh:", disabled=busy,
-                     help="a run is in progress" if busy else "deletes the damaged entry and runs it again")
+    if st.button("Recompute", key="recompute", icon=":material/refresh:", disabled=busy,
+                 help="a run is in progress" if busy else "deletes the damaged entry and runs it again"):
+        for config, _ in bad:
+            runs.discard(config)
+        return True
+    return False
 
 
 def unloadable(error: Exception, configs, busy: bool) -> list:

@@ -1,13 +1,13 @@
 """Deadwood Lab: the app's entry point (`streamlit run deadwood_app/streamlit_app.py`).
 
-Pages live in ``deadwood_app/views/``; adding one is one line in ``PAGES``. The folder is
-deliberately not called ``pages/``: Streamlit treats a ``pages/`` folder beside the main
-script as a legacy multipage app, and a shared link such as ``/explorer`` opened first on
-a fresh server would then run that file without this entry point. Each page's URL path
-is its file name (``/compare``, ``/explorer``, ``/inside``; Live pruning is ``/``).
+Pages live in ``deadwood_app/views/``; adding one is one line in ``PAGES``.
 """
 import streamlit as st
 
+# Not a folder called `pages/`: Streamlit treats one beside the main script as a legacy multipage
+# app, and a shared link such as /explorer opened first on a fresh server then ran that file alone,
+# without this entry point. Each page's URL path is its file name (/compare, /explorer, /inside; /
+# is Live pruning).
 PAGES = [
     st.Page("views/live.py", title="Live pruning", icon=":material/content_cut:", default=True),
     st.Page("views/compare.py", title="Compare methods", icon=":material/compare_arrows:"),
