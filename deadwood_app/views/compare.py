@@ -5,10 +5,11 @@ from deadwood_app import charts, runs, show, widgets
 
 st.title("Compare methods")
 job = runs.current("compare")
-choice, pressed = widgets.sidebar(widgets.sweep_run, busy=runs.busy("compare"))
+busy = runs.busy("compare")  # once: the job may end while the page draws
+choice, pressed = widgets.sidebar(widgets.sweep_run, busy=busy)
 if choice.problem:
     st.error(choice.problem, icon=":material/block:")
-recompute = show.damaged(choice.configs, busy=runs.busy("compare"))
+recompute = show.damaged(choice.configs, busy=busy)
 
 
 def comparison(_view=None):
@@ -29,7 +30,7 @@ missing = [c for c in choice.configs if runs.record(c) is None]
 if (pressed or recompute) and missing:
     runs.start("compare", missing)
     st.rerun()  # redraw the sidebar with Run disabled while the job goes
-if runs.busy("compare"):
+if busy:
     runs.follow(job, comparison)  # the charts grow as runs finish
 else:
     runs.outcome(job)

@@ -5,16 +5,17 @@ from deadwood_app import analysis, charts, runs, show, widgets
 from deadwood import RunFileError, dataset_info
 
 st.title("Robustness explorer")
-choice, pressed = widgets.sidebar(widgets.single_run, busy=runs.busy("explore"))
+busy = runs.busy("explore")  # once: the job may end while the page draws
+choice, pressed = widgets.sidebar(widgets.single_run, busy=busy)
 if choice.problem:
     st.error(choice.problem, icon=":material/block:")
-recompute = show.damaged(choice.configs, busy=runs.busy("explore"))
+recompute = show.damaged(choice.configs, busy=busy)
 attack, epsilon, samples = widgets.attack_widgets(choice.config)
 config = choice.config
 if (pressed or recompute) and runs.record(config) is None:
     runs.start("explore", choice.configs)
     st.rerun()
-if runs.busy("explore"):
+if busy:
     runs.follow(runs.current("explore"))
 else:
     runs.outcome(runs.current("explore"))

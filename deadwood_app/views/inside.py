@@ -10,6 +10,7 @@ BOUND_GRID = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998)
 
 st.title("Inside the network")
 job = runs.current("inside")
+busy = runs.busy("inside")  # once: the job may end while the page draws
 with st.sidebar:
     run_slot = st.container()  # the Run button on top, in a fixed place (widgets.sidebar); drawn below
     data = widgets.data_widgets()
@@ -146,15 +147,15 @@ def blocks_lens():
 pick, draw = {LENSES[0]: regions_lens, LENSES[1]: similarity_lens, LENSES[2]: distortion_lens,
               LENSES[3]: blocks_lens}[lens]()
 with run_slot:
-    pressed = widgets.run_button(pick, busy=runs.busy("inside"))
+    pressed = widgets.run_button(pick, busy=busy)
 if pick.problem:
     st.error(pick.problem, icon=":material/block:")
-recompute = show.damaged(pick.configs, busy=runs.busy("inside"))
+recompute = show.damaged(pick.configs, busy=busy)
 todo = inside.missing(pick.configs)
 if (pressed or recompute) and todo:
     runs.start("inside", todo)
     st.rerun()
-if runs.busy("inside"):
+if busy:
     runs.follow(job)
 else:
     runs.outcome(job)

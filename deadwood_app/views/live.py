@@ -5,10 +5,11 @@ from deadwood_app import charts, runs, show, widgets
 
 st.title("Live pruning")
 job = runs.current("live")
-choice, pressed = widgets.sidebar(widgets.single_run, busy=runs.busy("live"))
+busy = runs.busy("live")  # once: the job may end while the page draws
+choice, pressed = widgets.sidebar(widgets.single_run, busy=busy)
 if choice.problem:
     st.error(choice.problem, icon=":material/block:")
-recompute = show.damaged(choice.configs, busy=runs.busy("live"))
+recompute = show.damaged(choice.configs, busy=busy)
 if pressed or recompute:
     runs.start("live", choice.configs)
     st.rerun()  # redraw the sidebar with Run disabled while the job goes
@@ -21,7 +22,7 @@ def live_chart(view):
         st.plotly_chart(charts.training_figure(view.history), key="live_training")
 
 
-if runs.busy("live"):
+if busy:
     runs.follow(job, live_chart)
 else:
     runs.outcome(job)
