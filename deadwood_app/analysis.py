@@ -70,11 +70,14 @@ def security(run_dir: str, _config: deadwood.RunConfig, attack: str, samples: in
 
 def explore(run_dir: str, config: deadwood.RunConfig, attack: str, epsilon: float, samples: int):
     """Examples, per-class recall and security curves for the explorer, or ``st.stop()`` after a
-    one-line message when the attack cannot run as asked."""
+    one-line message when the attack cannot run as asked. A damaged run (:class:`deadwood.RunFileError`)
+    goes up to the page, which offers to compute it again."""
     try:
         return (examples(run_dir, config, attack, epsilon, config.seed),
                 recall(run_dir, config, attack, epsilon, samples, config.seed),
                 security(run_dir, config, security_attack(attack), samples, config.seed))
+    except deadwood.RunFileError:
+        raise  # a damaged run: the page offers to compute it again
     except deadwood.DeadwoodError as e:
         st.error(str(e), icon=":material/block:")
         st.stop()

@@ -55,6 +55,14 @@ def _style(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
     return fig
 
 
+def legend_below(fig: go.Figure, y: float = -0.2) -> go.Figure:
+    """Put the legend under the plot, where a long one cannot run into the title (a legend
+    above the plot wraps into a second row that covers it), and make room for it."""
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=y, x=0.0, xanchor="left"),
+                      margin=dict(t=100, b=130))
+    return fig
+
+
 def _field(record, name):
     return record[name] if isinstance(record, Mapping) else getattr(record, name)
 
@@ -157,19 +165,28 @@ def robustness_figure(record, others: Mapping[str, object] | None = None,
     x, y = _curve(rob)
     fig.add_trace(go.Scatter(x=x, y=y, name=f"{cfg['method']} (this run)", mode="lines+markers",
                              line=dict(color=method_color(cfg["method"]), width=4), marker=dict(size=9)))
-    if epsilon is not None:
-        fig.add_vline(x=epsilon, line=dict(color="#d62728", dash="dot"),
-                      annotation_text=f"ε = {epsilon:g}", annotation_position="top right")
     fig.update_xaxes(title_text=f"attack budget ε (L∞, {rob.get('attack', 'pgd').upper()}-{rob.get('steps', '')})")
     fig.update_yaxes(title_text="accuracy", range=[0, 1.02], tickformat=".0%")
-    return _style(fig, f"Robustness at sparsity {cfg['sparsity']:.1%}")
+    return _style(fig, f"Robustness at sparsity {cfg['sparsity']:.1%}" + _chosen(fig, epsilon))
+
+
+def _chosen(fig: go.Figure, epsilon: float | None) -> str:
+    """Mark the chosen ε with a dotted line and return the title's note for it: a label on the
+    plot would cover the curves' points (at ε = 0, the first one)."""
+    if epsilon is None:
+        return ""
+    fig.add_vline(x=epsilon, line=dict(color="#d62728", dash="dot"))
+    return f" (dotted: ε = {epsilon:g})"
 
 
 def dead_wood_figure(history: Sequence[dict], sparsity: float | None = None) -> go.Figure:
-    """Per layer, the fraction of weights at or below the would-be global threshold θ(κ),
-    after each dual epoch: the dead wood forming before the cut. Dotted: held-out accuracy."""
+    """Top: per layer, the fraction of weights at or below the would-be global threshold θ(κ),
+    after each dual epoch: the dead wood forming before the cut. Bottom, on its own axis (the
+    two would overlap on one): held-out accuracy. The panels share the epoch axis."""
     entries = [h for h in history if h.get("dead_fraction")]
-    fig = go.Figure()
+    accuracy = bool(entries) and "accuracy" in entries[0]
+    fig = make_subplots(rows=2 if accuracy else 1, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        row_heights=[0.68, 0.32] if accuracy else None)
     layers: dict[str, None] = {}
     for h in entries:
         layers.update(dict.fromkeys(h["dead_fraction"]))
@@ -178,18 +195,34 @@ def dead_wood_figure(history: Sequence[dict], sparsity: float | None = None) -> 
         fig.add_trace(go.Scatter(x=[h["epoch"] for h in entries],
                                  y=[h["dead_fraction"].get(layer) for h in entries],
                                  name=short[layer], mode="lines+markers",
-                                 line=dict(color=PALETTE[i % len(PALETTE)], width=2.5)))
-    if entries and "accuracy" in entries[0]:
-        fig.add_trace(go.Scatter(x=[h["epoch"] for h in entries], y=[h.get("accuracy") for h in entries],
-                                 name="held-out accuracy", mode="lines",
-                                 line=dict(color=TEACHER_COLOR, dash="dot", width=2)))
+                                 line=dict(color=PALETTE[i % len(PALETTE)], width=2.5)), row=1, col=1)
+    if accuracy:
+        ys = [h.get("accuracy") for h in entries]
+        fig.add_trace(go.Scatter(x=[h["epoch"] for h in entries], y=ys, name="held-out accuracy",
+                                 mode="lines+markers", line=dict(color=TEACHER_COLOR, dash="dot", width=2)),
+                      row=2, col=1)
+        fig.update_yaxes(title_text="accuracy", tickformat=".0%", range=fit_range([y for y in ys if y is not None]),
+                         row=2, col=1)
+        fig.update_xaxes(title_text="dual epoch", row=2, col=1)
+    else:
+        fig.update_xaxes(title_text="dual epoch")
     title = "Dead wood forming during the dual solve"
     if sparsity is not None:
-        fig.add_hline(y=sparsity, line=dict(color="#d62728", dash="dash"))
+        fig.add_hline(y=sparsity, line=dict(color="#d62728", dash="dash"), row=1, col=1)
         title += f" (dashed: target κ = {sparsity:.1%})"
-    fig.update_xaxes(title_text="dual epoch")
-    fig.update_yaxes(title_text="fraction below θ(κ)", range=[0, 1.02], tickformat=".0%")
-    return _style(fig, title)
+    fig.update_yaxes(title_text="fraction below θ(κ)", range=[0, 1.02], tickformat=".0%", row=1, col=1)
+    return _style(fig, title, height=520 if accuracy else 420)
+
+
+def fit_range(values: Sequence[float], lo: float = -0.02, hi: float = 1.02,
+              pad: float = 0.05) -> list[float] | None:
+    """An axis range around ``values`` (a margin of ``pad`` of their span, at least 0.02), kept
+    inside ``[lo, hi]``: points bunched near the top of a 0-1 axis spread over the whole axis."""
+    if not values:
+        return None
+    a, b = min(values), max(values)
+    margin = max((b - a) * pad, 0.02)
+    return [max(lo, a - margin), min(hi, b + margin)]
 
 
 def training_figure(history: Sequence[dict]) -> go.Figure:
@@ -408,10 +441,11 @@ def class_recall_figure(pair: Mapping[str, Mapping], classes: Sequence[str], met
                              offsetgroup=f"{key}-attacked"))
     fig.update_xaxes(title_text="class", type="category")
     fig.update_yaxes(title_text="recall", range=[0, 1.02], tickformat=".0%")
-    _style(fig, f"Per-class recall, clean and under {pair['pruned']['attack']}")
-    fig.update_layout(barmode="group", hovermode="x unified",
-                      legend=dict(orientation="v", x=1.02, xanchor="left", y=1.0, yanchor="top"))
-    return fig
+    _style(fig, f"Per-class recall, clean and under {pair['pruned']['attack']}", height=460)
+    # four bars per class: narrow gaps, and the legend under the plot rather than beside it, so the
+    # bars get the figure's whole width
+    fig.update_layout(barmode="group", bargap=0.12, bargroupgap=0.04, hovermode="x unified")
+    return legend_below(fig, y=-0.18)
 
 
 def security_figure(curves: Mapping[str, Mapping], epsilon: float | None = None, method: str = "pruned") -> go.Figure:
@@ -425,10 +459,8 @@ def security_figure(curves: Mapping[str, Mapping], epsilon: float | None = None,
         label, line = style.get(key, (key, dict(width=3)))
         fig.add_trace(go.Scatter(x=c["epsilons"], y=c["accuracy"], name=label, mode="lines", line_shape="hv",
                                  line=line))
-    if epsilon is not None:
-        fig.add_vline(x=epsilon, line=dict(color="#d62728", dash="dot"),
-                      annotation_text=f"ε = {epsilon:g}", annotation_position="top right")
     first = next(iter(curves.values()), {})
     fig.update_xaxes(title_text=f"perturbation size ε ({'L2' if first.get('norm') == 'l2' else 'L∞'})")
     fig.update_yaxes(title_text="robust accuracy", range=[0, 1.02], tickformat=".0%")
-    return _style(fig, f"Security curve ({first.get('attack', '')}: minimal perturbation per sample)")
+    return _style(fig, f"Security curve ({first.get('attack', '')}: minimal perturbation per sample)"
+                  + _chosen(fig, epsilon))

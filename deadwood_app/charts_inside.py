@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .charts import FONT_SIZE, PALETTE, method_color
+from .charts import FONT_SIZE, PALETTE, fit_range, layer_labels, legend_below, method_color
 
 _GOLDEN = 0.6180339887498949
 
@@ -21,21 +21,10 @@ def color(name: str) -> str:
     return method_color(name)
 
 
-def layer_label(name: str) -> str:
-    return name[:-len(".weight")] if name.endswith(".weight") else name
-
-
 def _style(fig: go.Figure, title: str, height: int = 440) -> go.Figure:
     fig.update_layout(title=dict(text=title, x=0.0, xanchor="left"), height=height, font=dict(size=FONT_SIZE),
                       margin=dict(l=60, r=20, t=90, b=60),
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0.0, xanchor="left"))
-    return fig
-
-
-def _legend_below(fig: go.Figure) -> go.Figure:
-    """Subplot titles sit where the legend would: put the legend under the panels."""
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, x=0.0, xanchor="left"),
-                      margin=dict(t=100, b=110))
     return fig
 
 
@@ -83,7 +72,7 @@ def regions_figure(panels: Sequence[tuple[str, object]], points=None, bounds: Se
                                                  line=dict(width=0.5, color="black"))), row=1, col=i)
         fig.update_xaxes(range=[r.xs[0], r.xs[-1]], constrain="domain", row=1, col=i)
         fig.update_yaxes(range=[r.ys[0], r.ys[-1]], scaleanchor=f"x{i if i > 1 else ''}", row=1, col=i)
-    return _legend_below(_style(fig, "Linear regions: one colour per ReLU activation pattern", height=580))
+    return legend_below(_style(fig, "Linear regions: one colour per ReLU activation pattern", height=580))
 
 
 def bound_figure(rows: Sequence[Mapping], counts: Mapping[str, float] | None = None) -> go.Figure:
@@ -95,20 +84,42 @@ def bound_figure(rows: Sequence[Mapping], counts: Mapping[str, float] | None = N
                              name="uniform: the same density in every layer", line=dict(color="#7f7f7f")))
     fig.add_trace(go.Scatter(x=x, y=[r["log10_guided"] for r in rows], mode="lines+markers", meta="guided",
                              name="bound-guided densities", line=dict(color="#2ca02c")))
-    fig.update_xaxes(title="kept fraction 1 − κ", type="log", autorange="reversed")
+    fig.update_xaxes(title="kept fraction 1 − κ", type="log", **_decades(x))
     fig.update_yaxes(title="log10 E[bound on linear regions]")
-    return _style(fig, "Cai et al.'s region bound as pruning deepens")
+    return legend_below(_style(fig, "Cai et al.'s region bound as pruning deepens"))
+
+
+def _decades(values: Sequence[float]) -> dict:
+    """A log axis, reversed, from the power of ten above ``values`` to the one below, ticked only at
+    powers of ten written as plain decimals (1, 0.1, 0.01): Plotly's default labels the minor
+    ticks too, which reads "5 2 0.1 5 2 0.01"."""
+    if not values or min(values) <= 0:
+        return dict(autorange="reversed")
+    top, bottom = int(np.ceil(np.log10(max(values)) - 1e-9)), int(np.floor(np.log10(min(values)) + 1e-9))
+    ticks = [10.0 ** e for e in range(top, bottom - 1, -1)]
+    return dict(range=[top, bottom], tickmode="array", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
 
 
 def allocation_figure(densities: Mapping[str, Mapping[str, float]]) -> go.Figure:
-    """Per-layer density of each allocation (``{allocation: {layer: density}}``), log scale."""
+    """Per-layer density of each allocation (``{allocation: {layer: density}}``) on a linear axis,
+    each bar labelled with its value: on a log axis a 0.005 bar looked like nothing."""
     fig = go.Figure()
     for i, (name, d) in enumerate(densities.items()):
-        fig.add_trace(go.Bar(x=[layer_label(n) for n in d], y=list(d.values()), name=name, meta=name,
-                             marker_color=PALETTE[i % len(PALETTE)]))
-    fig.update_yaxes(type="log", title="density (kept fraction)")
+        labels = layer_labels(d)
+        fig.add_trace(go.Bar(x=[labels[n] for n in d], y=list(d.values()), name=name, meta=name,
+                             marker_color=PALETTE[i % len(PALETTE)], text=[_percent(v) for v in d.values()],
+                             textposition="outside", cliponaxis=False, customdata=list(d),
+                             hovertemplate="%{customdata}: %{y:.3%} kept<extra>" + name + "</extra>"))
+    top = max((v for d in densities.values() for v in d.values()), default=1.0)
+    fig.update_yaxes(title="density (kept fraction)", rangemode="tozero", tickformat=".1~%",
+                     range=[0, top * 1.18 or 1.0])
     fig.update_layout(barmode="group")
-    return _style(fig, "Per-layer density at the same global sparsity")
+    return legend_below(_style(fig, "Per-layer density at the same global sparsity"))
+
+
+def _percent(v: float) -> str:
+    """Two significant digits as a percentage: 5.0%, 0.50%, 0.020%."""
+    return f"{v:.2%}" if v < 0.01 else f"{v:.1%}"
 
 
 # --------------------------------------------------------------------------- similarity
@@ -120,14 +131,16 @@ CONTRASTS = ("dense, another seed", "magnitude mask, re-initialised and retraine
 def similarity_figure(study: Mapping) -> go.Figure:
     """Per-layer SVCCA to the dense teacher: methods solid, Blakeney et al.'s references dashed."""
     layers = study["layers"]
+    labels = layer_labels(layers)
     fig = go.Figure()
     for name, sims in study["similarity"].items():
         ref = name in CONTRASTS
-        fig.add_trace(go.Scatter(x=[layer_label(n) for n in layers], y=[sims[n] for n in layers], name=name,
+        fig.add_trace(go.Scatter(x=[labels[n] for n in layers], y=[sims[n] for n in layers], name=name,
                                  meta=name, mode="lines+markers",
                                  line=dict(color=PALETTE[(CONTRASTS.index(name) + 5) % 10] if ref else color(name),
                                            dash="dash" if ref else "solid")))
-    fig.update_yaxes(title="SVCCA with the dense teacher", range=[0, 1.02])
+    values = [v for sims in study["similarity"].values() for v in sims.values() if v is not None]
+    fig.update_yaxes(title="SVCCA with the dense teacher", range=fit_range(values))  # the lines, not 0-1
     fig.update_xaxes(title="layer (input → output)", type="category")
     return _style(fig, f"Representation similarity at κ = {study.get('sparsity', float('nan')):g}")
 
@@ -148,9 +161,10 @@ def distortion_figure(rows: Sequence[Mapping]) -> go.Figure:
                                      name=m, meta=f"{m}:{part}", mode="lines+markers", showlegend=col == 1,
                                      line=dict(color=color(m))), row=1, col=col)
         fig.add_hline(y=1.0, line=dict(color="black", dash="dot"), row=1, col=col)
-        fig.update_xaxes(title="sparsity κ", row=1, col=col)
+        fig.update_xaxes(title="sparsity κ", range=fit_range([r["sparsity"] for r in rows], lo=0.0, hi=1.0),
+                         row=1, col=col)
     fig.update_yaxes(title="α (> 1 intensifies, < 1 attenuates)", row=1, col=1)
-    return _legend_below(_style(fig, "Recall distortion: does pruning widen the gap between classes?", height=480))
+    return legend_below(_style(fig, "Recall distortion: does pruning widen the gap between classes?", height=480))
 
 
 def balance_figure(result: Mapping, classes: Sequence[str]) -> go.Figure:
@@ -166,13 +180,14 @@ def balance_figure(result: Mapping, classes: Sequence[str]) -> go.Figure:
         fig.update_xaxes(title="class", type="category", row=1, col=col)
     fig.update_yaxes(title="B_c = (recall_c − acc) / acc", row=1, col=1)
     fig.update_layout(barmode="group")
-    return _legend_below(_style(fig, "Per-class recall balance before and after pruning", height=480))
+    return legend_below(_style(fig, "Per-class recall balance before and after pruning", height=480))
 
 
 # --------------------------------------------------------------------------- block structure
 
 def mask_figure(matrices: Mapping[str, np.ndarray], layer: str) -> go.Figure:
-    """One layer's mask in GEMM form under each granularity (dark = kept)."""
+    """One layer's mask in GEMM form under each granularity (dark = kept); ``layer`` is its label
+    (:func:`deadwood_app.charts.layer_labels`)."""
     names = list(matrices)
     titles = [f"{n}: {1 - float(np.mean(m)):.1%} cut" for n, m in matrices.items()]
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=titles, horizontal_spacing=0.05)
@@ -182,4 +197,4 @@ def mask_figure(matrices: Mapping[str, np.ndarray], layer: str) -> go.Figure:
                                  hovertemplate="row %{y}<br>column %{x}<br>kept %{z}<extra></extra>"), row=1, col=col)
         fig.update_yaxes(autorange="reversed", title="output" if col == 1 else None, row=1, col=col)
         fig.update_xaxes(title="input (x kernel)", row=1, col=col)
-    return _style(fig, f"Mask of {layer_label(layer)}: unstructured against block rows and columns", height=520)
+    return _style(fig, f"Mask of {layer}: unstructured against block rows and columns", height=520)

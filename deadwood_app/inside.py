@@ -18,6 +18,8 @@ from deadwood.region_bound import log10
 from deadwood.pipeline import Cache
 from deadwood.record import load_run, read_record
 
+from . import runs
+
 REGION_RESOLUTION = 300  # grid points per side of the region maps
 
 
@@ -34,9 +36,8 @@ def _loaded(config: deadwood.RunConfig):
 
 
 def missing(configs: Sequence[deadwood.RunConfig]) -> list[deadwood.RunConfig]:
-    """The configurations whose runs are not in the cache yet."""
-    cache = Cache()
-    return [c for c in configs if not cache.has_run(c)]
+    """The configurations whose runs are not in the cache yet, or whose cache entry is damaged."""
+    return [c for c in configs if runs.record(c) is None]
 
 
 @st.cache_data(show_spinner="Counting linear regions...", max_entries=16)

@@ -8,13 +8,14 @@ from the engine's on-disk cache, so a finished run survives restarts.
 """
 from __future__ import annotations
 
+import shutil
 from typing import Callable, Sequence
 
 import streamlit as st
 
 import deadwood
 from deadwood.pipeline import Cache
-from deadwood.record import RunRecord, read_record
+from deadwood.record import RECORD_FILE, RunRecord, read_record
 from deadwood.stages import stage as stage_of
 
 from .jobs import Job, JobView
@@ -84,11 +85,29 @@ def outcome(job: Job | None) -> None:
 
 
 def record(config: deadwood.RunConfig) -> RunRecord | None:
-    """The finished run of ``config`` from the on-disk cache, or None."""
-    cache = Cache()
-    if not cache.has_run(config):
-        return None
-    return read_record(cache.run_dir(config))
+    """The finished run of ``config`` from the on-disk cache, or None: also when its entry is
+    damaged (:func:`damaged` says how), so a bad file never takes a page down."""
+    return _lookup(config)[0]
+
+
+def damaged(config: deadwood.RunConfig) -> str | None:
+    """Why the cached run of ``config`` cannot be read (one line), or None when it can or is absent."""
+    return _lookup(config)[1]
+
+
+def discard(config: deadwood.RunConfig) -> None:
+    """Remove the cache entry of ``config`` (its run folder only), so the next run computes it afresh."""
+    shutil.rmtree(Cache().run_dir(config), ignore_errors=True)
+
+
+def _lookup(config: deadwood.RunConfig) -> tuple[RunRecord | None, str | None]:
+    folder = Cache().run_dir(config)
+    if not (folder / RECORD_FILE).exists():
+        return None, None
+    try:  # the record only (no model load): cheap enough for every rerun
+        return read_record(folder), None
+    except deadwood.DeadwoodError as e:
+        return None, str(e)
 
 
 def run_dir(config: deadwood.RunConfig):

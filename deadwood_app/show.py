@@ -7,9 +7,10 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
-from deadwood.record import MODEL_FILE, RunRecord
+from deadwood import DeadwoodError
+from deadwood.record import MODEL_FILE, RunRecord, load_run
 
-from . import charts
+from . import charts, runs
 
 _PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"scale": 2}}
 
@@ -20,6 +21,56 @@ def figure(fig: go.Figure, name: str) -> None:
     st.download_button("Figure (HTML)", data=lambda: charts.to_html(fig), file_name=f"{name}.html",
                        mime="text/html", key=f"html_{name}", on_click="ignore", type="tertiary",
                        icon=":material/download:")
+
+
+def damaged(configs, busy: bool) -> bool:
+    """Say which cached runs of ``configs`` cannot be read, with a button that computes them again;
+    True when it was pressed (their entries are removed by then: the page starts the runs)."""
+    bad = [(c, problem) for c in configs if (problem := runs.damaged(c)) is not None]
+    if not bad:
+        return False
+    c, problem = bad[0]
+    more = f" (and {len(bad) - 1} more of this page's runs)" if len(bad) > 1 else ""
+    st.error(f"The cached run of {c.method} at κ = {c.sparsity:g}{more} is damaged and cannot be shown: "
+             f"{problem}. Recompute it to replace the damaged files.", icon=":material/broken_image:")
+    if st.button("Recompute", key="recompute", icon=":material/refresh:", disabled=busy,
+                 help="a run is in progress" if busy else "deletes the damaged entry and runs it again"):
+        for config, _ in bad:
+            runs.discard(config)
+        return True
+    return False
+
+
+def unloadable(error: Exception, configs, busy: bool) -> list:
+    """After ``error`` (a cached run's files would not load): show it, with a button that computes
+    again those of ``configs`` whose runs do not load; returns them, removed from the cache, when
+    pressed (else an empty list)."""
+    bad = [c for c in configs if not _loads(c)]
+    st.error(str(error), icon=":material/broken_image:")
+    if bad and st.button("Recompute", key="recompute_files", icon=":material/refresh:", disabled=busy,
+                         help=f"deletes the damaged {'run' if len(bad) == 1 else f'{len(bad)} runs'} "
+                              "and computes again"):
+        for c in bad:
+            runs.discard(c)
+        return bad
+    return []
+
+
+def _loads(config) -> bool:
+    try:
+        load_run(runs.run_dir(config))
+    except DeadwoodError:
+        return False
+    return True
+
+
+def table(rows: list[dict], percent=(), seconds=()) -> None:
+    """``rows`` as a table; the fractions in the ``percent`` columns all read as percentages with one
+    decimal (80.0%, 85.8%: Streamlit's plain "percent" drops trailing zeros, 80% beside 85.83%),
+    the ``seconds`` columns with one decimal."""
+    config = {name: st.column_config.NumberColumn(format="percent", step=0.001) for name in percent}
+    config.update({name: st.column_config.NumberColumn(format="%.1f") for name in seconds})
+    st.dataframe(rows, hide_index=True, column_config=config)
 
 
 def run_report(record: RunRecord, epsilon: float, baselines: dict, folder: Path) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import reduce
+from pathlib import Path
+from typing import Callable
 
 import streamlit as st
 import torch
@@ -159,6 +161,19 @@ def run_button(choice: Choice, busy: bool, label: str = "Run") -> bool:
                      help=reason or "cached configurations come back at once")
 
 
+def sidebar(inputs: Callable[[], Choice], busy: bool) -> tuple[Choice, bool]:
+    """The sidebar: the Run button on top, then ``inputs()``; returns their choice and whether Run
+    was pressed. The button is drawn last (it needs the choice) into a slot reserved first: below
+    the inputs it moved whenever one of them changed height (a multiselect shrinking as it loses
+    focus after a tag is removed), and the click that caused the change missed it."""
+    with st.sidebar:
+        top = st.container()
+        choice = inputs()
+        with top:
+            pressed = run_button(choice, busy)
+    return choice, pressed
+
+
 # --------------------------------------------------------------------------- whole sidebars
 
 def single_run() -> Choice:
@@ -229,8 +244,14 @@ def data_problem(config: deadwood.RunConfig) -> str | None:
     if config.data_dir is None:
         return (f"'{config.dataset}' is not embedded: type the folder that holds its files into "
                 f"'Data folder' in the sidebar (it must contain {', '.join(info.files)}, torchvision's layout)")
+    root = Path(config.data_dir).expanduser().resolve()
+    absent = [f for f in info.files if not (root / f).is_file()]
+    if absent:  # said here in the app's words: the engine's message names the CLI's --download
+        return (f"'{config.dataset}' not found in {root}: missing {', '.join(absent)}. Copy its files into "
+                f"that folder in torchvision's layout ({', '.join(info.files)}), or type the folder that "
+                "holds them into 'Data folder' in the sidebar")
     try:
         dataset(config.dataset, "test", config.data_dir, config.seed)
-    except deadwood.DatasetNotFound as e:
+    except deadwood.DeadwoodError as e:  # files present but unreadable: the engine names the file
         return str(e)
     return None

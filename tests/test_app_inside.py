@@ -7,12 +7,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from apptest import APP, FAST_STAGES, figures, run_to_end, widget
-from deadwood import RunConfig, with_updates
+from deadwood import RunConfig, run, with_updates
 from deadwood.analysis import linear_regions_2d
 from deadwood.pipeline import Cache
 from deadwood.record import load_run
 
-PAGE = "pages/inside.py"
+PAGE = "views/inside.py"
 FAST = dict(FAST_STAGES, seed=5)
 
 
@@ -68,6 +68,9 @@ def test_representations_lens_compares_each_method_with_the_references():
     assert names == ["magnitude", "dense, another seed", "magnitude mask, re-initialised and retrained",
                      "random mask, matched per-layer sparsity"]
     assert Cache().has_run(expected(method="magnitude", sparsity=0.8))
+    # the layers carry Live pruning's names, not their module indices
+    assert figures(at)["fig_similarity"]["data"][0]["x"] == ["layer 1", "layer 2", "layer 3"]
+    assert {"layer 1", "layer 2", "layer 3"} <= set(at.dataframe[0].value.columns)
 
 
 def test_recall_distortion_lens_sweeps_methods_and_sparsities():
@@ -96,6 +99,22 @@ def test_block_structure_lens_shows_whole_rows_and_columns():
             b = bcr[i:i + 4, j:j + 4]
             whole = (~b.any(1))[:, None] | (~b.any(0))[None, :]
             assert not (~b & ~whole).any()
+    assert widget(at, "blocks_layer").options == ["layer 1", "layer 2", "layer 3"]
+    assert fig["layout"]["title"]["text"].startswith("Mask of layer 1:")
     rows = at.dataframe[0].value
     assert list(rows["granularity"]) == ["unstructured", "bcr"]
     assert rows["sparsity"].tolist() == pytest.approx([0.8, 0.8], abs=0.01)
+
+
+def test_a_damaged_checkpoint_in_the_cache_shows_a_message_and_recomputes():
+    config = expected(dataset="moons", method="magnitude", sparsity=0.95)
+    run(config)
+    model = Cache().run_dir(config) / "model.pt"
+    model.write_bytes(model.read_bytes()[:100])  # truncated
+    at = open_lens("Linear regions", regions_method="magnitude", regions_sparsity=0.95)
+    assert not at.exception  # the lens's record reads, its model does not: a message, not a traceback
+    assert any("model.pt" in e.value for e in at.error)
+    at.button(key="recompute_files").click().run()
+    run_to_end(at, press=False)
+    assert "fig_regions" in figures(at) and not at.error
+    load_run(Cache().run_dir(config))  # replaced by a sound run

@@ -3,6 +3,7 @@
 Runs are made small through the app's own "Advanced" widgets; the engine's cache
 sits in the test session's temporary folder (conftest).
 """
+import json
 import time
 
 import pytest
@@ -114,11 +115,66 @@ def test_a_dataset_without_files_says_where_to_put_them(tmp_path):
     assert any("Data folder" in e.value and "MNIST/raw/train-images-idx3-ubyte" in e.value for e in at.error)
     widget(at, "data_dir").set_value(str(tmp_path)).run()
     assert any(str(tmp_path) in e.value and "missing" in e.value for e in at.error)
+    # what to do in the app, not a command-line flag
+    assert any("Copy its files into that folder" in e.value for e in at.error)
+    assert not any("--download" in e.value or "--data-dir" in e.value for e in at.error)
+
+
+def test_garbage_files_under_mnists_names_give_a_message_not_a_traceback(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (raw / name).write_bytes(b"not an idx file at all, just text " * 40)
+    at = open_app(dataset="mnist")
+    widget(at, "data_dir").set_value(str(tmp_path)).run()
+    assert not at.exception  # was torchvision's AssertionError, full traceback, and no Run button
+    messages = [e.value for e in at.error]
+    assert any("t10k-images-idx3-ubyte" in m or str(tmp_path) in m for m in messages), messages
+    assert at.button(key="run").disabled  # still there, saying why it cannot run
+    assert "Traceback" not in " ".join(messages)
+
+
+def test_a_damaged_cached_record_shows_a_message_and_recomputes(cache_dir):
+    default = RunConfig()
+    folder = Cache().run_dir(default)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "record.json").write_text("{ this is not json")  # the default page's own entry
+    at = AppTest.from_file(APP, default_timeout=120).run()  # every visitor's first view
+    assert not at.exception
+    assert any("damaged" in e.value and "record.json" in e.value for e in at.error)
+    assert not any("Press **Run**" in i.value for i in at.info)  # the error says what to do
+    assert not at.button(key="run").disabled
+    at.button(key="recompute").click().run()
+    run_to_end(at, press=False)  # the damaged entry is replaced by a fresh run of the same configuration
+    assert not at.error and "fig_multipliers" in figures(at)
+    assert read_record(folder).config["sparsity"] == default.sparsity
+
+
+def _keys(node) -> list:
+    keys = []
+    for child in getattr(node, "children", {}).values():
+        if getattr(child, "key", None):
+            keys.append(child.key)
+        keys += _keys(child)
+    return keys
+
+
+@pytest.mark.parametrize("page", [None, "views/compare.py", "views/explorer.py", "views/inside.py"])
+def test_run_sits_above_every_input_so_a_shrinking_one_cannot_move_it(page):
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    if page:
+        at.switch_page(page).run()
+    keys = _keys(at.sidebar)
+    assert keys[0] == "run" and {"dataset", "epsilon"} <= set(keys[1:])
+    if page == "views/compare.py":  # removing a sparsity tag reruns the page; Run stays first
+        widget(at, "grid").unselect(0.9).run()
+        assert _keys(at.sidebar)[0] == "run" and not at.exception
 
 
 def test_compare_page_runs_the_grid_and_repeats_instantly():
     grid = dict(methods=["magnitude", "random"], grid=[0.9, 0.95])
-    at = open_app("pages/compare.py", **grid)
+    at = open_app("views/compare.py", **grid)
     assert at.title[0].value == "Compare methods" and not at.exception
     assert any("0 of 4 runs are cached" in i.value for i in at.info)
     run_to_end(at)
@@ -126,14 +182,18 @@ def test_compare_page_runs_the_grid_and_repeats_instantly():
     assert {t["name"] for t in figs["fig_pareto"]["data"]} >= {"magnitude", "random", "dense teacher"}
     assert [t["name"] for t in figs["fig_robust-vs-sparsity"]["data"]] == ["magnitude", "random", "dense teacher"]
     assert len(at.dataframe[0].value) == 4
+    formats = {name: c.get("type_config", {}) for name, c in json.loads(at.dataframe[0].proto.columns).items()}
+    percent = [n for n in at.dataframe[0].value.columns if n not in ("method", "seconds")]
+    assert percent and all(formats[n] == {"type": "number", "format": "percent", "step": 0.001} for n in percent)
+    assert formats["seconds"]["format"] == "%.1f"  # one decimal everywhere: 80.0% beside 85.8%
 
-    fresh = open_app("pages/compare.py", **grid)  # a new session: everything comes from the cache
+    fresh = open_app("views/compare.py", **grid)  # a new session: everything comes from the cache
     assert not fresh.info and not running(fresh)
     assert set(figures(fresh)) == {"fig_pareto", "fig_robust-vs-sparsity"}
 
 
 def test_explorer_prunes_when_needed_then_attacks_both_models():
-    at = open_app("pages/explorer.py", sparsity=0.9, samples=40)
+    at = open_app("views/explorer.py", sparsity=0.9, samples=40)
     assert at.title[0].value == "Robustness explorer" and not at.exception
     run_to_end(at)
     figs = figures(at)
@@ -142,6 +202,12 @@ def test_explorer_prunes_when_needed_then_attacks_both_models():
     assert len(images) == 3 * 8  # clean, against the dense teacher, against the pruned model
     assert [t["name"] for t in figs["fig_security-curve"]["data"]] == ["dense teacher", "pruned (deadwooding)"]
     assert [m.label for m in at.metric][1] == "Dense: pgd at ε = 0.1"
+    # the 40-sample accuracies differ from the run's own evaluation: the page says so, not only a tooltip
+    record = read_record(Cache().run_dir(expected_config(sparsity=0.9)))
+    assert any("40 test samples attacked here" in c.value and f"{record.clean_accuracy:.1%}" in c.value
+               for c in at.caption)
+    inside_columns = {key for col in at.columns for key in _keys(col)}
+    assert "fig_class-recall" not in inside_columns  # ten classes times four bars get the full width
 
     widget(at, "attack").set_value("deepfool-l2").run()  # an L2 attack brings its own epsilon slider
     assert not at.exception and widget(at, "attack_epsilon_l2").value == 1.0

@@ -89,6 +89,26 @@ def test_dead_wood_has_one_line_per_layer_and_training_one_per_stage(runs):
     assert [t.name for t in charts.training_figure(mag.history).data] == ["teacher", "finetune"]
 
 
+def test_dead_wood_draws_accuracy_on_its_own_axis(runs):
+    dw, _ = runs
+    fig = charts.dead_wood_figure(dw.history, 0.9)
+    layers, accuracy = fig.data[:-1], fig.data[-1]
+    assert {t.yaxis for t in layers} == {"y"} and accuracy.yaxis == "y2"  # two panels, not one shared axis
+    assert accuracy.xaxis == "x2" and fig.layout.xaxis.matches == "x2"  # one epoch axis for both
+    assert list(fig.layout.yaxis.range) == [0, 1.02]  # the fraction below θ(κ)
+    assert fig.layout.yaxis2.domain[1] < fig.layout.yaxis.domain[0]  # accuracy below, not overlapping
+    assert any(s.y0 == 0.9 and s.yref == "y" for s in fig.layout.shapes)  # the target κ, in the top panel
+
+
+def test_the_chosen_epsilon_is_named_in_the_title_not_over_the_points(runs):
+    dw, _ = runs
+    fig = charts.robustness_figure(dw, {}, epsilon=0.0)
+    assert not fig.layout.annotations  # a label at ε = 0 covered the first point
+    assert "dotted: ε = 0" in fig.layout.title.text
+    assert any(s.x0 == 0.0 and s.line.dash == "dot" for s in fig.layout.shapes)
+    assert "ε" not in charts.robustness_figure(dw, {}).layout.title.text
+
+
 def _rec(method, k, clean, robust, eps=0.1):
     return {"config": {"method": method, "sparsity": k}, "clean_accuracy": clean,
             "robustness": {"epsilons": [0.0, eps], "accuracy": [clean, robust]},
@@ -195,6 +215,9 @@ def test_class_recall_bars_match_the_evaluation_and_weigh_up_to_accuracy(attacke
     attacked_recall = fig.data[3].y
     weighted = sum(r * n for r, n in zip(attacked_recall, counts) if r is not None) / sum(counts)
     assert weighted == pytest.approx(pair["pruned"]["accuracy"][-1])  # recall weighted by class = accuracy
+    # four bars per class get the width: the legend lies under the plot, not in a column beside it
+    assert fig.layout.legend.orientation == "h" and fig.layout.legend.y < 0
+    assert fig.layout.bargap <= 0.15
 
 
 def test_security_curve_is_a_step_line_per_model(attacked):
@@ -204,6 +227,7 @@ def test_security_curve_is_a_step_line_per_model(attacked):
     fig = charts.security_figure(curves, 0.1, "magnitude")
     assert [t.name for t in fig.data] == ["dense teacher", "pruned (magnitude)"]
     assert all(t.line.shape == "hv" for t in fig.data)
+    assert not fig.layout.annotations and "dotted: ε = 0.1" in fig.layout.title.text
     pruned = fig.data[1]
     at = max(i for i, e in enumerate(pruned.x) if e <= 0.1)
     assert pruned.y[at] == pytest.approx(curve_at(curves["pruned"]["norms"], [0.1])[0])

@@ -44,7 +44,7 @@ def test_bound_and_allocation_figures_plot_the_rows():
     fig = ci.allocation_figure({"uniform": {"0.weight": 0.01, "2.weight": 0.01},
                                 "bound-guided": {"0.weight": 0.05, "2.weight": 0.002}})
     assert [t.meta for t in fig.data] == ["uniform", "bound-guided"]
-    assert list(fig.data[1].x) == ["0", "2"] and list(fig.data[1].y) == [0.05, 0.002]
+    assert list(fig.data[1].x) == ["layer 1", "layer 2"] and list(fig.data[1].y) == [0.05, 0.002]
 
 
 def test_similarity_figure_solid_methods_dashed_references():
@@ -80,3 +80,66 @@ def test_mask_figure_shows_each_granularity():
         assert np.array_equal(np.asarray(t.z), mats[t.meta])  # 1 kept, 0 cut
         assert np.asarray(t.z).shape == (256, 64)
     assert fig.layout.annotations[1].text == f"bcr: {1 - mats['bcr'].mean():.1%} cut"
+
+
+def test_layers_have_one_name_on_every_page():
+    """Live pruning's names (charts.layer_labels: "layer 1", "layer 2", ... in model order) label the
+    SVCCA axis, the allocation bars and the mask's title, never the module paths ("0", "2", "4")."""
+    from deadwood_app.charts import layer_labels
+
+    names = ["0.weight", "2.weight", "4.weight"]
+    assert layer_labels(names) == {"0.weight": "layer 1", "2.weight": "layer 2", "4.weight": "layer 3"}
+    study = {"layers": names, "sparsity": 0.9, "similarity": {"magnitude": dict(zip(names, (0.9, 0.8, 0.7)))}}
+    assert list(ci.similarity_figure(study).data[0].x) == ["layer 1", "layer 2", "layer 3"]
+    bars = ci.allocation_figure({"uniform": dict.fromkeys(names, 0.1)}).data[0]
+    assert list(bars.x) == ["layer 1", "layer 2", "layer 3"]
+    assert list(bars.customdata) == names  # the module path stays in the hover
+    assert not hasattr(ci, "layer_label")  # one naming function, in charts.py
+    masks = {"unstructured": np.ones((2, 2)), "bcr": np.ones((2, 2))}
+    assert ci.mask_figure(masks, layer_labels(names)["2.weight"]).layout.title.text.startswith("Mask of layer 2:")
+
+
+def _rows():
+    return [{"sparsity": k, "log10_uniform": 9.0 - 10 * k, "log10_guided": 9.5 - 10 * k, "densities": {}}
+            for k in (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998)]
+
+
+def test_region_bound_legend_clears_the_title_and_ticks_read_as_powers_of_ten():
+    fig = ci.bound_figure(_rows())
+    assert fig.layout.legend.yanchor == "top" and fig.layout.legend.y < 0  # under the plot, not over the title
+    axis = fig.layout.xaxis
+    assert axis.type == "log" and axis.tickmode == "array"
+    assert list(axis.ticktext) == ["1", "0.1", "0.01", "0.001"]  # kept fractions 0.5 .. 0.002
+    assert list(axis.tickvals) == pytest.approx([1, 0.1, 0.01, 0.001])
+    assert list(axis.range) == [0, -3]  # log10 units, reversed: pruning deepens to the right
+    kept = list(fig.data[0].x)
+    assert 10 ** axis.range[1] <= min(kept) and max(kept) <= 10 ** axis.range[0]
+
+
+def test_density_bars_are_linear_and_labelled_so_a_small_one_shows():
+    fig = ci.allocation_figure({"uniform": {"a.weight": 0.01, "b.weight": 0.01},
+                                "bound-guided": {"a.weight": 0.05, "b.weight": 0.005}})
+    assert fig.layout.yaxis.type in (None, "linear")
+    assert fig.layout.yaxis.range[0] == 0 and fig.layout.yaxis.range[1] >= 0.05
+    assert list(fig.data[1].text) == ["5.0%", "0.50%"]
+    assert fig.data[1].textposition == "outside"  # readable above a bar too short to hold it
+
+
+def test_similarity_axis_fits_the_lines():
+    names = ["a.weight", "b.weight"]
+    study = {"layers": names, "sparsity": 0.9, "similarity": {"magnitude": {"a.weight": 0.97, "b.weight": 0.93},
+                                                              "dense, another seed": {"a.weight": 0.95,
+                                                                                      "b.weight": 0.91}}}
+    low, high = ci.similarity_figure(study).layout.yaxis.range
+    assert 0.85 <= low < 0.91 and 0.97 < high <= 1.02  # the lines fill the axis (was 0-1.02)
+
+
+def test_recall_distortion_with_one_sparsity_keeps_the_axis_near_it():
+    rows = [{"method": m, "sparsity": 0.9, "epsilon": 0.1, "alpha_clean": 1.1, "alpha_attack": 1.3}
+            for m in ("magnitude", "deadwooding")]
+    fig = ci.distortion_figure(rows)
+    for axis in (fig.layout.xaxis, fig.layout.xaxis2):
+        low, high = axis.range
+        assert 0.8 <= low < 0.9 < high <= 1.0
+    wide = ci.distortion_figure([dict(rows[0], sparsity=k) for k in (0.5, 0.995)]).layout.xaxis.range
+    assert wide[0] < 0.5 and 0.995 < wide[1] <= 1.0

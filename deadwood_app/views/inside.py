@@ -1,19 +1,18 @@
 """Inside the network: what pruning changed, through four lenses from related work (deadwood.analysis)."""
 import streamlit as st
 
-try:
-    import deadwood
-    from deadwood_app import charts_inside as ci
-    from deadwood_app import inside, runs, show, widgets
-except ModuleNotFoundError:  # opened by URL on a fresh server, before the entry point ran (legacy pages/ mode)
-    st.switch_page("streamlit_app.py")
+import deadwood
+from deadwood_app import charts, inside, runs, show, widgets
+from deadwood_app import charts_inside as ci
 
 LENSES = ("Linear regions", "Representations", "Recall distortion", "Block structure")
 BOUND_GRID = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998)
 
 st.title("Inside the network")
 job = runs.current("inside")
+busy = runs.busy("inside")  # once: the job may end while the page draws
 with st.sidebar:
+    run_slot = st.container()  # the Run button on top, in a fixed place (widgets.sidebar); drawn below
     data = widgets.data_widgets()
     epsilon = widgets.epsilon_widget()
     advanced = widgets.advanced_widgets()
@@ -86,9 +85,9 @@ def similarity_lens():
     def draw():
         study = inside.similarity(inside.as_text(pick.config), tuple(methods))
         show.figure(ci.similarity_figure(study), "similarity")
-        st.dataframe([{"model": n, "accuracy": study["accuracy"][n],
-                       **{ci.layer_label(k): v for k, v in s.items()}} for n, s in study["similarity"].items()],
-                     hide_index=True)
+        labels = charts.layer_labels(study["layers"])
+        show.table([{"model": n, "accuracy": study["accuracy"][n], **{labels[k]: v for k, v in s.items()}}
+                    for n, s in study["similarity"].items()], percent=("accuracy",))
 
     return pick, draw
 
@@ -131,28 +130,32 @@ def blocks_lens():
 
     def draw():
         records = [runs.record(c) for c in pick.configs]
-        st.dataframe([{"granularity": c.cut.granularity, "sparsity": r.global_sparsity,
-                       "after the cut": r.one_shot_accuracy, "after fine-tuning": r.clean_accuracy,
-                       f"robust (ε = {c.epsilon:g})": r.robust_accuracy(c.epsilon)}
-                      for c, r in zip(pick.configs, records)], hide_index=True)
+        robust = f"robust (ε = {pick.config.epsilon:g})"
+        show.table([{"granularity": c.cut.granularity, "sparsity": r.global_sparsity,
+                     "after the cut": r.one_shot_accuracy, "after fine-tuning": r.clean_accuracy,
+                     robust: r.robust_accuracy(c.epsilon)} for c, r in zip(pick.configs, records)],
+                   percent=("sparsity", "after the cut", "after fine-tuning", robust))
         masks = [inside.saved_masks(inside.as_text(c)) for c in pick.configs]
-        layer = st.selectbox("Layer", list(masks[0]), key="blocks_layer", format_func=ci.layer_label)
-        show.figure(ci.mask_figure({"unstructured": masks[0][layer], "bcr": masks[1][layer]}, layer), "masks")
+        labels = charts.layer_labels(masks[0])
+        layer = st.selectbox("Layer", list(masks[0]), key="blocks_layer", format_func=labels.get)
+        show.figure(ci.mask_figure({"unstructured": masks[0][layer], "bcr": masks[1][layer]}, labels[layer]),
+                    "masks")
 
     return pick, draw
 
 
 pick, draw = {LENSES[0]: regions_lens, LENSES[1]: similarity_lens, LENSES[2]: distortion_lens,
               LENSES[3]: blocks_lens}[lens]()
-with st.sidebar:
-    pressed = widgets.run_button(pick, busy=runs.busy("inside"))
+with run_slot:
+    pressed = widgets.run_button(pick, busy=busy)
 if pick.problem:
     st.error(pick.problem, icon=":material/block:")
+recompute = show.damaged(pick.configs, busy=busy)
 todo = inside.missing(pick.configs)
-if pressed and todo:
+if (pressed or recompute) and todo:
     runs.start("inside", todo)
     st.rerun()
-if runs.busy("inside"):
+if busy:
     runs.follow(job)
 else:
     runs.outcome(job)
@@ -160,4 +163,10 @@ else:
         st.info(f"{len(pick.configs) - len(todo)} of {len(pick.configs)} runs this lens needs are cached; press "
                 f"**Run** to compute the other {len(todo)}.")
     elif draw is not None and pick.configs:
-        draw()
+        try:
+            draw()
+        except deadwood.RunFileError as e:  # a damaged checkpoint in the cache: say so, offer to recompute
+            redo = show.unloadable(e, pick.configs, busy=False)
+            if redo:
+                runs.start("inside", redo)
+                st.rerun()

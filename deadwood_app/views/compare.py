@@ -1,18 +1,15 @@
 """Compare methods: a grid of methods x sparsities against the same teacher; cached runs come back at once."""
 import streamlit as st
 
-try:
-    from deadwood_app import charts, runs, show, widgets
-except ModuleNotFoundError:  # opened by URL on a fresh server, before the entry point ran (legacy pages/ mode)
-    st.switch_page("streamlit_app.py")
+from deadwood_app import charts, runs, show, widgets
 
 st.title("Compare methods")
 job = runs.current("compare")
-with st.sidebar:
-    choice = widgets.sweep_run()
-    pressed = widgets.run_button(choice, busy=runs.busy("compare"))
+busy = runs.busy("compare")  # once: the job may end while the page draws
+choice, pressed = widgets.sidebar(widgets.sweep_run, busy=busy)
 if choice.problem:
     st.error(choice.problem, icon=":material/block:")
+recompute = show.damaged(choice.configs, busy=busy)
 
 
 def comparison(_view=None):
@@ -27,15 +24,13 @@ def comparison(_view=None):
     with right:
         show.figure(charts.sparsity_sweep_figure(records, eps, teacher), "robust-vs-sparsity")
     rows = charts.comparison_rows(records, eps)
-    percent = {name: st.column_config.NumberColumn(format="percent") for name in rows[0] if name != "method"}
-    percent["seconds"] = st.column_config.NumberColumn(format="%.1f")
-    st.dataframe(rows, hide_index=True, column_config=percent)
+    show.table(rows, percent=[n for n in rows[0] if n not in ("method", "seconds")], seconds=("seconds",))
 
 missing = [c for c in choice.configs if runs.record(c) is None]
-if pressed and missing:
+if (pressed or recompute) and missing:
     runs.start("compare", missing)
     st.rerun()  # redraw the sidebar with Run disabled while the job goes
-if runs.busy("compare"):
+if busy:
     runs.follow(job, comparison)  # the charts grow as runs finish
 else:
     runs.outcome(job)

@@ -1,19 +1,16 @@
 """Live pruning: one configuration, run with live multipliers, then every chart of its record."""
 import streamlit as st
 
-try:
-    from deadwood_app import charts, runs, show, widgets
-except ModuleNotFoundError:  # opened by URL on a fresh server, before the entry point ran (legacy pages/ mode)
-    st.switch_page("streamlit_app.py")
+from deadwood_app import charts, runs, show, widgets
 
 st.title("Live pruning")
 job = runs.current("live")
-with st.sidebar:
-    choice = widgets.single_run()
-    pressed = widgets.run_button(choice, busy=runs.busy("live"))
+busy = runs.busy("live")  # once: the job may end while the page draws
+choice, pressed = widgets.sidebar(widgets.single_run, busy=busy)
 if choice.problem:
     st.error(choice.problem, icon=":material/block:")
-if pressed:
+recompute = show.damaged(choice.configs, busy=busy)
+if pressed or recompute:
     runs.start("live", choice.configs)
     st.rerun()  # redraw the sidebar with Run disabled while the job goes
 
@@ -25,7 +22,7 @@ def live_chart(view):
         st.plotly_chart(charts.training_figure(view.history), key="live_training")
 
 
-if runs.busy("live"):
+if busy:
     runs.follow(job, live_chart)
 else:
     runs.outcome(job)
@@ -36,8 +33,9 @@ else:
         record = runs.record(config)
         st.info("Showing the last run; the settings in the sidebar have not been run yet: press **Run**.")
     if record is None:
-        st.info("Press **Run** in the sidebar. A fresh run on the embedded digits takes seconds; "
-                "repeating a configuration is instant.")
+        if not (config and runs.damaged(config)):  # a damaged entry has its own message above
+            st.info("Press **Run** in the sidebar. A fresh run on the embedded digits takes seconds; "
+                    "repeating a configuration is instant.")
     else:
         show.run_report(record, config.epsilon, runs.baselines(config), runs.run_dir(config))
 show.about_the_method()
