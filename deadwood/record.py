@@ -35,6 +35,7 @@ class RunRecord:
     timings: dict = field(default_factory=dict)
     teacher: dict = field(default_factory=dict)  # the dense teacher's clean accuracy and robustness
     prune_info: dict = field(default_factory=dict)  # method report: threshold, guarded layers, ...
+    deployment: dict = field(default_factory=dict)  # measured on demand: deadwood.deploy.deployment
     key: str = ""
     schema: int = SCHEMA
 

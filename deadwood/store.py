@@ -56,7 +56,8 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
         raise RunFileError(f"checkpoint not found: {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, AttributeError) as e:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, AttributeError,
+            KeyError, IndexError, TypeError, UnicodeDecodeError) as e:  # a damaged pickle fails in many ways
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise RunFileError(f"{path} is not a plain-tensor checkpoint this program can load safely ({first})") from None
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
