@@ -34,7 +34,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from .errors import ExportError
-from .masks import prunable
+from .masks import Mask, prunable
 from .store import atomic_write_bytes, load_state
 
 FORMATS = ("state_dict", "prune", "sparse", "onnx")
@@ -78,9 +78,7 @@ def state_of(model: nn.Module, fmt: str) -> dict[str, torch.Tensor]:
         return {k: v.detach().cpu() for k, v in model.state_dict().items()}
     if fmt == "prune":
         m = copy.deepcopy(model).cpu()
-        for name, p in prunable(m).items():
-            layer, attr = _layer_of(m, name)
-            prune.custom_from_mask(layer, attr, mask=p.detach() != 0)
+        Mask.from_model(m).to_prune_form(m)
         return {k: v.detach() for k, v in m.state_dict().items()}
     from .sparse_forms import _csr
 

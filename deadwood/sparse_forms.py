@@ -113,23 +113,35 @@ class BlockCompacted(nn.Module):
     def __init__(self, m: torch.Tensor, block: tuple[int, int]):
         super().__init__()
         m = m.detach()
-        self.out, br, bc = m.shape[0], *block
-        by_size: dict[tuple[int, int], list] = {}
-        for i in range(0, m.shape[0], br):
-            for j in range(0, m.shape[1], bc):
-                tile = m[i:i + br, j:j + bc] != 0
-                r, c = tile.any(1).nonzero().flatten() + i, tile.any(0).nonzero().flatten() + j
-                if len(r):
-                    by_size.setdefault((_bucket(len(r)), _bucket(len(c))), []).append((r, c))
+        (rows, cols), (br, bc) = m.shape, block
+        self.out = rows
+        nrb, ncb = -(-rows // br), -(-cols // bc)
+        padded = m.new_zeros(nrb * br, ncb * bc)
+        padded[:rows, :cols] = m
+        tiles = padded.view(nrb, br, ncb, bc).permute(0, 2, 1, 3).reshape(nrb * ncb, br, bc)
+        row_on, col_on = (tiles != 0).any(2), (tiles != 0).any(1)  # (blocks, br), (blocks, bc)
+        kr, kc = row_on.sum(1), col_on.sum(1)
+        # local indices of each block's kept rows (columns) first, in order
+        row_idx = torch.argsort((~row_on).to(torch.int8), dim=1, stable=True)
+        col_idx = torch.argsort((~col_on).to(torch.int8), dim=1, stable=True)
+        first_row = (torch.arange(nrb * ncb) // ncb) * br
+        first_col = (torch.arange(nrb * ncb) % ncb) * bc
+        buckets = torch.tensor([_bucket(int(v)) if v else 0 for v in kr.tolist()]) * 16 + \
+            torch.tensor([_bucket(int(v)) if v else 0 for v in kc.tolist()])
         self.groups = []
-        for (kr, kc), blocks in by_size.items():
-            rows = torch.full((len(blocks), kr), self.out, dtype=torch.long)
-            cols = torch.zeros((len(blocks), kc), dtype=torch.long)
-            sub = torch.zeros((len(blocks), kr, kc), dtype=m.dtype)
-            for b, (r, c) in enumerate(blocks):
-                rows[b, :len(r)], cols[b, :len(c)] = r, c
-                sub[b, :len(r), :len(c)] = m[r][:, c]
-            self.groups.append((rows.reshape(-1), cols, sub))
+        for key in sorted(set(buckets.tolist()) - {0}):
+            if key < 16:  # no kept row: an empty block
+                continue
+            b = (buckets == key).nonzero().flatten()
+            br_k, bc_k = min(key // 16, br), min(key % 16, bc)
+            r, c = row_idx[b, :br_k], col_idx[b, :bc_k]
+            sub = torch.take_along_dim(torch.take_along_dim(tiles[b], r[:, :, None], 1), c[:, None, :], 2)
+            r_pad = torch.arange(br_k)[None, :] >= kr[b, None]
+            c_pad = torch.arange(bc_k)[None, :] >= kc[b, None]
+            sub = sub.masked_fill(r_pad[:, :, None] | c_pad[:, None, :], 0).contiguous()
+            r_glob = torch.where(r_pad, torch.full_like(r, rows), r + first_row[b, None])
+            c_glob = torch.where(c_pad, torch.zeros_like(c), c + first_col[b, None])
+            self.groups.append((r_glob.reshape(-1), c_glob, sub))
         self.executed = sum(sub.numel() for _, _, sub in self.groups)  # multiply-adds per input column
 
     def forward(self, x):
