@@ -15,9 +15,8 @@ from deadwood import sparse_forms as sf
 from deadwood.bcr import bcr_cut
 from deadwood.cli import main
 from deadwood.masks import magnitudes, random_cut
-from deadwood.record import copy_run
 
-from conftest import tiny
+from fakerun import fake_run
 
 
 @pytest.fixture(autouse=True)
@@ -113,10 +112,9 @@ def test_first_win_is_where_csr_stays_faster():
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    config = deadwood.with_updates(tiny(method="magnitude"), **{"cut.granularity": "bcr", "cut.block_rows": 4,
-                                                               "cut.block_cols": 4})
-    loaded = deadwood.run(config)
-    return copy_run(loaded.path, tmp_path_factory.mktemp("deploy") / "run")
+    config = deadwood.with_updates(deadwood.RunConfig(method="magnitude", sparsity=0.9),
+                                   **{"cut.granularity": "bcr", "cut.block_rows": 4, "cut.block_cols": 4})
+    return fake_run(tmp_path_factory.mktemp("deploy") / "run", config)
 
 
 def test_deployment_is_measured_checked_and_cached_in_the_record(run_dir):
