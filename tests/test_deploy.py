@@ -153,3 +153,47 @@ def test_deploy_command_errors_are_one_line(tmp_path, capsys):
     assert err.count("\n") == 1 and "record.json is missing" in err
     assert main(["deploy", "--run", str(tmp_path), "--repeats", "0"]) == 2
     assert "--repeats must be >= 1" in capsys.readouterr().err
+
+
+def test_charts_draw_every_form_mark_the_crossover_and_label_counts(run_dir):
+    from deadwood_app import charts_deploy as cd
+
+    d = deploy.deployment(run_dir)  # measured above: read from the record
+    lat = cd.latency_figure(d)
+    assert len(lat.data) == len(d["batch_sizes"])
+    assert list(lat.data[0].x) == [r["label"] for r in d["forms"] if r["available"]]
+    assert list(lat.data[1].text) == [f"{r['speedup']['8']:.2f}x" for r in d["forms"] if r["available"]]
+    assert "a count" in lat.data[0].hovertemplate
+    cross = cd.crossover_figure(d, 8)
+    won = [s for s in d["crossover"]["shapes"] if s["crossover"]["8"] is not None]
+    vlines = [s for s in cross.layout.shapes if s.x0 == s.x1]
+    assert sorted(v.x0 for v in vlines) == sorted(s["crossover"]["8"] for s in won)
+    # Hand-made sweep: CSR loses at 0.5, wins from 0.9: the tick sits where the line crosses 1.
+    fake = {"crossover": {"batch_sizes": [4], "shapes": [{"label": "Linear 2→2", "sparsities": [0.5, 0.9],
+                                                          "speedup": {"4": [0.5, 1.5]}, "crossover": {"4": 0.7},
+                                                          "batch": {"4": 4}, "run_sparsity": {"0": 0.8}}]}}
+    fig = cd.crossover_figure(fake)
+    assert [s.x0 for s in fig.layout.shapes if s.x0 == s.x1] == [0.7]
+    assert fig.data[1].y[0] == pytest.approx(1.25)  # this run's layer at 0.8, on the measured line
+    sizes = cd.size_figure(d)
+    assert list(sizes.data[0].x) == [v / 1024 for v in d["sizes"].values()]
+    rows = cd.form_rows(d)
+    assert [r["execution"] for r in rows] == [sf.LABELS[k] for k in sf.FORMS]
+
+
+def test_live_panel_offers_a_button_then_shows_the_cached_measurement(run_dir, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    def page(folder):
+        from deadwood_app.deploy_panel import what_the_cut_buys
+
+        what_the_cut_buys(folder)
+
+    fresh = fake_run(tmp_path / "fresh", deadwood.RunConfig(method="magnitude", sparsity=0.9))
+    at = AppTest.from_function(page, args=(fresh,), default_timeout=60).run()
+    assert not at.exception and at.button(key="deploy_measure")  # nothing measured: a button, no numbers
+    assert not at.dataframe
+    at = AppTest.from_function(page, args=(run_dir,), default_timeout=60).run()  # measured above
+    assert not at.exception and at.subheader[0].value == "What the cut buys"
+    assert len(at.dataframe[0].value) == len(sf.FORMS)
+    assert len(at.get("plotly_chart")) == 3  # latency, sizes, crossover
