@@ -117,8 +117,14 @@ def run_dir(tmp_path_factory):
     return fake_run(tmp_path_factory.mktemp("deploy") / "run", config)
 
 
-def test_deployment_is_measured_checked_and_cached_in_the_record(run_dir):
-    d = deploy.deployment(run_dir, repeats=2, warmup=1, batch_sizes=(1, 8), sweep=(0.5, 0.99), sweep_repeats=2)
+@pytest.fixture(scope="module")
+def measured(run_dir):
+    """The run's deployment section, measured once for this module with few repeats (no timing is asserted)."""
+    return deploy.deployment(run_dir, repeats=2, warmup=1, batch_sizes=(1, 8), sweep=(0.5, 0.99), sweep_repeats=2)
+
+
+def test_deployment_is_measured_checked_and_cached_in_the_record(run_dir, measured):
+    d = measured
     forms = {r["form"]: r for r in d["forms"]}
     assert list(forms) == list(sf.FORMS)
     for name in ("dense", "sparse", "bcr"):
@@ -141,8 +147,8 @@ def test_deployment_is_measured_checked_and_cached_in_the_record(run_dir):
     assert deploy.deployment(run_dir, repeats=50) == stored
 
 
-def test_deploy_command_prints_the_table(run_dir, capsys):
-    assert main(["deploy", "--run", str(run_dir)]) == 0  # measured by the test above: read from the record
+def test_deploy_command_prints_the_table(run_dir, measured, capsys):
+    assert main(["deploy", "--run", str(run_dir)]) == 0  # already measured: read from the record
     out = capsys.readouterr().out
     assert "BCR-compacted blocks" in out and "MACs/sample (count)" in out and "not available" in out
 
@@ -155,10 +161,10 @@ def test_deploy_command_errors_are_one_line(tmp_path, capsys):
     assert "--repeats must be >= 1" in capsys.readouterr().err
 
 
-def test_charts_draw_every_form_mark_the_crossover_and_label_counts(run_dir):
+def test_charts_draw_every_form_mark_the_crossover_and_label_counts(measured):
     from deadwood_app import charts_deploy as cd
 
-    d = deploy.deployment(run_dir)  # measured above: read from the record
+    d = measured
     lat = cd.latency_figure(d)
     assert len(lat.data) == len(d["batch_sizes"])
     assert list(lat.data[0].x) == [r["label"] for r in d["forms"] if r["available"]]
@@ -181,7 +187,7 @@ def test_charts_draw_every_form_mark_the_crossover_and_label_counts(run_dir):
     assert [r["execution"] for r in rows] == [sf.LABELS[k] for k in sf.FORMS]
 
 
-def test_live_panel_offers_a_button_then_shows_the_cached_measurement(run_dir, tmp_path):
+def test_live_panel_offers_a_button_then_shows_the_cached_measurement(run_dir, measured, tmp_path):
     from streamlit.testing.v1 import AppTest
 
     def page(folder):
@@ -193,7 +199,7 @@ def test_live_panel_offers_a_button_then_shows_the_cached_measurement(run_dir, t
     at = AppTest.from_function(page, args=(fresh,), default_timeout=60).run()
     assert not at.exception and at.button(key="deploy_measure")  # nothing measured: a button, no numbers
     assert not at.dataframe
-    at = AppTest.from_function(page, args=(run_dir,), default_timeout=60).run()  # measured above
+    at = AppTest.from_function(page, args=(run_dir,), default_timeout=60).run()  # measured: drawn from the record
     assert not at.exception and at.subheader[0].value == "What the cut buys"
     assert len(at.dataframe[0].value) == len(sf.FORMS)
     assert len(at.get("plotly_chart")) == 3  # latency, sizes, crossover
