@@ -203,3 +203,27 @@ def test_live_panel_offers_a_button_then_shows_the_cached_measurement(run_dir, m
     assert not at.exception and at.subheader[0].value == "What the cut buys"
     assert len(at.dataframe[0].value) == len(sf.FORMS)
     assert len(at.get("plotly_chart")) == 3  # latency, sizes, crossover
+
+
+def test_bench_deployment_section_one_entry_per_method_and_sparsity(tmp_path):
+    from deadwood.bench import markdown
+    from deadwood.bench.deployment import deployment_lines, measure_deployment
+
+    rows = []
+    for method in ("magnitude", "random"):
+        for sparsity in (0.9, 0.99):
+            for seed in (0, 1):
+                name = f"runs/{method}-{sparsity:g}-seed{seed}"
+                if seed == 0:  # only the first seed is measured: the others need no files
+                    fake_run(tmp_path / name, deadwood.RunConfig(method=method, sparsity=sparsity, seed=seed))
+                rows.append({"method": method, "sparsity": sparsity, "seed": seed, "run": name})
+    section = measure_deployment(rows, tmp_path, repeats=1, warmup=1, sweep=(0.5, 0.99), sweep_repeats=1)
+    assert [(e["method"], e["sparsity"]) for e in section["entries"]] == [
+        ("magnitude", 0.9), ("magnitude", 0.99), ("random", 0.9), ("random", 0.99)]
+    assert all(e["forms"]["sparse"]["agreement"]["same"] for e in section["entries"])
+    assert [s["label"] for s in section["crossover"]["shapes"]][0] == "Linear 64→256"
+    lines = deployment_lines(section)
+    assert sum(line.startswith("| magnitude |") or line.startswith("| random |") for line in lines) == 4
+    assert "## Deployment" not in markdown({"grid": {"dataset": "d", "model": "m", "epsilon": 0.1, "seeds": [0],
+                                                     "points": 0}, "complete": True, "rows": [],
+                                            "evaluation": {}})  # off by default: no section
