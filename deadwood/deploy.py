@@ -159,7 +159,8 @@ def measure(loaded, *, batch_sizes=BATCH_SIZES, repeats: int = 30, warmup: int =
         if k in forms:
             row.update(latency_s=latency[k], range_s=spread[k], agreement=checks[k],
                        speedup={b: latency["dense"][b] / v for b, v in latency[k].items()},
-                       macs={"dense": counts["dense"], "bcr": counts.get("bcr")}.get(k, counts["nonzero"]))
+                       macs={"dense": counts["dense"], "bcr": counts.get("bcr"),
+                             "sparse-linear": counts["nonzero_linear"]}.get(k, counts["nonzero"]))
         rows.append(row)
     semi = None
     if not notes["semi-2:4"]:

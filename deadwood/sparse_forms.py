@@ -284,14 +284,15 @@ def _positions(model: nn.Module, x: torch.Tensor) -> dict[str, int]:
 def macs(model: nn.Module, x: torch.Tensor, bcr: nn.Module | None = None) -> dict[str, int]:
     """Multiply-accumulates per sample (a count of arithmetic, not a speed): ``dense`` of every
     weight, ``nonzero`` of the nonzero weights only (for a Linear ``out*in`` and ``nnz``, for a
-    convolution the same times its output positions), and with ``bcr`` (:func:`bcr_form` of the
+    convolution the same times its output positions), ``nonzero_linear`` with the convolutions dense, and with ``bcr`` (:func:`bcr_form` of the
     model) ``bcr``, what that form executes: its sub-blocks, padding included."""
     positions = _positions(model, x)
-    out = {"dense": 0, "nonzero": 0}
+    out = {"dense": 0, "nonzero": 0, "nonzero_linear": 0}
     for name, p in positions.items():
-        w = model.get_submodule(name).weight
-        out["dense"] += w.numel() * p
-        out["nonzero"] += int((w != 0).sum()) * p
+        m = model.get_submodule(name)
+        out["dense"] += m.weight.numel() * p
+        out["nonzero"] += int((m.weight != 0).sum()) * p
+        out["nonzero_linear"] += (int((m.weight != 0).sum()) if isinstance(m, nn.Linear) else m.weight.numel()) * p
     if bcr is not None:
         out["bcr"] = 0
         for name, p in positions.items():

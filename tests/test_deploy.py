@@ -99,7 +99,18 @@ def test_macs_are_counts_of_dense_and_nonzero_weights():
     model, x = _pruned("mlp", "digits", "unstructured", 0.9)
     counts = sf.macs(model, x)
     weights = [m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    assert counts == {"dense": sum(w.numel() for w in weights), "nonzero": sum(int((w != 0).sum()) for w in weights)}
+    nonzero = sum(int((w != 0).sum()) for w in weights)
+    assert counts == {"dense": sum(w.numel() for w in weights), "nonzero": nonzero, "nonzero_linear": nonzero}
+
+
+def test_macs_count_a_convolution_at_every_output_position():
+    model, x = _pruned("lenet5", "mnist", "unstructured", 0.9)
+    counts = sf.macs(model, x)
+    conv1, conv2 = model[1], model[4]  # 28x28 padded to 32: outputs 28x28, then 10x10 after the pool
+    fc = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+    assert counts["dense"] == conv1.weight.numel() * 28 * 28 + conv2.weight.numel() * 10 * 10 + fc
+    fc_nz = sum(int((m.weight != 0).sum()) for m in model.modules() if isinstance(m, torch.nn.Linear))
+    assert counts["nonzero_linear"] == conv1.weight.numel() * 28 * 28 + conv2.weight.numel() * 10 * 10 + fc_nz
 
 
 def test_first_win_is_where_csr_stays_faster():
