@@ -124,6 +124,12 @@ def onnx_bytes(model: nn.Module, example: torch.Tensor) -> bytes:
     """``model`` through ``torch.onnx.export`` (dynamo, batch dimension dynamic), serialised."""
     import logging
 
+    import importlib.util
+
+    missing = [m for m in ("onnx", "onnxscript") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ExportError(f"ONNX export needs {' and '.join(missing)}: pip install {' '.join(missing)} "
+                          "(or deadwood[export])")
     model = copy.deepcopy(model).cpu().eval()
     batch = torch.export.Dim("batch", min=1)
     with warnings.catch_warnings():
@@ -141,7 +147,10 @@ def onnx_bytes(model: nn.Module, example: torch.Tensor) -> bytes:
 
 def onnx_check(data: bytes, model: nn.Module, x: torch.Tensor, batch: int = 256) -> dict:
     """onnxruntime (CPU) on ``x`` against the torch model: :func:`agreement` of their logits."""
-    import onnxruntime as ort
+    try:
+        import onnxruntime as ort
+    except ModuleNotFoundError:
+        raise ExportError("the ONNX check needs onnxruntime: pip install onnxruntime (or deadwood[export])") from None
 
     from .sparse_forms import agreement
 

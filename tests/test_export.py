@@ -112,3 +112,13 @@ def test_loading_an_export_of_another_format_is_a_clear_error(run_dir, tmp_path)
         ex.load_export(out, "state_dict", _fresh())
     with pytest.raises(RunFileError):
         ex.load_export(tmp_path / "missing.pt", "sparse", _fresh())
+
+
+def test_onnx_without_its_packages_is_a_one_line_error_and_writes_nothing(run_dir, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxscript" else real(name, *a))
+    with pytest.raises(ExportError, match="ONNX export needs onnxscript: pip install onnxscript"):
+        ex.export(run_dir, "onnx", tmp_path / "m.onnx")
+    assert not list(tmp_path.iterdir())
