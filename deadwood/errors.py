@@ -25,5 +25,9 @@ class RunFileError(DeadwoodError):
     """A run directory or checkpoint is missing, corrupt, or not ours."""
 
 
+class ExportError(DeadwoodError):
+    """An export cannot be written: unknown format, unusable target, a check that failed."""
+
+
 class RunStopped(DeadwoodError):
     """Raised from an ``on_event`` callback to stop a run; finished stages are kept."""

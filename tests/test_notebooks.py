@@ -22,7 +22,8 @@ PLOTLY = "application/vnd.plotly.v1+json"
 NAMES = [p.name for p in notebooks()]
 EXPECTED = ["01_dense_teacher.ipynb", "02_lagrangian_dual.ipynb", "03_global_cut.ipynb",
             "04_finetune_distill_adversarial.ipynb", "05_robustness_with_foolbox.ipynb",
-            "06_compare_methods.ipynb", "07_inside_the_network.ipynb"]
+            "06_compare_methods.ipynb", "07_inside_the_network.ipynb",
+            "08_what_sparsity_buys.ipynb"]
 
 
 def _outputs(nb):

@@ -3,7 +3,8 @@
 - :mod:`.grid`: every method on one grid of sparsities and seeds (``deadwood bench``), resumable;
 - :mod:`.report`: means over seeds, ``bench.md``, the Pareto front and chart;
 - :mod:`.cost`: method-specific stage times of several variants, side by side (``deadwood cost``);
-- :mod:`.throughput`: images per second per kind of step, foolbox against plain torch.
+- :mod:`.throughput`: images per second per kind of step, foolbox against plain torch;
+- :mod:`.deployment`: what each method's cut buys at each sparsity (``deadwood bench --deploy``).
 
 Nothing in the engine imports from here.
 """

@@ -158,14 +158,16 @@ def _result(spec: Optional[BenchSpec], rows: list[dict], complete: bool, env: di
 
 
 def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callable] = None,
-              on_event=None, throughput=True, command: str = "", note: str = "") -> dict:
+              on_event=None, throughput=True, command: str = "", note: str = "", deploy=False) -> dict:
     """Run every point of ``spec`` (cached ones are look-ups), then measure throughput, and write
     ``bench.json``, ``bench.md`` and ``pareto.html`` (+ ``pareto.png``) into ``out``.
 
     ``on_point(index, total, config, state)`` is called before (``state`` 'start') and after
     (``'done'`` or ``'cached'``) each point; ``on_event`` is passed to :func:`deadwood.run`.
     ``throughput``: True measures it here (:func:`measure_throughput`), a callable is called for it
-    after the grid, a dict is taken as measured, False skips it.
+    after the grid, a dict is taken as measured, False skips it. ``deploy``: False skips the
+    deployment section; True or a dict of settings (``repeats``, ``warmup``) measures it
+    (:func:`deadwood.bench.deployment.measure_deployment`).
     """
     from ..device import resolve_device
     from ..pipeline import run
@@ -203,8 +205,13 @@ def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callab
         throughput = measure_throughput(spec.base, device)
     elif callable(throughput):
         throughput = throughput()
+    section = None
+    if deploy:
+        from .deployment import measure_deployment
+
+        section = measure_deployment(rows, out, **(deploy if isinstance(deploy, dict) else {}))
     result = _result(spec, rows, True, env, command=command, note=note,
-                     throughput=throughput if throughput else None)
+                     throughput=throughput if throughput else None, deployment=section)
     return finish(result, out)
 
 

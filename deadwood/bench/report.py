@@ -111,6 +111,10 @@ def markdown(result: dict) -> str:
         lines += throughput_lines(t)
     else:
         lines.append(t if isinstance(t, str) else "not measured (--no-throughput)")
+    if result.get("deployment"):
+        from .deployment import deployment_lines
+
+        lines += ["", "## Deployment: what the cut buys", ""] + deployment_lines(result["deployment"])
     if result.get("figure"):
         lines += ["", f"Pareto chart: {result['figure']}"]
     return "\n".join(lines) + "\n"

@@ -1,4 +1,5 @@
-"""The command line: ``deadwood run | eval | bench | cost | throughput | cache`` (also ``python -m deadwood``).
+"""The command line: ``deadwood run | eval | bench | cost | throughput | cache | deploy | export``
+(also ``python -m deadwood``).
 
 One argparse front end; each subcommand lives in its own module here and adds itself through
 ``add_*_command``. Flags for every configuration field come from :mod:`.options`. Every failure
@@ -13,13 +14,15 @@ from ..errors import DeadwoodError
 from .bench import add_bench_command
 from .cache import add_cache_command
 from .cost import add_cost_command
+from .deploy import add_deploy_command
 from .eval import add_eval_command
+from .export import add_export_command
 from .options import Parser
 from .run import add_run_command
 from .throughput import add_throughput_command
 
 COMMANDS = (add_run_command, add_eval_command, add_bench_command, add_cost_command, add_throughput_command,
-            add_cache_command)
+            add_cache_command, add_deploy_command, add_export_command)
 
 
 def build_parser() -> Parser:

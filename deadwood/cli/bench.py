@@ -60,6 +60,10 @@ def add_bench_command(sub) -> None:
     g.add_argument("--throughput-repeats", type=int, default=5, help="repeats, median reported (default: 5)")
     g.add_argument("--throughput-samples", type=int, default=512,
                    help="test images for the PGD timing (default: 512)")
+    g.add_argument("--deploy", action="store_true", help="measure what each cut buys (latency dense vs CSR vs "
+                   "BCR, file sizes, the crossover) for the first seed of each method and sparsity (default: off)")
+    g.add_argument("--deploy-repeats", type=int, default=30, help="timed calls per form, median reported "
+                   "(default: 30)")
     add_config_arguments(b, top_fields=_SHARED_TOP)
     b.set_defaults(func=cmd_bench)
 
@@ -84,7 +88,7 @@ def _gpu_setting(ns) -> tuple[str, str]:
 
 def _check(ns) -> None:
     check_threads(ns.threads)
-    for name in ("throughput_steps", "throughput_repeats", "throughput_samples"):
+    for name in ("throughput_steps", "throughput_repeats", "throughput_samples", "deploy_repeats"):
         if getattr(ns, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(ns, name)}")
 
@@ -159,7 +163,8 @@ def _bench(ns) -> int:
         # Failed sanity checks are kept in each row and listed in bench.md instead.
         warnings.simplefilter("ignore", RobustnessWarning)
         result = bench.run_bench(spec, ns.out, cache_dir=ns.cache_dir, on_point=on_point, on_event=on_event,
-                                 throughput=throughput, command=command, note=note)
+                                 throughput=throughput, command=command, note=note,
+                                 deploy={"repeats": ns.deploy_repeats} if ns.deploy else False)
     _report(result, ns.out)
     return 0
 

@@ -38,4 +38,5 @@ else:
                     "repeating a configuration is instant.")
     else:
         show.run_report(record, config.epsilon, runs.baselines(config), runs.run_dir(config))
+        show.what_the_cut_buys(runs.run_dir(config))
 show.about_the_method()
