@@ -32,6 +32,11 @@ def solve_key(config: RunConfig) -> str:
     return f"{config.solve_key()}-{FORMAT}"
 
 
+def uses_solve_cache(config: RunConfig) -> bool:
+    """Whether runs of ``config`` read and write this cache: Deadwooding without ``keep_dual``."""
+    return config.method == "deadwooding" and not config.finetune.keep_dual
+
+
 class SolveCache:
     """Solved students under ``root/solves/<solve_key>/``."""
 

@@ -16,6 +16,7 @@ import streamlit as st
 import deadwood
 from deadwood.pipeline import Cache
 from deadwood.record import RECORD_FILE, RunRecord, read_record
+from deadwood.solves import SUMMARY_FILE, SolveCache, uses_solve_cache
 from deadwood.stages import stage as stage_of
 
 from .jobs import Job, JobView
@@ -108,6 +109,26 @@ def _lookup(config: deadwood.RunConfig) -> tuple[RunRecord | None, str | None]:
         return read_record(folder), None
     except deadwood.DeadwoodError as e:
         return None, str(e)
+
+
+def profile(config: deadwood.RunConfig) -> dict | None:
+    """The sparsity profile of the stored Stage 1 solve that ``config`` would start from (any κ), or
+    None: no solve stored yet, or a method without one. A small JSON read, cached by its mtime, so
+    moving the κ slider redraws at once."""
+    if config is None or not uses_solve_cache(config):
+        return None
+    path = SolveCache(Cache().root).folder(config) / SUMMARY_FILE
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    return _profile(config, stamp)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _profile(config: deadwood.RunConfig, stamp: int) -> dict | None:
+    summary = SolveCache(Cache().root).summary(config)
+    return None if summary is None else summary["profile"]
 
 
 def run_dir(config: deadwood.RunConfig):

@@ -8,9 +8,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from deadwood import DeadwoodError
+from deadwood.profile import at
 from deadwood.record import MODEL_FILE, RunRecord, load_run
 
 from . import charts, runs
+from .charts_profile import profile_figure
 
 _PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"scale": 2}}
 
@@ -96,7 +98,29 @@ def run_report(record: RunRecord, epsilon: float, baselines: dict, folder: Path)
     for col, (fig, name) in zip(st.columns(2), pairs):
         with col:
             figure(fig, name)
+    if record.sparsity_profile:
+        figure(profile_figure(record.sparsity_profile, cfg["sparsity"], cfg["method"]), "sparsity-profile")
+        st.caption("Before fine-tuning: accuracy right after one cut of the same solve at every κ. Moving the "
+                   "κ slider redraws it at once; **Run** then only cuts, fine-tunes and evaluates.")
     run_downloads(record, folder)
+
+
+def one_shot_preview(profile: dict, sparsity: float, method: str) -> None:
+    """The stored solve cut at ``sparsity``: one-shot numbers labelled as such, and the profile."""
+    p = at(profile, sparsity)
+    st.subheader(f"Before fine-tuning: one cut of the stored solve at κ = {p['sparsity']:g}")
+    cols = st.columns(4)
+    cols[0].metric("Accuracy right after the cut", f"{p['student']['clean']:.1%}",
+                   help="the solved student cut at this κ, not fine-tuned")
+    cols[1].metric(f"Robust right after the cut ({profile['attack'].upper()}, ε = {profile['epsilon']:g})",
+                   f"{p['student']['robust']:.1%}", help="a cheap attack, for the profile only; the run's "
+                   "reported robustness is measured after fine-tuning with PGD")
+    cols[2].metric("Teacher's weights, same cut", f"{p['teacher']['clean']:.1%}",
+                   help="what magnitude pruning keeps right after its cut")
+    cols[3].metric("Teacher's weights, robust", f"{p['teacher']['robust']:.1%}")
+    figure(profile_figure(profile, sparsity, method), "sparsity-profile")
+    st.info("The solve for these settings is stored: press **Run** to cut at this κ, fine-tune and evaluate "
+            "(no solve epochs). Nothing above is fine-tuned.")
 
 
 def headline(record: RunRecord, epsilon: float) -> None:

@@ -59,9 +59,21 @@ def test_live_page_runs_and_draws_every_chart():
     assert {b.key for b in at.get("download_button")} >= {"dl_record", "dl_model", "html_multipliers"}
     assert any(e.proto.label == "About the method" for e in at.get("expander"))
 
-    # a computed value redraws at once from the cache; an uncomputed one says so and keeps the last run
+    assert "fig_sparsity-profile" in figs  # the one-shot profile of the run's own solve
+
+    # another κ of the same solve: the one-shot numbers at once, labelled before fine-tuning, no run
     widget(at, "sparsity").set_value(0.8).run()
+    assert not running(at) and any("Before fine-tuning" in h.value for h in at.subheader)
+    figs = figures(at)
+    assert "fig_sparsity-profile" in figs and "fig_layer-sparsity" not in figs  # nothing fine-tuned shown
+    profile = record.sparsity_profile
+    k = min(profile["sparsities"], key=lambda s: abs(s - 0.8))
+    assert at.metric[0].value == f"{profile['student']['clean'][profile['sparsities'].index(k)]:.1%}"
+    # a value without a solve or a run says so and keeps the last run
+    widget(at, "method").set_value("magnitude").run()
     assert any("have not been run yet" in i.value for i in at.info) and "fig_layer-sparsity" in figures(at)
+    # a computed value redraws at once from the cache
+    widget(at, "method").set_value("deadwooding")
     widget(at, "sparsity").set_value(0.9).run()
     assert not at.info and "fig_multipliers" in figures(at)
 
