@@ -21,9 +21,19 @@ def tiny_config():
     return tiny()
 
 
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    """A cache of this test's own, for tests that assert fresh computation: no other test's run,
+    teacher or solve can answer for them, whatever the order the suite runs in."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("DEADWOOD_CACHE", str(path))
+    return path
+
+
 @pytest.fixture(scope="session", autouse=True)
 def cache_dir(tmp_path_factory):
-    """Every test shares one cache under pytest's temp folder (never the user's)."""
+    """Every test shares one cache under pytest's temp folder (never the user's); tests that need
+    fresh computation take ``fresh_cache`` instead."""
     path = tmp_path_factory.mktemp("cache")
     old = os.environ.get("DEADWOOD_CACHE")
     os.environ["DEADWOOD_CACHE"] = str(path)

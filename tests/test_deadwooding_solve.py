@@ -15,8 +15,8 @@ def _context(config):
     return PruneContext(teacher, config, train, test, device)
 
 
-def test_solve_leaves_the_weights_uncut_and_prune_is_solve_then_one_global_cut():
-    config = tiny(method="deadwooding", sparsity=0.9, seed=31)  # a seed no other test uses: its own teacher
+def test_solve_leaves_the_weights_uncut_and_prune_is_solve_then_one_global_cut(fresh_cache):
+    config = tiny(method="deadwooding", sparsity=0.9, seed=31)
     ctx = _context(config)
     before = {k: v.clone() for k, v in ctx.teacher.state_dict().items()}
 

@@ -24,7 +24,7 @@ def test_repeating_a_run_is_a_lookup():
     assert second.record.to_dict() == first.record.to_dict()
 
 
-def test_teacher_is_shared_across_methods_and_sparsities():
+def test_teacher_is_shared_across_methods_and_sparsities(fresh_cache):
     run(tiny(method="magnitude", seed=6, sparsity=0.8))
     events = []
     run(tiny(method="magnitude-layerwise", seed=6, sparsity=0.95), on_event=events.append)
@@ -32,7 +32,7 @@ def test_teacher_is_shared_across_methods_and_sparsities():
     assert not any(e.stage == "teacher" and e.kind == "epoch" for e in events)
 
 
-def test_stop_request_keeps_the_finished_teacher():
+def test_stop_request_keeps_the_finished_teacher(fresh_cache):
     config = tiny(method="deadwooding", seed=7)
 
     def stop_in_dual(e):
