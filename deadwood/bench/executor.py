@@ -20,7 +20,7 @@ task runs the same code from the same cached inputs with the same seeds and one 
 
 Ray is imported only when an executor starts: importing :mod:`deadwood` or running
 ``deadwood run`` never imports or starts it. A local instance (``RayExecutor(workers=N)``)
-advertises 127.0.0.1, runs no dashboard, and requires a random per-process token
+advertises 127.0.0.1, runs no dashboard, and requires a random per-instance token
 (``RAY_AUTH_MODE=token``): Ray's own gRPC servers bind every interface and offer no option to
 bind only the loopback one, so the token is what keeps other machines out.
 """
@@ -223,9 +223,6 @@ def probe(address: str, seconds: float = PROBE_SECONDS) -> None:
                            f"on that machine, or check the address") from None
 
 
-_TOKEN = secrets.token_hex(32)  # one per process: Ray keeps the token it first read
-
-
 @contextmanager
 def _environment(values: dict[str, str]):
     old = {k: os.environ.get(k) for k in values}
@@ -238,6 +235,20 @@ def _environment(values: dict[str, str]):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def _reload_settings() -> bool:
+    """Make Ray's core read its ``RAY_*`` settings (the token ones) again, as Ray's own tests do:
+    it reads them once, when ``ray`` is first imported, possibly before an executor set them.
+    Returns False when this Ray version offers no way to."""
+    try:
+        from ray._raylet import AuthenticationTokenLoader, Config
+
+        Config.initialize("")
+        AuthenticationTokenLoader.instance().reset_cache()
+    except (ImportError, AttributeError):  # pragma: no cover - another Ray version
+        return False
+    return True
 
 
 class RayExecutor:
@@ -258,18 +269,20 @@ class RayExecutor:
     # -------------------------------------------------------------------------- start and stop
     def __enter__(self) -> "RayExecutor":
         if self.address:
-            import_ray()
-            probe(self.address)
+            probe(self.address)  # before importing Ray: a wrong address fails in seconds, nothing started
         package_root = str(Path(__file__).resolve().parents[2])
         env = {"RAY_USAGE_STATS_ENABLED": "0",
                # local workers import the driver's deadwood, whatever is installed
                "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
         if not self.address:
-            env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=_TOKEN)
+            env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))  # one per instance
         self._env = _environment(env)
-        self._env.__enter__()  # before Ray's first import: its core reads the token settings then
+        self._env.__enter__()
         try:
             ray = import_ray()
+            if not self.address and not _reload_settings():  # a Ray without the reload: run it without the token
+                for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN"):
+                    os.environ.pop(k, None)
             quiet = dict(include_dashboard=False, logging_level="error", log_to_driver=False)
             if self.address:
                 ray.init(address=self.address, **quiet)
@@ -289,6 +302,8 @@ class RayExecutor:
             self._ray.shutdown()
             self._ray = None
             self._env.__exit__(None, None, None)
+            if not self.address:
+                _reload_settings()  # the token settings leave with the instance
 
     # -------------------------------------------------------------------------------- the work
     def compute(self, configs: Sequence[RunConfig], cache_dir=None,
