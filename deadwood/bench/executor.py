@@ -2,9 +2,9 @@
 
 A grid is many small independent jobs with two shared prefixes: every run of a seed starts from
 that seed's teacher, every Deadwooding run of a (seed, ε, solve settings) from one Stage 1 solve
-(:mod:`deadwood.solves`). :meth:`RayExecutor.compute` therefore works in three phases, each in
-parallel, each waiting for the one before: the teachers, then the solves, then every run. A task
-is one cache entry:
+(:mod:`deadwood.solves`). :meth:`RayExecutor.compute` therefore goes in dependency order: the
+teachers (in parallel), the solves, every run, each task submitted as soon as what it needs is
+done (a baseline run does not wait for the solves). A task is one cache entry:
 
 - it ships, as bytes, the entries it starts from (the teacher; for a Deadwooding run, the solve);
 - a worker writes them into a private temporary cache, computes its one entry there exactly as
@@ -308,68 +308,93 @@ class RayExecutor:
     # -------------------------------------------------------------------------------- the work
     def compute(self, configs: Sequence[RunConfig], cache_dir=None,
                 on_progress: Optional[Callable] = None) -> Outcome:
-        """Compute every entry ``configs`` need that the cache at ``cache_dir`` lacks, phase by phase.
+        """Compute every entry ``configs`` need that the cache at ``cache_dir`` lacks.
 
-        ``on_progress(kind, done, total, task, state, error=None)`` is called as each phase starts
-        (``state`` 'start', ``task`` None), when a task ends ('done'; 'failed' or 'skipped', when an
-        entry it needs failed, with ``error``, one line) and every :data:`POLL_SECONDS` while waiting ('wait'); an exception raised from it
-        (Ctrl-C, a Stop button's :class:`deadwood.RunStopped`) cancels what is still running and is
-        raised on, and what finished stays cached."""
+        A task is submitted as soon as the entries it needs are in the driver's cache (teachers
+        first, then solves, then runs, in grid order): a baseline run starts when its teacher is
+        done, while the Deadwooding solve of the same seed is still running beside it.
+
+        ``on_progress(kind, done, total, task, state, error=None)`` is called once per kind with
+        work to do before anything runs (``state`` 'start', ``task`` None), when a task ends
+        ('done'; 'failed', or 'skipped' when an entry it needs failed, with ``error``, one line),
+        and every :data:`POLL_SECONDS` while waiting ('wait'). An exception raised from it (a Stop
+        button's :class:`deadwood.RunStopped`), or Ctrl-C, cancels what is still running and is
+        raised on; what finished stays cached."""
         from ..fingerprint import code_fingerprint
         from ..pipeline import Cache
 
         if self._ray is None:
             raise RuntimeError("RayExecutor.compute outside its `with` block")
         ray, root = self._ray, Cache(cache_dir).root
-        report = on_progress or (lambda *a: None)
+        report = on_progress or (lambda *a, **k: None)
         remote = ray.remote(max_retries=RETRIES, num_cpus=self.threads)(self.task)
         phases = plan(configs, root)
-        outcome = Outcome()
-        code = code_fingerprint()
+        totals = {k: len(v) for k, v in phases.items()}
+        done = dict.fromkeys(KINDS, 0)
+        outcome, code = Outcome(), code_fingerprint()
+        have: set[Path] = set()  # entries known to be in the driver's cache
+        lost: set[Path] = set()  # entries that failed
+        shipped: dict[Path, object] = {}  # each needed entry goes into Ray's object store once
+        waiting = [t for k in KINDS for t in phases[k]]
+        pending: dict = {}
+
+        def available(n: Task) -> bool:
+            where = n.folder(root)
+            if where not in have and n.cached(root):
+                have.add(where)
+            return where in have
+
+        def end(task: Task, what: str, error: Optional[str] = None) -> None:
+            done[task.kind] += 1
+            if error is not None:
+                outcome.failed.append(Failure(task, error))
+                lost.add(task.folder(root))
+            report(task.kind, done[task.kind], totals[task.kind], task, what, error)
+
         for kind in KINDS:
-            tasks = phases[kind]
-            if not tasks:
-                continue
-            report(kind, 0, len(tasks), None, "start")
-            shipped: dict[Path, object] = {}  # each needed entry goes into Ray's object store once
-            pending = {}
-            done = 0
-            try:
-                for task in tasks:
+            if totals[kind]:
+                report(kind, 0, totals[kind], None, "start")
+        try:
+            while waiting or pending:
+                later = []
+                for task in waiting:
                     needs = task.needs()
-                    missing = [n for n in needs if not n.cached(root)]
-                    if missing:
-                        outcome.failed.append(Failure(task, f"not started: its {missing[0].kind} failed"))
-                        done += 1
-                        report(kind, done, len(tasks), task, "skipped", outcome.failed[-1].error)
+                    failed = [n for n in needs if n.folder(root) in lost]
+                    if failed:
+                        end(task, "skipped", f"not started: its {failed[0].kind} failed")
+                    elif all(available(n) for n in needs):
+                        refs = []
+                        for n in needs:
+                            where = n.folder(root)
+                            if where not in shipped:
+                                shipped[where] = ray.put((n.kind, read_entry(root, n)))
+                            refs.append(shipped[where])
+                        pending[remote.remote(task.kind, task.config, code, self.threads, *refs)] = task
+                    else:
+                        later.append(task)
+                waiting = later
+                if not pending:
+                    if waiting:  # pragma: no cover - every need is planned before what needs it
+                        raise RuntimeError(f"nothing runs and {waiting[0].label} waits")
+                    break
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_SECONDS)
+                if not ready:
+                    kind = next(k for k in KINDS if done[k] < totals[k])
+                    report(kind, done[kind], totals[kind], None, "wait")
+                for ref in ready:
+                    task = pending.pop(ref)
+                    try:
+                        files = ray.get(ref)
+                    except Exception as e:  # noqa: BLE001 - any task error is reported, the others go on
+                        end(task, "failed", _reason(ray, e))
                         continue
-                    refs = []
-                    for n in needs:
-                        where = n.folder(root)
-                        if where not in shipped:
-                            shipped[where] = ray.put((n.kind, read_entry(root, n)))
-                        refs.append(shipped[where])
-                    pending[remote.remote(kind, task.config, code, self.threads, *refs)] = task
-                while pending:
-                    ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_SECONDS)
-                    if not ready:
-                        report(kind, done, len(tasks), None, "wait")
-                        continue
-                    for ref in ready:
-                        task = pending.pop(ref)
-                        done += 1
-                        try:
-                            files = ray.get(ref)
-                        except Exception as e:  # noqa: BLE001 - any task error is reported, the others go on
-                            outcome.failed.append(Failure(task, _reason(ray, e)))
-                            report(kind, done, len(tasks), task, "failed", outcome.failed[-1].error)
-                            continue
-                        write_entry(root, task, files)
-                        outcome.computed.append(task)
-                        report(kind, done, len(tasks), task, "done")
-            finally:
-                for ref in pending:  # interrupted: stop the rest; what finished is already published
-                    ray.cancel(ref, force=True)
+                    write_entry(root, task, files)
+                    have.add(task.folder(root))
+                    outcome.computed.append(task)
+                    end(task, "done")
+        finally:
+            for ref in pending:  # interrupted: stop the rest; what finished is already published
+                ray.cancel(ref, force=True)
         outcome.cached = sum(1 for c in configs if Task("run", c).cached(root)) - len(outcome.computed_runs())
         return outcome
 
