@@ -31,9 +31,15 @@ def busy(slot: str) -> bool:
     return job is not None and job.view().running
 
 
-def start(slot: str, configs: Sequence[deadwood.RunConfig]) -> Job:
-    """Start ``configs`` (fixed now: later widget changes cannot reach them) in the background."""
-    job = Job(configs)
+def start(slot: str, configs: Sequence[deadwood.RunConfig], sweep: bool = False) -> Job:
+    """Start ``configs`` (fixed now: later widget changes cannot reach them) in the background.
+
+    A ``sweep`` (a grid, no live curves) on a server started with ``DEADWOOD_WORKERS`` > 1 (a local
+    Ray with that many workers) or ``DEADWOOD_RAY_ADDRESS`` (a cluster) is computed on Ray
+    (:func:`deadwood.bench.executor.batch_runner`); otherwise one run after another, here."""
+    from deadwood.bench.executor import batch_runner
+
+    job = Job(configs, runner=batch_runner(configs)) if sweep else Job(configs)
     st.session_state[f"job:{slot}"] = job
     return job
 

@@ -151,3 +151,22 @@ def test_the_app_reads_its_executor_from_the_environment(monkeypatch):
     monkeypatch.setenv("DEADWOOD_WORKERS", "many")
     with pytest.raises(ClusterError, match=r"\$DEADWOOD_WORKERS must be a whole number >= 1, got 'many'"):
         from_environment()
+
+
+def test_the_compare_pages_job_computes_its_grid_on_ray_from_its_thread(tmp_path):
+    pytest.importorskip("ray")
+    from deadwood.bench.executor import batch_runner
+    from deadwood.pipeline import Cache
+    from deadwood_app.jobs import Job
+
+    configs = [tiny(method="magnitude", sparsity=s, seed=5) for s in (0.9, 0.95)]
+    job = Job(configs, runner=batch_runner(configs, RayExecutor(2)), cache_dir=tmp_path)
+    view = job.wait(300)
+    assert view.state == "done", view.error
+    assert view.finished == [c.key() for c in configs]
+    assert all(Cache(tmp_path).has_run(c) for c in configs)
+    # Ray computed them, and stopped: the job's own calls only read them from the cache
+    assert view.cached == [c.key() for c in configs]
+    import ray
+
+    assert not ray.is_initialized()

@@ -432,42 +432,44 @@ def from_environment() -> Optional[RayExecutor]:
     return RayExecutor(workers, address=address)
 
 
-def batch_runner(configs: Sequence[RunConfig], executor: Optional[RayExecutor] = None, cache_dir=None):
-    """A ``runner`` for :class:`deadwood_app.jobs.Job` (``runner(config, on_event=, cache_dir=)``):
-    :func:`deadwood.run` as it is without an executor; with one, its first call computes every
-    entry of ``configs`` on the executor (progress as events: one 'start', 'epoch' per finished
-    task, 'end' per phase, under the stages teacher, the method's own Stage 1, fine-tune), and
-    every call then reads its run from the cache."""
+def batch_runner(configs: Sequence[RunConfig], executor: Optional[RayExecutor] = None):
+    """A ``runner`` for :class:`deadwood_app.jobs.Job` (``runner(config, on_event=, cache_dir=)``).
+
+    Its first call computes every entry of ``configs`` on ``executor`` (default:
+    :func:`from_environment`, read then, so a bad setting ends the job with its message) and every
+    call then reads its run from the cache through :func:`deadwood.run`; with no executor it is
+    :func:`deadwood.run` itself. Progress goes out as events, one stage per kind of task (the
+    teacher, the method's own Stage 1 for the solves, the fine-tune for the runs): 'start' with
+    the count, 'epoch' as tasks finish (and every :data:`POLL_SECONDS`, so a Stop button is
+    honoured while waiting), 'end'."""
     from .. import run
     from ..events import emit
     from ..methods import get_method
     from ..stages import FINETUNE, TEACHER
 
-    if executor is None:
-        return run
     state = {"done": False}
 
-    def runner(config, *, on_event=None, cache_dir=cache_dir):
+    def runner(config, *, on_event=None, cache_dir=None):
         if not state["done"]:
-            stage_of = {"teacher": TEACHER.name, "solve": get_method("deadwooding").stage.name,
-                        "run": FINETUNE.name}
+            ex = executor if executor is not None else from_environment()
+            if ex is not None:
+                stage_of = {"teacher": TEACHER.name, "solve": get_method("deadwooding").stage.name,
+                            "run": FINETUNE.name}
 
-            def on_progress(kind, done, total, task, what, error=None):
-                name = stage_of[kind]
-                if what == "start":
-                    emit(on_event, "start", name, total=total)
-                else:  # 'wait' repeats the count: the page's Stop button is checked on every event
-                    emit(on_event, "epoch", name, done, total)
-                if done == total and what != "start":
-                    emit(on_event, "end", name)
+                def on_progress(kind, done, total, task, what, error=None):
+                    if what == "start":
+                        emit(on_event, "start", stage_of[kind], total=total)
+                        return
+                    emit(on_event, "epoch", stage_of[kind], done, total)
+                    if done == total:
+                        emit(on_event, "end", stage_of[kind])
 
-            with executor:
-                outcome = executor.compute(configs, cache_dir, on_progress)
+                with ex:
+                    outcome = ex.compute(configs, cache_dir, on_progress)
+                if outcome.failed:
+                    more = f" (and {len(outcome.failed) - 1} more)" if len(outcome.failed) > 1 else ""
+                    raise ClusterError(f"{outcome.failed[0]}{more}; the finished runs are cached")
             state["done"] = True
-            if outcome.failed:
-                more = f" (and {len(outcome.failed) - 1} more)" if len(outcome.failed) > 1 else ""
-                raise ClusterError(f"{outcome.failed[0]}{more}; the finished runs are cached")
         return run(config, on_event=on_event, cache_dir=cache_dir)
 
     return runner
-
