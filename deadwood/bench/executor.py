@@ -304,7 +304,8 @@ class RayExecutor:
         except BaseException as e:
             self._env.__exit__(None, None, None)
             if isinstance(e, (ConnectionError, RuntimeError)):
-                raise ClusterError(f"Ray did not start: {e}") from None
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise ClusterError(f"Ray did not start: {first}") from None
             raise
         self._ray = ray
         if not self.address:  # each worker imports torch and the engine now, beside the first teacher
