@@ -170,3 +170,12 @@ def test_the_compare_pages_job_computes_its_grid_on_ray_from_its_thread(tmp_path
     import ray
 
     assert not ray.is_initialized()
+
+
+def test_a_relative_data_folder_travels_as_an_absolute_one_under_the_same_key(tmp_path, monkeypatch):
+    from deadwood.bench.executor import _located
+
+    monkeypatch.chdir(tmp_path)
+    config = tiny(data_dir="data")
+    located = _located(config)
+    assert located.data_dir == str(tmp_path.resolve() / "data") and located.key() == config.key()

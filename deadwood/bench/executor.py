@@ -385,7 +385,7 @@ class RayExecutor:
                             if where not in shipped:
                                 shipped[where] = ray.put((n.kind, read_entry(root, n)))
                             refs.append(shipped[where])
-                        pending[remote.remote(task.kind, task.config, code, self.threads, *refs)] = task
+                        pending[remote.remote(task.kind, _located(task.config), code, self.threads, *refs)] = task
                     else:
                         later.append(task)
                 waiting = later
@@ -413,6 +413,16 @@ class RayExecutor:
                 ray.cancel(ref, force=True)
         outcome.cached = sum(1 for c in configs if Task("run", c).cached(root)) - len(outcome.computed_runs())
         return outcome
+
+
+def _located(config: RunConfig) -> RunConfig:
+    """``config`` with its data folder made absolute: a worker runs in a folder of Ray's choosing
+    (``data_dir`` is a location, outside every key, so the entry's key is unchanged)."""
+    from ..config import with_updates
+
+    if config.data_dir is None:
+        return config
+    return with_updates(config, data_dir=str(Path(config.data_dir).expanduser().resolve()))
 
 
 def _reason(ray, e: Exception) -> str:
