@@ -62,6 +62,14 @@ class Cache:
             return False
         return all((folder / f).is_file() for f in RUN_FILES)
 
+    def has_teacher(self, config: RunConfig) -> bool:
+        """Whether :func:`deadwood.pipeline.get_teacher` would serve ``config``'s teacher from here
+        (sound and measured the way ``config`` measures; no training)."""
+        try:
+            return self.teacher(config) is not None
+        except RunFileError:
+            return False
+
     def lookup(self, config: RunConfig) -> LoadedRun | None:
         """The cached run of ``config``, loaded; None when there is none or it is damaged
         (:meth:`damage` says how). Never raises for a damaged entry."""

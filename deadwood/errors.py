@@ -31,3 +31,7 @@ class ExportError(DeadwoodError):
 
 class RunStopped(DeadwoodError):
     """Raised from an ``on_event`` callback to stop a run; finished stages are kept."""
+
+
+class ClusterError(DeadwoodError):
+    """Ray is missing, a cluster cannot be reached, or a worker cannot run this code."""

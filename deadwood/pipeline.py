@@ -176,10 +176,10 @@ def run(config: RunConfig, *, on_event: OnEvent = None, cache_dir=None, out=None
         return _compute(config, device, cache, final, on_event, out, force, use_cache)
 
 
-def _compute(config: RunConfig, device: torch.device, cache: Cache, final: Path, on_event: OnEvent, out,
-             force: bool, use_cache: bool) -> LoadedRun:
+def _prefix(config: RunConfig, device: torch.device, cache: Cache, on_event: OnEvent, use_cache: bool,
+            timings: dict):
+    """The start every run shares: the seed, the data, the teacher (trained and cached on a miss)."""
     torch.manual_seed(config.seed)
-    timings: dict[str, float] = {}
     t0 = time.perf_counter()
     train, test = load_data(config, device)
     timings["data"] = time.perf_counter() - t0
@@ -188,11 +188,41 @@ def _compute(config: RunConfig, device: torch.device, cache: Cache, final: Path,
     teacher, tsum = get_teacher(config, train, test, device, cache, on_event, use_cache)
     timings["teacher"] = time.perf_counter() - t
     timings["teacher_training"] = tsum["seconds"]
+    return train, test, teacher, tsum
+
+
+def _prune(config: RunConfig, device: torch.device, cache: Cache, on_event: OnEvent, use_cache: bool,
+           prefix):
+    train, test, teacher, _ = prefix
+    method = get_method(config.method)
+    return method.prune(PruneContext(teacher, config, train, test, device, on_event,
+                                     solves=SolveCache(cache.root, read=use_cache)))
+
+
+def prepare(config: RunConfig, upto: str, *, cache_dir=None, on_event: OnEvent = None) -> None:
+    """Compute and cache what a run of ``config`` would start from, exactly as :func:`run` would:
+    ``upto`` 'teacher' (its teacher) or 'solve' (its teacher and, for a method that caches a
+    Stage 1 solve, that solve). What the sweep executor runs on a worker, one cache entry a task."""
+    if upto not in ("teacher", "solve"):
+        raise ValueError(f"prepare: upto must be 'teacher' or 'solve', got {upto!r}")
+    config = config.validate()
+    cache = Cache(cache_dir)
+    device = resolve_device(config.device)
+    with cpu_threads(device):
+        prefix = _prefix(config, device, cache, on_event, True, {})
+        if upto == "solve":
+            _prune(config, device, cache, on_event, True, prefix)  # the cut after the solve is cheap
+
+
+def _compute(config: RunConfig, device: torch.device, cache: Cache, final: Path, on_event: OnEvent, out,
+             force: bool, use_cache: bool) -> LoadedRun:
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    prefix = _prefix(config, device, cache, on_event, use_cache, timings)
+    train, test, teacher, tsum = prefix
 
     t = time.perf_counter()
-    method = get_method(config.method)
-    result = method.prune(PruneContext(teacher, config, train, test, device, on_event,
-                                       solves=SolveCache(cache.root, read=use_cache)))
+    result = _prune(config, device, cache, on_event, use_cache, prefix)
     timings["prune"] = time.perf_counter() - t
     one_shot = accuracy(result.model, test)
     emit(on_event, "epoch", "cut", 1, 1, {"one_shot_accuracy": one_shot, "sparsity": result.mask.sparsity()})

@@ -32,8 +32,9 @@ def solve_key(config: RunConfig) -> str:
     return f"{config.solve_key()}-{FORMAT}"
 
 
-def uses_solve_cache(config: RunConfig) -> bool:
-    """Whether runs of ``config`` read and write this cache: Deadwooding without ``keep_dual``."""
+def caches_solve(config: RunConfig) -> bool:
+    """Whether a run of ``config`` reads and writes this cache: Deadwooding, unless ``finetune.keep_dual``
+    (see the module docstring and :func:`deadwood.methods.deadwooding.prune`)."""
     return config.method == "deadwooding" and not config.finetune.keep_dual
 
 
@@ -55,6 +56,10 @@ class SolveCache:
             return None
         ok = summary.get("key") == solve_key(config) and isinstance(summary.get("profile"), dict)
         return summary if ok else None
+
+    def has(self, config: RunConfig) -> bool:
+        """Whether a stored solve for ``config`` is there (its summary readable, its weights present)."""
+        return self.summary(config) is not None and (self.folder(config) / STATE_FILE).is_file()
 
     def load(self, config: RunConfig) -> Optional[tuple[dict, dict]]:
         """(student state_dict, summary) of a stored solve, or None when there is none or it is damaged."""

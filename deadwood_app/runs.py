@@ -16,7 +16,7 @@ import streamlit as st
 import deadwood
 from deadwood.pipeline import Cache
 from deadwood.record import RECORD_FILE, RunRecord, read_record
-from deadwood.solves import SUMMARY_FILE, SolveCache, uses_solve_cache
+from deadwood.solves import SUMMARY_FILE, SolveCache, caches_solve
 from deadwood.stages import stage as stage_of
 
 from .jobs import Job, JobView
@@ -33,9 +33,15 @@ def busy(slot: str) -> bool:
     return job is not None and job.view().running
 
 
-def start(slot: str, configs: Sequence[deadwood.RunConfig]) -> Job:
-    """Start ``configs`` (fixed now: later widget changes cannot reach them) in the background."""
-    job = Job(configs)
+def start(slot: str, configs: Sequence[deadwood.RunConfig], sweep: bool = False) -> Job:
+    """Start ``configs`` (fixed now: later widget changes cannot reach them) in the background.
+
+    A ``sweep`` (a grid, no live curves) on a server started with ``DEADWOOD_WORKERS`` > 1 (a local
+    Ray with that many workers) or ``DEADWOOD_RAY_ADDRESS`` (a cluster) is computed on Ray
+    (:func:`deadwood.bench.executor.batch_runner`); otherwise one run after another, here."""
+    from deadwood.bench.executor import batch_runner
+
+    job = Job(configs, runner=batch_runner(configs)) if sweep else Job(configs)
     st.session_state[f"job:{slot}"] = job
     return job
 
@@ -115,7 +121,7 @@ def profile(config: deadwood.RunConfig) -> dict | None:
     """The sparsity profile of the stored Stage 1 solve that ``config`` would start from (any κ), or
     None: no solve stored yet, or a method without one. A small JSON read, cached by its mtime, so
     moving the κ slider redraws at once."""
-    if config is None or not uses_solve_cache(config):
+    if config is None or not caches_solve(config):
         return None
     path = SolveCache(Cache().root).folder(config) / SUMMARY_FILE
     try:

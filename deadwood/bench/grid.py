@@ -158,7 +158,8 @@ def _result(spec: Optional[BenchSpec], rows: list[dict], complete: bool, env: di
 
 
 def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callable] = None,
-              on_event=None, throughput=True, command: str = "", note: str = "", deploy=False) -> dict:
+              on_event=None, throughput=True, command: str = "", note: str = "", deploy=False, executor=None,
+              on_task: Optional[Callable] = None) -> dict:
     """Run every point of ``spec`` (cached ones are look-ups), then measure throughput, and write
     ``bench.json``, ``bench.md`` and ``pareto.html`` (+ ``pareto.png``) into ``out``.
 
@@ -168,6 +169,12 @@ def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callab
     after the grid, a dict is taken as measured, False skips it. ``deploy``: False skips the
     deployment section; True or a dict of settings (``repeats``, ``warmup``) measures it
     (:func:`deadwood.bench.deployment.measure_deployment`).
+    after the grid, a dict is taken as measured, False skips it.
+
+    With ``executor`` (an entered :class:`deadwood.bench.executor.RayExecutor`), every entry the
+    grid lacks is first computed on it (``on_task`` is its ``on_progress``); the rows are then read
+    from the cache exactly as without it. A task that failed leaves its point out: the result lists
+    it under ``failures`` and is marked incomplete.
     """
     from ..device import resolve_device
     from ..pipeline import run
@@ -182,10 +189,21 @@ def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callab
     out.mkdir(parents=True, exist_ok=True)
     env = _environment(device)
     rows: list[dict] = []
+    failures, fresh, ran = [], set(), {}
+    if executor is not None:
+        from ..pipeline import Cache
+
+        for config in points:
+            restore_run(config, out / "runs" / run_name(config), cache_dir)
+        outcome = executor.compute(points, cache_dir, on_task)
+        failures, fresh = [f.as_dict() for f in outcome.failed], outcome.computed_runs()
+        ran = {"executor": {"workers": executor.workers, "address": executor.address,
+                            "threads_per_worker": executor.threads}}
+        points = [c for c in points if Cache(cache_dir).has_run(c)]
     for i, config in enumerate(points):
         if on_point:
             on_point(i, len(points), config, "start")
-        cached = []
+        cached = [] if executor is None else [config.key() not in fresh]
 
         def events(e, _cached=cached):
             if e.kind == "cached" and e.stage == "run":
@@ -195,11 +213,13 @@ def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callab
 
         name = f"runs/{run_name(config)}"
         restore_run(config, out / name, cache_dir)
-        loaded = run(config, on_event=events, cache_dir=cache_dir, out=out / name, force=True)  # its own copy
-        rows.append(row_of(loaded, name, bool(cached)))
-        atomic_write_json(out / "bench.json", _result(spec, rows, False, env, command=command, note=note))
+        loaded = run(config, on_event=None if executor else events, cache_dir=cache_dir, out=out / name,
+                     force=True)  # its own copy
+        rows.append(row_of(loaded, name, any(cached)))
+        atomic_write_json(out / "bench.json", _result(spec, rows, False, env, command=command, note=note,
+                                                      failures=failures, **ran))
         if on_point:
-            on_point(i, len(points), config, "cached" if cached else "done")
+            on_point(i, len(points), config, "cached" if any(cached) else "done")
 
     if throughput is True:
         throughput = measure_throughput(spec.base, device)
@@ -210,8 +230,8 @@ def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callab
         from .deployment import measure_deployment
 
         section = measure_deployment(rows, out, **(deploy if isinstance(deploy, dict) else {}))
-    result = _result(spec, rows, True, env, command=command, note=note,
-                     throughput=throughput if throughput else None, deployment=section)
+    result = _result(spec, rows, not failures, env, command=command, note=note,
+                     throughput=throughput if throughput else None, deployment=section, failures=failures, **ran)
     return finish(result, out)
 
 

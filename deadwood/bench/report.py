@@ -68,6 +68,16 @@ def markdown(result: dict) -> str:
         lines += [f"**{result['note']}**", ""]
     if not result["complete"]:
         lines += [f"**Incomplete: {len(result['rows'])} of {g['points']} runs finished.**", ""]
+    for f in result.get("failures") or []:
+        lines.append(f"- failed: {f['kind']} of {f['method']} at sparsity {f['sparsity']:g}, seed {f['seed']}: "
+                     f"{f['error']}")
+    if result.get("failures"):
+        lines.append("")
+    ex = result.get("executor")
+    if ex:
+        where = f"the Ray cluster at {ex['address']}" if ex["address"] else f"{ex['workers']} local Ray workers"
+        lines += [f"Computed on {where} ({ex['threads_per_worker']} torch thread each): Deadwooding's Stage 1 "
+                  "solves ran as tasks of their own, so no row's time includes a solve.", ""]
     summary = summarize(result["rows"])
     if summary:
         ev = result["evaluation"]

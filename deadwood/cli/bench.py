@@ -8,6 +8,8 @@ Every stage setting of ``run`` is a flag here too (``--finetune-epochs``, ``--de
 ...), applied to every grid point. ``--gpu`` is the 32x32 GPU mode: device cuda, model resnet20
 (or vgg), CIFAR-10 when ``--data-dir`` holds it, otherwise a synthetic stand-in that is timed and
 never scored. Interrupt it at any time: rerunning the same command resumes from the cached runs.
+``--workers N`` (or ``--ray-address ADDR``) computes the grid's teachers, solves and runs as Ray tasks
+(:mod:`deadwood.bench.executor`); the rows are the same.
 """
 from __future__ import annotations
 
@@ -51,6 +53,11 @@ def add_bench_command(sub) -> None:
     g.add_argument("--cache-dir", help="cache folder (default: $DEADWOOD_CACHE or ~/.cache/deadwood)")
     g.add_argument("--threads", type=int, help="CPU threads for the runs and the throughput timing "
                    "(default: $DEADWOOD_THREADS, else 1); recorded in the output")
+    g.add_argument("--workers", type=int, default=1, help="grid points computed at once: N > 1 starts a local "
+                   "Ray instance with N workers of one torch thread each (--threads sets it); default 1: one "
+                   "process, Ray not started")
+    g.add_argument("--ray-address", help="join the Ray cluster at ADDR (host:port of `ray start --head`) instead; "
+                   "its CPUs set how many points run at once")
     g.add_argument("--gpu", action="store_true", help="the 32x32 GPU mode (resnet20/vgg on CIFAR-10, or a "
                    "synthetic stand-in for timing only)")
     g.add_argument("--throughput", action="store_true", default=True, dest="throughput",
@@ -88,6 +95,8 @@ def _gpu_setting(ns) -> tuple[str, str]:
 
 def _check(ns) -> None:
     check_threads(ns.threads)
+    if ns.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {ns.workers}")
     for name in ("throughput_steps", "throughput_repeats", "throughput_samples", "deploy_repeats"):
         if getattr(ns, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(ns, name)}")
@@ -158,15 +167,51 @@ def _bench(ns) -> int:
     spec = bench.BenchSpec(base, tuple(ns.methods), tuple(ns.sparsities), tuple(ns.seeds))
     device = resolve_device(base.device)  # fail before any work when cuda is asked for and absent
     throughput = (lambda: bench.measure_throughput(base, device, **tp_kwargs)) if ns.throughput else False
-    on_point, on_event = _progress()
     with warnings.catch_warnings():
         # Failed sanity checks are kept in each row and listed in bench.md instead.
         warnings.simplefilter("ignore", RobustnessWarning)
-        result = bench.run_bench(spec, ns.out, cache_dir=ns.cache_dir, on_point=on_point, on_event=on_event,
-                                 throughput=throughput, command=command, note=note,
-                                 deploy={"repeats": ns.deploy_repeats} if ns.deploy else False)
+        deploy = {"repeats": ns.deploy_repeats} if ns.deploy else False
+        if ns.workers == 1 and not ns.ray_address:
+            on_point, on_event = _progress()
+            result = bench.run_bench(spec, ns.out, cache_dir=ns.cache_dir, on_point=on_point, on_event=on_event,
+                                     throughput=throughput, command=command, note=note, deploy=deploy)
+        else:
+            from ..bench.executor import RayExecutor
+
+            with RayExecutor(ns.workers, address=ns.ray_address, threads=ns.threads or 1) as executor:
+                result = bench.run_bench(spec, ns.out, cache_dir=ns.cache_dir, executor=executor,
+                                         on_task=_task_bars(), throughput=throughput, command=command, note=note,
+                                         deploy=deploy)
     _report(result, ns.out)
-    return 0
+    for f in result.get("failures") or []:
+        print(f"failed    {f['kind']} of {f['method']} at sparsity {f['sparsity']:g}, seed {f['seed']}: {f['error']}",
+              file=sys.stderr)
+    return 1 if result.get("failures") else 0
+
+
+def _task_bars():
+    """An ``on_progress`` for the executor: one bar per kind of task (teachers, solves, runs) with
+    counts; a failed task is named on a line of its own."""
+    from tqdm.auto import tqdm
+
+    from ..bench.executor import KINDS
+
+    bars: dict = {}
+
+    def on_task(kind, done, total, task, what, error=None):
+        if what == "start":
+            bars[kind] = tqdm(total=total, desc=f"{kind}s", unit=kind, file=sys.stderr, dynamic_ncols=True,
+                              position=KINDS.index(kind), leave=True)
+            return
+        bar = bars[kind]
+        if what in ("failed", "skipped"):
+            bar.write(f"failed    {task.label}: {error}", file=sys.stderr)
+        if done > bar.n:
+            bar.update(done - bar.n)
+        if done == total:
+            bar.close()
+
+    return on_task
 
 
 def _report(result: dict, out) -> None:

@@ -37,7 +37,7 @@ from ..dual import Multipliers
 from ..dead_wood import dead_fractions, magnitude_quantiles, with_dead_fractions
 from ..masks import magnitudes, prunable
 from ..profile import sparsity_profile
-from ..solves import uses_solve_cache
+from ..solves import caches_solve
 from ..robustness import perturb
 from ..train import accuracy, kd_loss, run_epochs
 from ..events import Stage, emit
@@ -233,7 +233,7 @@ def prune(ctx: PruneContext) -> PruneResult:
     once per solve setting (:mod:`deadwood.solves`) and every other κ starts from them; only
     ``finetune.keep_dual``, which carries the open multipliers into the fine-tune, solves afresh."""
     config = ctx.config
-    keep = not uses_solve_cache(config)  # keep_dual: the open multipliers go on into the fine-tune
+    keep = not caches_solve(config)  # keep_dual: the open multipliers go on into the fine-tune
     stored = None if keep or ctx.solves is None else ctx.solves.load(config)
     if stored is not None:
         state, summary = stored

@@ -28,7 +28,7 @@ def comparison(_view=None):
 
 missing = [c for c in choice.configs if runs.record(c) is None]
 if (pressed or recompute) and missing:
-    runs.start("compare", missing)
+    runs.start("compare", missing, sweep=True)  # on Ray when the server has workers (runs.start)
     st.rerun()  # redraw the sidebar with Run disabled while the job goes
 if busy:
     runs.follow(job, comparison)  # the charts grow as runs finish

@@ -1,0 +1,501 @@
+"""Sweeps past one process: a grid's cache entries computed as Ray tasks (the one module that imports ray).
+
+A grid is many small independent jobs with two shared prefixes: every run of a seed starts from
+that seed's teacher, every Deadwooding run of a (seed, ε, solve settings) from one Stage 1 solve
+(:mod:`deadwood.solves`). :meth:`RayExecutor.compute` therefore goes in dependency order: the
+teachers (in parallel), the solves, every run, each task submitted as soon as what it needs is
+done (a baseline run does not wait for the solves). A task is one cache entry:
+
+- it ships, as bytes, the entries it starts from (the teacher; for a Deadwooding run, the solve);
+- a worker writes them into a private temporary cache, computes its one entry there exactly as
+  :func:`deadwood.run` would (:func:`deadwood.pipeline.prepare` for a teacher or a solve), and
+  returns that entry's files as bytes;
+- the driver publishes them into its own cache atomically (a staging folder, then a rename).
+
+So workers share no filesystem with the driver, a worker that dies loses only its own task (Ray
+runs it once more, then it is reported failed), and what finished stays cached: interrupting and
+running the same command again resumes. The numbers are those of a serial grid, because every
+task runs the same code from the same cached inputs with the same seeds and one torch thread
+(``$DEADWOOD_THREADS``), and the driver afterwards reads its rows from its cache as it always did.
+
+Ray is imported only when an executor starts: importing :mod:`deadwood` or running
+``deadwood run`` never imports or starts it. A local instance (``RayExecutor(workers=N)``)
+advertises 127.0.0.1, runs no dashboard, and requires a random per-instance token
+(``RAY_AUTH_MODE=token``): Ray's own gRPC servers bind every interface and offer no option to
+bind only the loopback one, so the token is what keeps other machines out.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from ..config import RunConfig
+from ..errors import ClusterError, DeadwoodError
+
+KINDS = ("teacher", "solve", "run")  # the phases, in dependency order
+RETRIES = 1  # a task whose worker died runs once more (Ray's max_retries), then is reported failed
+PROBE_SECONDS = 3.0  # how long a cluster address may take to accept a TCP connection
+POLL_SECONDS = 0.5  # how often the driver looks up from waiting (Ctrl-C, a Stop button)
+RAY_PIN = "ray==2.60.0"  # what requirements.txt installs
+# Environment variables that configure the executor where no command line does (the app's server).
+WORKERS_ENV, ADDRESS_ENV = "DEADWOOD_WORKERS", "DEADWOOD_RAY_ADDRESS"
+
+
+# ------------------------------------------------------------------------------------------ tasks
+@dataclass(frozen=True)
+class Task:
+    """One cache entry to compute: ``kind`` (teacher, solve, run) of ``config``."""
+
+    kind: str
+    config: RunConfig
+
+    def folder(self, root) -> Path:
+        """Where the entry lives under the cache ``root``."""
+        from ..cache import Cache
+        from ..solves import SolveCache
+
+        if self.kind == "teacher":
+            return Cache(root).teacher_dir(self.config)
+        if self.kind == "solve":
+            return SolveCache(root).folder(self.config)
+        return Cache(root).run_dir(self.config)
+
+    def cached(self, root) -> bool:
+        from ..cache import Cache
+        from ..solves import SolveCache
+
+        if self.kind == "teacher":
+            return Cache(root).has_teacher(self.config)
+        if self.kind == "solve":
+            return SolveCache(root).has(self.config)
+        return Cache(root).has_run(self.config)
+
+    def needs(self) -> list["Task"]:
+        """The entries this task starts from."""
+        from ..solves import caches_solve
+
+        if self.kind == "teacher":
+            return []
+        if self.kind == "solve" or not caches_solve(self.config):
+            return [Task("teacher", self.config)]
+        return [Task("teacher", self.config), Task("solve", self.config)]
+
+    @property
+    def label(self) -> str:
+        c = self.config
+        if self.kind == "teacher":
+            return f"teacher of seed {c.seed}"
+        if self.kind == "solve":
+            return f"{c.method} solve at ε {c.epsilon:g}, seed {c.seed}"
+        return f"{c.method} at sparsity {c.sparsity:g}, seed {c.seed}"
+
+    def as_dict(self) -> dict:
+        c = self.config
+        return {"kind": self.kind, "method": c.method, "sparsity": c.sparsity, "seed": c.seed,
+                "epsilon": c.epsilon}
+
+
+@dataclass(frozen=True)
+class Failure:
+    task: Task
+    error: str
+
+    def __str__(self) -> str:
+        return f"{self.task.label}: {self.error}"
+
+    def as_dict(self) -> dict:
+        return {**self.task.as_dict(), "error": self.error}
+
+
+@dataclass
+class Outcome:
+    """What :meth:`RayExecutor.compute` did: the entries it computed, the tasks that failed (or
+    could not start because an entry they need failed), and what it found cached."""
+
+    computed: list[Task] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)
+    cached: int = 0
+
+    def computed_runs(self) -> set[str]:
+        return {t.config.key() for t in self.computed if t.kind == "run"}
+
+
+def plan(configs: Sequence[RunConfig], cache_dir=None) -> dict[str, list[Task]]:
+    """The tasks ``configs`` need that the cache lacks, per kind, each entry once, in grid order."""
+    from ..cache import Cache
+
+    root = Cache(cache_dir).root
+    phases: dict[str, list[Task]] = {k: [] for k in KINDS}
+    seen: set[Path] = set()
+    for config in configs:
+        run = Task("run", config.validate())
+        for task in (*run.needs(), run):
+            where = task.folder(root)
+            if where not in seen:
+                seen.add(where)
+                if not task.cached(root):
+                    phases[task.kind].append(task)
+    return phases
+
+
+def read_entry(root, task: Task) -> dict[str, bytes]:
+    """The files of ``task``'s entry under ``root``, by name."""
+    folder = task.folder(root)
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
+
+
+def write_entry(root, task: Task, files: dict[str, bytes]) -> None:
+    """Publish ``files`` as ``task``'s entry under ``root``: written into a staging folder, then
+    renamed into place, so a reader sees the whole entry or none of it."""
+    import shutil
+
+    from ..store import atomic_write_bytes, publish_dir, staging_dir
+
+    final = task.folder(root)
+    tmp = staging_dir(final)
+    try:
+        for name, data in files.items():
+            if Path(name).name != name or name.startswith("."):
+                raise ClusterError(f"a worker returned an entry file with a bad name: {name!r}")
+            atomic_write_bytes(tmp / name, data)
+        publish_dir(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def compute_entry(kind: str, config: RunConfig, code: str, threads: int, *entries) -> dict[str, bytes]:
+    """What a worker runs: compute ``kind`` of ``config`` in a private cache seeded with ``entries``
+    (``(kind, files)`` pairs, the entries it needs) and return the new entry's files.
+
+    ``code`` is the driver's :func:`deadwood.fingerprint.code_fingerprint`: a worker running other
+    code would file its entry under another key, so it refuses instead."""
+    from ..fingerprint import code_fingerprint
+    from ..pipeline import prepare, run
+
+    mine = code_fingerprint()
+    if mine != code:
+        raise ClusterError(f"the worker on {socket.gethostname()} runs other deadwood code (fingerprint {mine}, "
+                           f"the driver's {code}): install the same version on every machine")
+    os.environ["DEADWOOD_THREADS"] = str(threads)
+    with tempfile.TemporaryDirectory(prefix="deadwood-task-") as root:
+        for need_kind, files in entries:
+            write_entry(root, Task(need_kind, config), files)
+        task = Task(kind, config)
+        if kind == "run":
+            run(config, cache_dir=root)
+        else:
+            prepare(config, kind, cache_dir=root)
+        return read_entry(root, task)
+
+
+# ----------------------------------------------------------------------------------------- Ray
+def import_ray():
+    """Ray, or a one-line error saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise ClusterError(f"running on several workers needs Ray, which is not installed here: "
+                           f"pip install '{RAY_PIN}' (it is in requirements.txt), or use --workers 1") from None
+    return ray
+
+
+def probe(address: str, seconds: float = PROBE_SECONDS) -> None:
+    """Fail within ``seconds`` when nothing accepts a TCP connection at ``address`` (host:port,
+    optionally ray://; port 6379 when none is given), before Ray is asked to join it."""
+    if address == "auto":
+        return
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        host, port = hostport, "6379"
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
+    except OSError as e:
+        why = "timed out" if isinstance(e, socket.timeout) else (e.strerror or str(e))
+        raise ClusterError(f"cannot reach the Ray cluster at {address} ({why}): start it with `ray start --head` "
+                           f"on that machine, or check the address") from None
+
+
+@contextmanager
+def _environment(values: dict[str, str]):
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _warm_up() -> str:
+    """Import what every task needs (torch, the engine, foolbox) and hash the code once."""
+    from ..fingerprint import code_fingerprint
+    from .. import pipeline, robustness  # noqa: F401
+
+    return code_fingerprint()
+
+
+def _reload_settings() -> bool:
+    """Make Ray's core read its ``RAY_*`` settings (the token ones) again, as Ray's own tests do:
+    it reads them once, when ``ray`` is first imported, possibly before an executor set them.
+    Returns False when this Ray version offers no way to."""
+    try:
+        from ray._raylet import AuthenticationTokenLoader, Config
+
+        Config.initialize("")
+        AuthenticationTokenLoader.instance().reset_cache()
+    except (ImportError, AttributeError):  # pragma: no cover - another Ray version
+        return False
+    return True
+
+
+class RayExecutor:
+    """Compute a grid's cache entries on Ray: a local instance with ``workers`` CPUs (each task
+    one worker with ``threads`` torch threads), or the cluster at ``address``. Use it as a context
+    manager (Ray starts on entry, stops on exit); ``task`` is the worker function (tests swap it)."""
+
+    def __init__(self, workers: int = 2, *, address: Optional[str] = None, threads: int = 1,
+                 task: Callable = compute_entry):
+        if workers < 1:
+            raise ClusterError(f"--workers must be >= 1, got {workers}")
+        if threads < 1:
+            raise ClusterError(f"threads per worker must be >= 1, got {threads}")
+        self.workers, self.address, self.threads, self.task = workers, address, threads, task
+        self._ray = None
+        self._env = None
+        self._warming: list = []
+
+    # -------------------------------------------------------------------------- start and stop
+    def __enter__(self) -> "RayExecutor":
+        if self.address:
+            probe(self.address)  # before importing Ray: a wrong address fails in seconds, nothing started
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = {"RAY_USAGE_STATS_ENABLED": "0",
+               # local workers import the driver's deadwood, whatever is installed
+               "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
+        if not self.address:
+            env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32),  # one per instance
+                       # Ray starts workers at niceness 15; the grid is this instance's whole work, and
+                       # at 15 a worker got a fifth of the one-process bench's share of a busy machine
+                       RAY_worker_niceness="0")
+        self._env = _environment(env)
+        self._env.__enter__()
+        try:
+            ray = import_ray()
+            if not self.address and not _reload_settings():  # a Ray without the reload: run it without the token
+                for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN"):
+                    os.environ.pop(k, None)
+            quiet = dict(include_dashboard=False, logging_level="error", log_to_driver=False)
+            if self.address:
+                ray.init(address=self.address, **quiet)
+            else:
+                ray.init(address="local", num_cpus=self.workers * self.threads, _node_ip_address="127.0.0.1",
+                         object_store_memory=256 * 2**20, **quiet)
+        except BaseException as e:
+            self._env.__exit__(None, None, None)
+            if isinstance(e, (ConnectionError, RuntimeError)):
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise ClusterError(f"Ray did not start: {first}") from None
+            raise
+        self._ray = ray
+        if not self.address:  # each worker imports torch and the engine now, beside the first teacher
+            warm = ray.remote(num_cpus=self.threads, max_retries=0)(_warm_up)
+            self._warming = [warm.remote() for _ in range(self.workers)]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._ray is not None:
+            self._ray.shutdown()
+            self._ray = None
+            self._env.__exit__(None, None, None)
+            if not self.address:
+                _reload_settings()  # the token settings leave with the instance
+
+    # -------------------------------------------------------------------------------- the work
+    def compute(self, configs: Sequence[RunConfig], cache_dir=None,
+                on_progress: Optional[Callable] = None) -> Outcome:
+        """Compute every entry ``configs`` need that the cache at ``cache_dir`` lacks.
+
+        A task is submitted as soon as the entries it needs are in the driver's cache (teachers
+        first, then solves, then runs, in grid order): a baseline run starts when its teacher is
+        done, while the Deadwooding solve of the same seed is still running beside it.
+
+        ``on_progress(kind, done, total, task, state, error=None)`` is called once per kind with
+        work to do before anything runs (``state`` 'start', ``task`` None), when a task ends
+        ('done'; 'failed', or 'skipped' when an entry it needs failed, with ``error``, one line),
+        and every :data:`POLL_SECONDS` while waiting ('wait'). An exception raised from it (a Stop
+        button's :class:`deadwood.RunStopped`), or Ctrl-C, cancels what is still running and is
+        raised on; what finished stays cached."""
+        from ..fingerprint import code_fingerprint
+        from ..cache import Cache
+
+        if self._ray is None:
+            raise RuntimeError("RayExecutor.compute outside its `with` block")
+        ray, root = self._ray, Cache(cache_dir).root
+        report = on_progress or (lambda *a, **k: None)
+        remote = ray.remote(max_retries=RETRIES, num_cpus=self.threads)(self.task)
+        phases = plan(configs, root)
+        totals = {k: len(v) for k, v in phases.items()}
+        done = dict.fromkeys(KINDS, 0)
+        outcome, code = Outcome(), code_fingerprint()
+        have: set[Path] = set()  # entries known to be in the driver's cache
+        lost: set[Path] = set()  # entries that failed
+        shipped: dict[Path, object] = {}  # each needed entry goes into Ray's object store once
+        waiting = [t for k in KINDS for t in phases[k]]
+        pending: dict = {}
+
+        def available(n: Task) -> bool:
+            where = n.folder(root)
+            if where not in have and n.cached(root):
+                have.add(where)
+            return where in have
+
+        def end(task: Task, what: str, error: Optional[str] = None) -> None:
+            done[task.kind] += 1
+            if error is not None:
+                outcome.failed.append(Failure(task, error))
+                lost.add(task.folder(root))
+            report(task.kind, done[task.kind], totals[task.kind], task, what, error)
+
+        for kind in KINDS:
+            if totals[kind]:
+                report(kind, 0, totals[kind], None, "start")
+        try:
+            while waiting or pending:
+                later = []
+                for task in waiting:
+                    needs = task.needs()
+                    failed = [n for n in needs if n.folder(root) in lost]
+                    if failed:
+                        end(task, "skipped", f"not started: its {failed[0].kind} failed")
+                    elif all(available(n) for n in needs):
+                        refs = []
+                        for n in needs:
+                            where = n.folder(root)
+                            if where not in shipped:
+                                shipped[where] = ray.put((n.kind, read_entry(root, n)))
+                            refs.append(shipped[where])
+                        pending[remote.remote(task.kind, _located(task.config), code, self.threads, *refs)] = task
+                    else:
+                        later.append(task)
+                waiting = later
+                if not pending:
+                    if waiting:  # pragma: no cover - every need is planned before what needs it
+                        raise RuntimeError(f"nothing runs and {waiting[0].label} waits")
+                    break
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_SECONDS)
+                if not ready:
+                    kind = next(k for k in KINDS if done[k] < totals[k])
+                    report(kind, done[kind], totals[kind], None, "wait")
+                for ref in ready:
+                    task = pending.pop(ref)
+                    try:
+                        files = ray.get(ref)
+                    except Exception as e:  # noqa: BLE001 - any task error is reported, the others go on
+                        end(task, "failed", _reason(ray, e))
+                        continue
+                    write_entry(root, task, files)
+                    have.add(task.folder(root))
+                    outcome.computed.append(task)
+                    end(task, "done")
+        finally:
+            for ref in pending:  # interrupted: stop the rest; what finished is already published
+                ray.cancel(ref, force=True)
+        outcome.cached = sum(1 for c in configs if Task("run", c).cached(root)) - len(outcome.computed_runs())
+        return outcome
+
+
+def _located(config: RunConfig) -> RunConfig:
+    """``config`` with its data folder made absolute: a worker runs in a folder of Ray's choosing
+    (``data_dir`` is a location, outside every key, so the entry's key is unchanged)."""
+    from ..config import with_updates
+
+    if config.data_dir is None:
+        return config
+    return with_updates(config, data_dir=str(Path(config.data_dir).expanduser().resolve()))
+
+
+def _reason(ray, e: Exception) -> str:
+    """One line for a failed task: the task's own error, or what happened to its worker."""
+    exc = ray.exceptions
+    if isinstance(e, exc.RayTaskError):
+        cause = getattr(e, "cause", None)
+        if isinstance(cause, DeadwoodError):
+            return str(cause)
+        if cause is not None:
+            return f"{type(cause).__name__}: {cause}".splitlines()[0]
+    if isinstance(e, (exc.WorkerCrashedError, exc.NodeDiedError)):
+        return f"its worker died (tried {RETRIES + 1} times)"
+    if isinstance(e, exc.TaskCancelledError):
+        return "cancelled"
+    return f"{type(e).__name__}: {e}".splitlines()[0]
+
+
+# ------------------------------------------------------------------------------------ settings
+def from_environment() -> Optional[RayExecutor]:
+    """The executor ``$DEADWOOD_WORKERS`` (a whole number; >1 starts a local Ray) or
+    ``$DEADWOOD_RAY_ADDRESS`` (join that cluster) ask for, or None (one process, no Ray)."""
+    raw = os.environ.get(WORKERS_ENV, "").strip() or "1"
+    try:
+        workers = int(raw)
+    except ValueError:
+        raise ClusterError(f"${WORKERS_ENV} must be a whole number >= 1, got {raw!r}") from None
+    address = os.environ.get(ADDRESS_ENV, "").strip() or None
+    if workers < 1:
+        raise ClusterError(f"${WORKERS_ENV} must be a whole number >= 1, got {raw!r}")
+    if workers == 1 and address is None:
+        return None
+    return RayExecutor(workers, address=address)
+
+
+def batch_runner(configs: Sequence[RunConfig], executor: Optional[RayExecutor] = None):
+    """A ``runner`` for :class:`deadwood_app.jobs.Job` (``runner(config, on_event=, cache_dir=)``).
+
+    Its first call computes every entry of ``configs`` on ``executor`` (default:
+    :func:`from_environment`, read then, so a bad setting ends the job with its message) and every
+    call then reads its run from the cache through :func:`deadwood.run`; with no executor it is
+    :func:`deadwood.run` itself. Progress goes out as events, one stage per kind of task (the
+    teacher, the method's own Stage 1 for the solves, the fine-tune for the runs): 'start' with
+    the count, 'epoch' as tasks finish (and every :data:`POLL_SECONDS`, so a Stop button is
+    honoured while waiting), 'end'."""
+    from .. import run
+    from ..events import emit
+    from ..methods import get_method
+    from ..stages import FINETUNE, TEACHER
+
+    state = {"done": False}
+
+    def runner(config, *, on_event=None, cache_dir=None):
+        if not state["done"]:
+            ex = executor if executor is not None else from_environment()
+            if ex is not None:
+                stage_of = {"teacher": TEACHER.name, "solve": get_method("deadwooding").stage.name,
+                            "run": FINETUNE.name}
+
+                def on_progress(kind, done, total, task, what, error=None):
+                    if what == "start":
+                        emit(on_event, "start", stage_of[kind], total=total)
+                        return
+                    emit(on_event, "epoch", stage_of[kind], done, total)
+                    if done == total:
+                        emit(on_event, "end", stage_of[kind])
+
+                with ex:
+                    outcome = ex.compute(configs, cache_dir, on_progress)
+                if outcome.failed:
+                    more = f" (and {len(outcome.failed) - 1} more)" if len(outcome.failed) > 1 else ""
+                    raise ClusterError(f"{outcome.failed[0]}{more}; the finished runs are cached")
+            state["done"] = True
+        return run(config, on_event=on_event, cache_dir=cache_dir)
+
+    return runner
