@@ -23,3 +23,7 @@ class RunFileError(DeadwoodError):
 
 class RunStopped(DeadwoodError):
     """Raised from an ``on_event`` callback to stop a run; finished stages are kept."""
+
+
+class ModelOutputError(DeadwoodError, ValueError):
+    """A model's output cannot be scored: its logits are NaN or infinite."""
