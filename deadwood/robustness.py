@@ -12,7 +12,7 @@ Public API (locked: the app, the notebooks and the benchmark build on it)::
     EVAL_ATTACKS   names accepted below, each an L-inf or L2 attack on inputs in [0, 1]:
                    fgsm, pgd, pgd-l2, autoattack, autoattack-l2 (fixed budget) and deepfool,
                    deepfool-l2, fmn (minimum norm)
-    ATTACK_INFO    name -> {"norm", "minimum_norm", "default_steps", "about"} (for menus and axis labels)
+    ATTACK_INFO    name -> {"norm", "minimum_norm", "default_steps", "about", "package"} (for menus and labels)
     evaluate(model, data, attack="pgd", epsilons=(0, .05, .1, .2), *, steps=None, step_size=None,
              samples=None, seed=0, batch_size=512, device=None, checks=True, on_event=None,
              warn=True) -> dict
@@ -149,8 +149,8 @@ _SPECS = {s.name: s for s in (
           "FAB-T, Square (torchattacks)", "torchattacks", "pgd-l2"),
 )}
 EVAL_ATTACKS = tuple(_SPECS)
-ATTACK_INFO = {n: {"norm": s.norm, "minimum_norm": s.minimizing, "default_steps": s.default_steps, "about": s.about}
-               for n, s in _SPECS.items()}
+ATTACK_INFO = {n: {"norm": s.norm, "minimum_norm": s.minimizing, "default_steps": s.default_steps, "about": s.about,
+                   "package": s.package} for n, s in _SPECS.items()}
 _REFERENCE = {"fgsm": _Spec("fgsm", "linf", False, 1, None, ""), "fgm": _Spec("fgm", "l2", False, 1, None, "")}
 
 
