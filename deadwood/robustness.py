@@ -24,7 +24,11 @@ Public API (locked: the app, the notebooks and the benchmark build on it)::
     evaluate_pair(teacher, pruned, data, attack="pgd", epsilons=..., **evaluate_kwargs)
         -> {"teacher": dict, "pruned": dict}
     check_epsilons(epsilons) -> list[float]          (sorted, unique, starting at 0)
+    pgd_vs_autoattack(epsilons, autoattack_accuracy, pgd_accuracy, samples, pgd="pgd") -> dict
+                                                     (the check, for two results on the same samples)
+    package_info(name) -> {"name", "version"}        (the library behind an attack)
     RobustnessWarning                                (category of the sanity-check warnings)
+    ModelOutputError (deadwood.errors)               (raised when the model's logits are NaN or infinite)
 
 ``evaluate`` returns plain, JSON-ready data::
 
@@ -464,9 +468,11 @@ def evaluate(model: nn.Module, data: ArrayDataset, attack: str = "pgd", epsilons
     info = data.info
     big = large_epsilon(spec.norm, info.input_shape)
     reference = _REFERENCE[spec.reference] if checks and spec.reference else None
-    extra = [big] if checks and big not in eps else []
-
     aa = spec.package == "torchattacks"
+    # AutoAttack asked for epsilon 0 only runs no attack at all, the large-epsilon one included
+    big_check = checks and not (aa and eps == [0.0])
+    extra = [big] if big_check and big not in eps else []
+
     pgd_spec = _SPECS[spec.pgd] if checks and spec.pgd else None
     positive = sum(e > 0 for e in eps)
     n_batches = -(-len(data) // batch_size)
@@ -558,7 +564,9 @@ def evaluate(model: nn.Module, data: ArrayDataset, attack: str = "pgd", epsilons
                                for k, name in enumerate(AUTOATTACK_COMPONENTS)}},
     }
     if checks:
-        if big in eps:
+        if not big_check:
+            big_acc = None
+        elif big in eps:
             big_acc = acc[eps.index(big)]
         else:
             big_acc = _fraction(big_row[0])
@@ -639,11 +647,15 @@ def _checks(result: dict, num_classes: int, big: float, big_acc: float, referenc
                     "converged (try more steps) or gradients are masked, and robustness is overestimated"})
 
     chance = 1.0 / num_classes
-    ok = big_acc <= chance + CHANCE_MARGIN
-    out.append({"name": "large-epsilon", "passed": ok, "epsilon": big, "accuracy": big_acc, "chance": chance,
-                "message": f"at epsilon {big:g} accuracy falls to {big_acc:.4f} (chance {chance:.2f})" if ok else
-                f"at epsilon {big:g}, where no classifier can be robust, {name} still leaves {big_acc:.4f} "
-                f"accuracy (chance {chance:.2f}): gradients are probably masked"})
+    if big_acc is None:
+        out.append({"name": "large-epsilon", "passed": None, "epsilon": big, "accuracy": None, "chance": chance,
+                    "message": "not applicable: only epsilon 0 was asked for, so no attack ran"})
+    else:
+        ok = big_acc <= chance + CHANCE_MARGIN
+        out.append({"name": "large-epsilon", "passed": ok, "epsilon": big, "accuracy": big_acc, "chance": chance,
+                    "message": f"at epsilon {big:g} accuracy falls to {big_acc:.4f} (chance {chance:.2f})" if ok else
+                    f"at epsilon {big:g}, where no classifier can be robust, {name} still leaves {big_acc:.4f} "
+                    f"accuracy (chance {chance:.2f}): gradients are probably masked"})
 
     if pgd is not None:
         out.append(pgd_vs_autoattack(eps, acc, [acc[0]] + pgd_acc, result["samples"], pgd))
@@ -654,6 +666,9 @@ def pgd_vs_autoattack(epsilons, autoattack_accuracy, pgd_accuracy, samples: int,
     """The ``pgd-vs-autoattack`` check: PGD's robust accuracy (on the same samples) is not above
     AutoAttack's by more than :data:`PGD_GAP` (or one sample) at any epsilon."""
     gap = max(PGD_GAP, 1.0 / samples)
+    if not any(e > 0 for e in epsilons):
+        return {"name": "pgd-vs-autoattack", "passed": None, "pgd": pgd, "pgd_accuracy": list(pgd_accuracy),
+                "tolerance": gap, "message": "not applicable: no epsilon > 0 was asked for"}
     over = [(e, p, a) for e, a, p in zip(epsilons, autoattack_accuracy, pgd_accuracy) if e > 0 and p > a + gap]
     worst = max((p - a for e, a, p in zip(epsilons, autoattack_accuracy, pgd_accuracy) if e > 0), default=0.0)
     label = pgd.upper()

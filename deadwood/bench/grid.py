@@ -8,7 +8,12 @@ resumes from its cached runs), and writes into ``out``:
   throughput section; rewritten after every finished point with ``complete: false``, so an
   interruption leaves the rows finished so far;
 - ``bench.md``: mean ± standard deviation over seeds per (method, sparsity), the cost of each
-  method relative to ``magnitude``, and the throughput table;
+  method relative to ``magnitude``, and the throughput table; with ``autoattack`` among the
+  spec's ``attacks``, a second table of robust accuracy under PGD and under AutoAttack (on
+  ``attack_samples`` test images per run and per seed's teacher, PGD-10 on the same images
+  beside it), the ordering of the methods under each, and AutoAttack's cost per image;
+- ``attacks.json``: those AutoAttack evaluations, cached by run and settings (a resumed
+  benchmark looks them up; an interrupted one leaves the file as it was);
 - ``pareto.html`` (and ``pareto.png`` when kaleido can drive a local Chromium): clean against
   robust accuracy, one colour per method, one marker per sparsity, error bars from the seeds.
 
