@@ -83,7 +83,7 @@ def test_the_result_names_the_package_the_components_and_their_outcomes(measured
     # the progress bar: one event per batch and component, counting up to its announced total
     ticks = [e for e in events if e.kind == "epoch"]
     assert events[0].kind == "start" and events[-1].kind == "end"
-    assert [e.step for e in ticks] == list(range(1, events[0].total + 1))
+    assert [e.epoch for e in ticks] == list(range(1, events[0].total + 1))
     assert events[0].total == 1 + 4 + 4 + 1 + 1  # eps 0, eps 0.1, eps 0.5 (4 components each), FGSM, PGD
 
 
@@ -176,7 +176,7 @@ def test_stopping_mid_evaluation_restores_the_model_and_the_random_stream(traine
     state = torch.get_rng_state()
 
     def stop(e):
-        if e.kind == "epoch" and e.step == 2:  # after APGD-CE at epsilon 0.1
+        if e.kind == "epoch" and e.epoch == 2:  # after APGD-CE at epsilon 0.1
             raise KeyboardInterrupt
 
     try:
@@ -198,7 +198,7 @@ def test_stopping_deadwood_eval_keeps_the_record_unchanged(tmp_path, monkeypatch
 
     def bars(*args, **kwargs):
         def stop(e):
-            if e.kind == "epoch" and e.step == 2:
+            if e.kind == "epoch" and e.epoch == 2:
                 raise KeyboardInterrupt
         return stop
 
@@ -228,7 +228,7 @@ def test_the_benchmark_says_where_the_ordering_and_the_margin_change():
               "evaluation": {"steps": 10, "samples": None, "attack_samples": 200,
                              "packages": {"autoattack": {"name": "torchattacks", "version": "3.5.1"}}}}
     text = "\n".join(autoattack_lines(result, summarize(rows)))
-    assert "| deadwooding | 0.9 | 0.900 | 0.700 ± 0.000 | 0.700 ± 0.000 | 0.500 ± 0.000 | +0.200 |" in text
+    assert "| deadwooding | 0.9 | 0.900 ± 0.000 | 0.700 ± 0.000 | 0.700 ± 0.000 | 0.500 ± 0.000 | +0.200 |" in text
     assert ("sparsity 0.9: PGD deadwooding > magnitude; AutoAttack magnitude > deadwooding (the order changes); "
             "Deadwooding's margin under PGD +0.100; Deadwooding's margin under AutoAttack -0.050") in text
     assert "sparsity 0.99: PGD deadwooding > magnitude; AutoAttack deadwooding > magnitude (same order)" in text
