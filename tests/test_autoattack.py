@@ -233,3 +233,25 @@ def test_the_benchmark_says_where_the_ordering_and_the_margin_change():
             "Deadwooding's margin under PGD +0.100; Deadwooding's margin under AutoAttack -0.050") in text
     assert "sparsity 0.99: PGD deadwooding > magnitude; AutoAttack deadwooding > magnitude (same order)" in text
     assert "torchattacks 3.5.1" in text and json.dumps(rows)  # rows stay JSON-ready
+
+
+def test_the_benchmark_caches_each_autoattack_evaluation_by_its_settings(tmp_path, monkeypatch):
+    from deadwood.bench.grid import extra_evaluation
+
+    train = load_dataset("digits", "train")
+    model = build_model("mlp", train.info, seed=0).eval()
+    test, cache = load_dataset("digits", "test"), tmp_path / "attacks.json"
+    # epsilon 0.5: APGD-CE breaks every sample, so the later components have nothing to do
+    first = extra_evaluation(model, test, "autoattack", 0.5, 10, 0, cache, "runs/x")
+    assert first["samples"] == 10 and first["robust_accuracy"] <= first["pgd_accuracy"] + 0.1
+    assert first["package"] == {"name": "torchattacks", "version": "3.5.1"}
+    assert json.loads(cache.read_text())["runs/x"] == first
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("evaluated again")
+
+    with monkeypatch.context() as m:
+        m.setattr(R, "evaluate", refuse)
+        assert extra_evaluation(model, test, "autoattack", 0.5, 10, 0, cache, "runs/x") == first
+    other = extra_evaluation(model, test, "autoattack", 0.5, 12, 0, cache, "runs/x")  # new settings: measured
+    assert other["samples"] == 12 and json.loads(cache.read_text())["runs/x"]["samples"] == 12

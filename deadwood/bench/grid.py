@@ -267,9 +267,9 @@ def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callab
         loaded = run(config, on_event=events, cache_dir=cache_dir, out=out / name)
         row = row_of(loaded, name, bool(cached))
         if spec.extra_attacks():
-            test = tests.setdefault(config.seed, None) or load_dataset(b.dataset, "test", b.data_dir, config.seed,
-                                                                       b.download)
-            tests[config.seed] = test
+            if config.seed not in tests:
+                tests[config.seed] = load_dataset(b.dataset, "test", b.data_dir, config.seed, b.download)
+            test = tests[config.seed]
             extra, teacher = {}, {}
             for attack in spec.extra_attacks():
                 common = (test, attack, config.epsilon, spec.attack_samples, config.seed, out / ATTACKS_FILE)
