@@ -35,3 +35,7 @@ class RunStopped(DeadwoodError):
 
 class ClusterError(DeadwoodError):
     """Ray is missing, a cluster cannot be reached, or a worker cannot run this code."""
+
+
+class ModelOutputError(DeadwoodError, ValueError):
+    """A model's output cannot be scored: its logits are NaN or infinite."""

@@ -1,15 +1,18 @@
-"""Robustness: the one module that imports foolbox, and the one every reported robustness number comes from.
+"""Robustness: the one module that imports foolbox and torchattacks, and the one every reported
+robustness number comes from.
 
 Training-time attacks stay in plain, differentiable PyTorch (:mod:`deadwood.attacks`, re-exported
 here as ``fgsm``, ``pgd``, ``perturb``, ``ATTACKS``): training needs one every mini-batch. What the
-project *reports* is measured with foolbox 3. foolbox is imported inside the functions that use it,
-because importing it (scipy.ndimage, git, requests) adds about 0.3 s to every CLI start-up.
+project *reports* is measured with foolbox 3, and AutoAttack with torchattacks (see "AutoAttack"
+below). Both are imported inside the functions that use them, because importing foolbox (scipy.ndimage,
+git, requests) adds about 0.3 s to every CLI start-up.
 
 Public API (locked: the app, the notebooks and the benchmark build on it)::
 
     EVAL_ATTACKS   names accepted below, each an L-inf or L2 attack on inputs in [0, 1]:
-                   fgsm, pgd, pgd-l2 (fixed budget) and deepfool, deepfool-l2, fmn (minimum norm)
-    ATTACK_INFO    name -> {"norm", "minimum_norm", "default_steps", "about"} (for menus and axis labels)
+                   fgsm, pgd, pgd-l2, autoattack, autoattack-l2 (fixed budget) and deepfool,
+                   deepfool-l2, fmn (minimum norm)
+    ATTACK_INFO    name -> {"norm", "minimum_norm", "default_steps", "about", "package"} (for menus and labels)
     evaluate(model, data, attack="pgd", epsilons=(0, .05, .1, .2), *, steps=None, step_size=None,
              samples=None, seed=0, batch_size=512, device=None, checks=True, on_event=None,
              warn=True) -> dict
@@ -21,7 +24,11 @@ Public API (locked: the app, the notebooks and the benchmark build on it)::
     evaluate_pair(teacher, pruned, data, attack="pgd", epsilons=..., **evaluate_kwargs)
         -> {"teacher": dict, "pruned": dict}
     check_epsilons(epsilons) -> list[float]          (sorted, unique, starting at 0)
+    pgd_vs_autoattack(epsilons, autoattack_accuracy, pgd_accuracy, samples, pgd="pgd") -> dict
+                                                     (the check, for two results on the same samples)
+    package_info(name) -> {"name", "version"}        (the library behind an attack)
     RobustnessWarning                                (category of the sanity-check warnings)
+    ModelOutputError (deadwood.errors)               (raised when the model's logits are NaN or infinite)
 
 ``evaluate`` returns plain, JSON-ready data::
 
@@ -32,7 +39,10 @@ Public API (locked: the app, the notebooks and the benchmark build on it)::
     norms (minimum-norm attacks: each sample's smallest successful perturbation, 0 when already
            misclassified, None when none was found; None for fixed-budget attacks),
     checks [{"name", "passed" (True/False/None = not applicable), "message", ...numbers}],
-    warnings [the messages of the failed checks], seconds, format
+    warnings [the messages of the failed checks], seconds, format,
+    package {"name", "version"} (the library that ran the attack: foolbox or torchattacks),
+    autoattack (AutoAttack only, else None): {"version": "standard", "components", "settings",
+           "accuracy_after" {component: accuracy after it, per epsilon}}
 
 Conventions. Robust accuracy at ε is the fraction of samples still classified correctly after
 the attack at budget ε (already-misclassified samples count as broken at every ε). Samples are
@@ -52,7 +62,40 @@ because the attack has too few steps), so the robust accuracy it reports is over
 - ``monotone``: accuracy never rises with ε (by more than :data:`TOLERANCE`);
 - ``stronger-than-fgsm``: a multi-step attack is not weaker than FGSM (FGM for L2) at the same ε;
 - ``large-epsilon``: at ε = :func:`large_epsilon` (L-inf 0.5: every input can reach the centre of
-  the box, so no classifier can be robust) accuracy falls to chance + :data:`CHANCE_MARGIN`.
+  the box, so no classifier can be robust) accuracy falls to chance + :data:`CHANCE_MARGIN`;
+- ``pgd-vs-autoattack`` (AutoAttack results only): PGD-10 (pgd or pgd-l2, as ``evaluate`` runs it
+  by default, same samples, seed and batches) leaves no more than :data:`PGD_GAP` (or one sample,
+  whichever is larger) above AutoAttack's robust accuracy at any ε. A larger gap means the PGD
+  numbers reported elsewhere overestimate robustness: PGD has too few steps, or the model masks
+  its gradients (AutoAttack's targeted DLR loss is scale-free and Square uses no gradient at all).
+  The PGD accuracies are recorded in the check (``pgd_accuracy``).
+
+AutoAttack (Croce & Hein 2020, "Reliable evaluation of adversarial robustness with an ensemble of
+diverse parameter-free attacks"), the "standard" version, L-inf (``autoattack``) or L2
+(``autoattack-l2``): APGD-CE, then APGD-T, FAB-T and Square, each run only on the samples that
+every earlier one left correctly classified, as the reference implementation (fra31/auto-attack,
+``AutoAttack.run_standard_evaluation``) runs them. The components are torchattacks 3.5.1's
+(``APGD``, ``APGDT``, ``FAB``, ``Square``), built here with the reference's ``set_version('standard')``
+settings rather than through ``torchattacks.AutoAttack``, because that class departs from them:
+
+============  =====================================  ==================================  ============
+component     reference (fra31/auto-attack)          torchattacks.AutoAttack 3.5.1       used here
+============  =====================================  ==================================  ============
+APGD-CE       n_iter 100, 1 restart, rho .75         steps 10 (its default)              100
+APGD-T        n_iter 100, 1 restart, 9 targets       steps 10, n_classes - 1 targets     100, C - 1
+FAB-T         n_iter 100, 1 restart, 9 targets,      steps 10, multi-targeted,           100
+              alpha_max .1, eta 1.05, beta .9        same alpha_max, eta, beta
+Square        n_queries 5000, p_init .8, 1 restart,  n_queries 5000, p_init .8,          resc False
+              margin loss, resc_schedule False       resc_schedule True (its default)
+============  =====================================  ==================================  ============
+
+Checked against the reference source: the order of the components, that each runs on the still
+robust samples only, APGD's schedule (checkpoints at 22 %, then shrinking by 3 % to at least 6 % of
+the iterations; step halving when fewer than 75 % of the steps raised the loss), APGD-T's and
+FAB-T's targets (the 2nd to the C-th most likely class; the reference fixes 9 for 10 classes),
+the CE, targeted-DLR and margin losses. With fewer than 10 classes the targets are C - 1. The
+random starts come from ``seed`` and the batch index (each component reseeds the global generator,
+which is restored afterwards). ``steps`` is fixed at 100: the standard version takes no tuning.
 """
 from __future__ import annotations
 
@@ -72,13 +115,17 @@ from torch import nn
 from .attacks import ATTACKS, fgsm, perturb, pgd  # noqa: F401  (re-exported: training attacks)
 from .data import ArrayDataset
 from .device import model_device, resolve_device
-from .errors import ConfigError
+from .errors import ConfigError, ModelOutputError
 from .events import OnEvent, emit
 
 FORMAT = 1  # bump when the result layout changes (cached teacher summaries are recomputed)
 DEFAULT_EPSILONS = (0.0, 0.05, 0.1, 0.2)
 TOLERANCE = 0.01  # accuracy noise (random starts) the monotone and FGSM checks forgive
 CHANCE_MARGIN = 0.05  # how far above chance the large-epsilon check still passes
+PGD_GAP = 0.05  # how far PGD-10 may stay above AutoAttack before the pgd-vs-autoattack check fails
+AUTOATTACK_STEPS = 100  # APGD-CE, APGD-T, FAB-T iterations in the standard version
+SQUARE_QUERIES = 5000
+AUTOATTACK_COMPONENTS = ("apgd-ce", "apgd-t", "fab-t", "square")
 
 
 @dataclass(frozen=True)
@@ -89,6 +136,8 @@ class _Spec:
     default_steps: int
     reference: Optional[str]  # the single-step attack it must beat (the 'stronger-than-fgsm' check)
     about: str
+    package: str = "foolbox"  # the library that runs it
+    pgd: Optional[str] = None  # the PGD it is compared with (the 'pgd-vs-autoattack' check)
 
 
 _SPECS = {s.name: s for s in (
@@ -98,10 +147,14 @@ _SPECS = {s.name: s for s in (
     _Spec("deepfool", "linf", True, 50, None, "L-inf DeepFool, minimum norm (Moosavi-Dezfooli et al. 2016)"),
     _Spec("deepfool-l2", "l2", True, 50, None, "L2 DeepFool, minimum norm"),
     _Spec("fmn", "linf", True, 100, "fgsm", "L-inf Fast Minimum Norm (Pintor et al. 2021)"),
+    _Spec("autoattack", "linf", False, AUTOATTACK_STEPS, "fgsm", "L-inf AutoAttack, standard: APGD-CE, APGD-T, "
+          "FAB-T, Square (Croce & Hein 2020; torchattacks)", "torchattacks", "pgd"),
+    _Spec("autoattack-l2", "l2", False, AUTOATTACK_STEPS, "fgm", "L2 AutoAttack, standard: APGD-CE, APGD-T, "
+          "FAB-T, Square (torchattacks)", "torchattacks", "pgd-l2"),
 )}
 EVAL_ATTACKS = tuple(_SPECS)
-ATTACK_INFO = {n: {"norm": s.norm, "minimum_norm": s.minimizing, "default_steps": s.default_steps, "about": s.about}
-               for n, s in _SPECS.items()}
+ATTACK_INFO = {n: {"norm": s.norm, "minimum_norm": s.minimizing, "default_steps": s.default_steps, "about": s.about,
+                   "package": s.package} for n, s in _SPECS.items()}
 _REFERENCE = {"fgsm": _Spec("fgsm", "linf", False, 1, None, ""), "fgm": _Spec("fgm", "l2", False, 1, None, "")}
 
 
@@ -112,6 +165,9 @@ class RobustnessWarning(UserWarning):
 # --------------------------------------------------------------------------- validation
 
 def _spec(attack: str) -> _Spec:
+    if isinstance(attack, str) and attack.startswith("autoattack-") and attack not in _SPECS:
+        raise ConfigError(f"AutoAttack runs in L-inf ('autoattack') or L2 ('autoattack-l2'); the norm of "
+                          f"'{attack}' is not supported by torchattacks' standard version")
     if attack not in _SPECS:
         raise ConfigError(f"unknown attack '{attack}'; choose one of: {', '.join(EVAL_ATTACKS)}")
     return _SPECS[attack]
@@ -145,6 +201,11 @@ def _resolve_steps(spec: _Spec, steps, step_size) -> int:
         if steps not in (None, 1) or step_size is not None:
             raise ConfigError("fgsm is a single step of size epsilon; it takes no steps or step_size")
         return 1
+    if spec.package == "torchattacks":
+        if steps not in (None, AUTOATTACK_STEPS) or step_size is not None:
+            raise ConfigError(f"{spec.name} is AutoAttack's standard version: its iterations are fixed at "
+                              f"{AUTOATTACK_STEPS} and it takes no step_size")
+        return AUTOATTACK_STEPS
     if steps is None:
         steps = spec.default_steps
     if not (isinstance(steps, int) and not isinstance(steps, bool) and steps > 0):
@@ -203,6 +264,104 @@ def _build(name: str, steps: int, step_size: Optional[float]):
     if name == "fmn":
         return fa.LInfFMNAttack(steps=steps)
     raise AssertionError(name)
+
+
+# --------------------------------------------------------------------------- torchattacks plumbing
+
+@functools.cache
+def _torchattacks():
+    """torchattacks, imported on first use (it is only needed for AutoAttack)."""
+    import torchattacks
+
+    return torchattacks
+
+
+@functools.cache
+def package_info(name: str) -> dict:
+    """``{"name", "version"}`` of the library that runs an attack (recorded with every result)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return {"name": name, "version": version(name)}
+    except PackageNotFoundError:
+        return {"name": name, "version": None}
+
+
+class _Images(nn.Module):
+    """``model`` seen through 4-D inputs (N, C, H, W), which torchattacks' APGD and Square need;
+    vector inputs (D,) travel as (1, a, D/a), ``a`` the largest divisor of D up to √D."""
+
+    def __init__(self, model: nn.Module, input_shape, device):
+        super().__init__()
+        self.model, self.shape = model, tuple(input_shape)
+        if len(self.shape) == 3:
+            self.view = self.shape
+        else:
+            d = math.prod(self.shape)
+            a = max(k for k in range(1, math.isqrt(d) + 1) if d % k == 0)
+            self.view = (1, a, d // a)
+        # torchattacks reads its device from the first parameter (and prints when there is none)
+        self.anchor = nn.Parameter(torch.empty(0, device=device), requires_grad=False)
+
+    def forward(self, x):
+        return self.model(x.reshape(len(x), *self.shape))
+
+
+class _AutoAttack:
+    """AutoAttack's standard version on one batch, component by component (module docstring)."""
+
+    def __init__(self, model: nn.Module, norm: str, num_classes: int, input_shape, device):
+        if norm not in ("linf", "l2"):
+            raise ConfigError(f"AutoAttack runs in linf or l2, not {norm!r}")
+        if num_classes < 2:
+            raise ConfigError(f"AutoAttack needs at least 2 classes, got {num_classes}")
+        self.net = _Images(model, input_shape, device)
+        self.norm, self.classes, self.device = {"linf": "Linf", "l2": "L2"}[norm], num_classes, device
+        self._norm = norm
+
+    def components(self, eps: float, seed: int) -> list:
+        ta, net, norm, c = _torchattacks(), self.net, self.norm, self.classes
+        steps = AUTOATTACK_STEPS
+        attacks = [
+            ta.APGD(net, norm=norm, eps=eps, steps=steps, n_restarts=1, seed=seed, loss="ce", eot_iter=1, rho=.75),
+            ta.APGDT(net, norm=norm, eps=eps, steps=steps, n_restarts=1, seed=seed, eot_iter=1, rho=.75,
+                     n_classes=c),
+            ta.FAB(net, norm=norm, eps=eps, steps=steps, n_restarts=1, seed=seed, multi_targeted=True, n_classes=c,
+                   alpha_max=.1, eta=1.05, beta=.9),
+            ta.Square(net, norm=norm, eps=eps, n_queries=SQUARE_QUERIES, n_restarts=1, seed=seed, p_init=.8,
+                      loss="margin", resc_schedule=False),
+        ]
+        for a in attacks:
+            a.set_device(self.device)
+        return list(zip(AUTOATTACK_COMPONENTS, attacks))
+
+    def __call__(self, x, y, eps: float, seed: int, batch: int, done=None):
+        """``(x_adv, correct, after)``: the adversarial batch (the input where no component
+        succeeded), per-sample correctness under the whole ensemble, and the count still
+        correct after each component. ``done()`` is called after each component."""
+        s = (seed * 1_000_003 + batch) % (2 ** 63)
+        xi = x.reshape(len(x), *self.net.view)
+        adv = xi.clone()
+        with torch.no_grad():
+            correct = self.net(xi).argmax(1) == y
+        after = []
+        with _seeded(seed, batch, self.device):  # the components reseed the global generator: restored after
+            for _, attack in self.components(eps, s):
+                idx = correct.nonzero().flatten()
+                if len(idx):
+                    xa = attack(xi[idx], y[idx]).detach()
+                    with torch.no_grad():
+                        # a success counts only inside the budget and the box (each component keeps to
+                        # them; this makes sure, as the reference's final check does)
+                        inside = (_distance(self._norm, xi[idx], xa) <= eps * (1 + 1e-5) + 1e-7) \
+                            & (xa.flatten(1).amin(1) >= 0) & (xa.flatten(1).amax(1) <= 1)
+                        broken = (self.net(xa).argmax(1) != y[idx]) & inside
+                    adv[idx[broken]] = xa[broken]
+                    correct[idx[broken]] = False
+                after.append(int(correct.sum()))
+                if done:
+                    done()
+        return adv.reshape(x.shape), correct, after
 
 
 def _resolve_device(model: nn.Module, device) -> torch.device:
@@ -309,44 +468,78 @@ def evaluate(model: nn.Module, data: ArrayDataset, attack: str = "pgd", epsilons
     info = data.info
     big = large_epsilon(spec.norm, info.input_shape)
     reference = _REFERENCE[spec.reference] if checks and spec.reference else None
-    extra = [big] if checks and big not in eps else []
+    aa = spec.package == "torchattacks"
+    # AutoAttack asked for epsilon 0 only runs no attack at all, the large-epsilon one included
+    big_check = checks and not (aa and eps == [0.0])
+    extra = [big] if big_check and big not in eps else []
 
+    pgd_spec = _SPECS[spec.pgd] if checks and spec.pgd else None
+    positive = sum(e > 0 for e in eps)
     n_batches = -(-len(data) // batch_size)
-    runs = 1 if spec.minimizing else len(eps) + len(extra)
-    runs += sum(e > 0 for e in eps) if reference else 0
+    if spec.minimizing:
+        runs = 1
+    elif aa:  # one event per component and batch, so the bar moves while a slow ensemble runs
+        runs = sum(len(AUTOATTACK_COMPONENTS) if e > 0 else 1 for e in eps + extra)
+    else:
+        runs = len(eps) + len(extra)
+    runs += positive if reference else 0
+    runs += positive if pgd_spec else 0
     total, done = n_batches * runs, 0
     emit(on_event, "start", stage, 0, total)
 
-    clean, correct, ref_correct, norms = [], [], [], []
+    def tick():
+        nonlocal done
+        done += 1
+        emit(on_event, "epoch", stage, done, total)
+
+    clean, correct, ref_correct, pgd_correct, norms = [], [], [], [], []
+    after = [[0] * len(AUTOATTACK_COMPONENTS) for _ in eps]  # AutoAttack: still correct after each component
     with _attacking(model, device) as (fmodel, dev):
-        main = _build(spec.name, steps, step_size)
+        if aa:
+            main = _AutoAttack(model, spec.norm, info.num_classes, info.input_shape, dev)
+        else:
+            main = _build(spec.name, steps, step_size)
         ref = _build(reference.name, 1, None) if reference else None
+        pgd_attack = _build(pgd_spec.name, pgd_spec.default_steps, None) if pgd_spec else None
         for b, i in enumerate(range(0, len(data), batch_size)):
             x, y = data.x[i:i + batch_size].to(dev), data.y[i:i + batch_size].to(dev)
             with torch.no_grad():
-                ok = model(x).argmax(1) == y  # clean, through plain torch: the epsilon-zero check's reference
+                logits = model(x)  # clean, through plain torch: the epsilon-zero check's reference
+            _check_finite(logits, b)
+            ok = logits.argmax(1) == y
             clean.append(ok.cpu())
             if spec.minimizing:
                 c, nm = _minimizing(fmodel, main, spec, x, y, eps + extra, ok)
                 correct.append(c.cpu())
                 norms.append(nm.cpu())
-                done += 1
-                emit(on_event, "epoch", stage, done, total)
+                tick()
+            elif aa:
+                rows = []
+                for j, e in enumerate(eps + extra):
+                    if e == 0:
+                        rows.append(ok)
+                        counts = [int(ok.sum())] * len(AUTOATTACK_COMPONENTS)
+                        tick()
+                    else:
+                        _, c, counts = main(x, y, e, seed, b, done=tick)
+                        rows.append(c)
+                    if j < len(eps):
+                        after[j] = [a + k for a, k in zip(after[j], counts)]
+                correct.append(torch.stack(rows).cpu())
             else:
                 rows = []
                 for e in eps + extra:
                     rows.append(_fixed(fmodel, main, x, y, e, seed, b, dev))
-                    done += 1
-                    emit(on_event, "epoch", stage, done, total)
+                    tick()
                 correct.append(torch.stack(rows).cpu())
-            if ref is not None:
-                rows = []
-                for e in eps:
-                    if e > 0:
-                        rows.append(_fixed(fmodel, ref, x, y, e, seed, b, dev))
-                        done += 1
-                        emit(on_event, "epoch", stage, done, total)
-                ref_correct.append(torch.stack(rows).cpu())
+            for attack_, out in ((ref, ref_correct), (pgd_attack, pgd_correct)):
+                if attack_ is not None:
+                    rows = []
+                    for e in eps:
+                        if e > 0:
+                            rows.append(_fixed(fmodel, attack_, x, y, e, seed, b, dev))
+                            tick()
+                    out.append(torch.stack(rows).cpu() if rows else torch.zeros(0, len(x), dtype=torch.bool))
 
     clean_ok = torch.cat(clean)
     all_correct = torch.cat(correct, dim=1)  # (epsilons + extra, N)
@@ -362,10 +555,18 @@ def evaluate(model: nn.Module, data: ArrayDataset, attack: str = "pgd", epsilons
         "per_class_recall": {"clean": per_class_recall(clean_ok, labels, info.num_classes),
                              "by_epsilon": [per_class_recall(r, labels, info.num_classes) for r in sweep]},
         "norms": _plain_norms(torch.cat(norms)) if norms else None,
-        "checks": [], "warnings": [], "format": FORMAT,
+        "checks": [], "warnings": [], "format": FORMAT, "package": package_info(spec.package),
+        "autoattack": None if not aa else {
+            "version": "standard", "components": list(AUTOATTACK_COMPONENTS),
+            "settings": {"steps": AUTOATTACK_STEPS, "restarts": 1, "target_classes": info.num_classes - 1,
+                         "square_queries": SQUARE_QUERIES, "square_p_init": 0.8, "apgd_rho": 0.75},
+            "accuracy_after": {name: [a[k] / len(data) for a in after]
+                               for k, name in enumerate(AUTOATTACK_COMPONENTS)}},
     }
     if checks:
-        if big in eps:
+        if not big_check:
+            big_acc = None
+        elif big in eps:
             big_acc = acc[eps.index(big)]
         else:
             big_acc = _fraction(big_row[0])
@@ -373,9 +574,13 @@ def evaluate(model: nn.Module, data: ArrayDataset, attack: str = "pgd", epsilons
         if reference:
             ref_rows = torch.cat(ref_correct, dim=1)
             ref_acc = [_fraction(r) for r in ref_rows]
+        pgd_acc = None
+        if pgd_spec:
+            pgd_acc = [_fraction(r) for r in torch.cat(pgd_correct, dim=1)]
         # Sample by sample, not by count: a noisy model can land on the same count by chance.
         agrees = torch.equal(clean_ok.bool(), sweep[0].bool()) if eps[0] == 0 else True
-        result["checks"] = _checks(result, info.num_classes, big, big_acc, reference, ref_acc, agrees)
+        result["checks"] = _checks(result, info.num_classes, big, big_acc, reference, ref_acc, agrees=agrees,
+                                   pgd=pgd_spec.name if pgd_spec else None, pgd_acc=pgd_acc)
         result["warnings"] = [c["message"] for c in result["checks"] if c["passed"] is False]
         if warn:
             for message in result["warnings"]:
@@ -383,6 +588,13 @@ def evaluate(model: nn.Module, data: ArrayDataset, attack: str = "pgd", epsilons
     emit(on_event, "end", stage, total, total)
     result["seconds"] = time.perf_counter() - t0
     return result
+
+
+def _check_finite(logits: torch.Tensor, batch: int) -> None:
+    bad = int((~torch.isfinite(logits)).any(dim=1).sum())
+    if bad:
+        raise ModelOutputError(f"the model's logits are not finite (NaN or infinite) for {bad} of {len(logits)} "
+                               f"samples in batch {batch}: its accuracy, robust or clean, is not defined")
 
 
 def _fraction(correct: torch.Tensor) -> float:
@@ -404,7 +616,7 @@ def _plain_norms(norms: torch.Tensor) -> list:
 
 
 def _checks(result: dict, num_classes: int, big: float, big_acc: float, reference, ref_acc,
-            agrees: bool = True) -> list[dict]:
+            agrees: bool = True, pgd: Optional[str] = None, pgd_acc: Optional[list] = None) -> list[dict]:
     eps, acc, name = result["epsilons"], result["accuracy"], result["attack"]
     tol = max(TOLERANCE, 1.0 / result["samples"])  # forgive one sample on small evaluations
     out = []
@@ -437,12 +649,39 @@ def _checks(result: dict, num_classes: int, big: float, big_acc: float, referenc
                     "converged (try more steps) or gradients are masked, and robustness is overestimated"})
 
     chance = 1.0 / num_classes
-    ok = big_acc <= chance + CHANCE_MARGIN
-    out.append({"name": "large-epsilon", "passed": ok, "epsilon": big, "accuracy": big_acc, "chance": chance,
-                "message": f"at epsilon {big:g} accuracy falls to {big_acc:.4f} (chance {chance:.2f})" if ok else
-                f"at epsilon {big:g}, where no classifier can be robust, {name} still leaves {big_acc:.4f} "
-                f"accuracy (chance {chance:.2f}): gradients are probably masked"})
+    if big_acc is None:
+        out.append({"name": "large-epsilon", "passed": None, "epsilon": big, "accuracy": None, "chance": chance,
+                    "message": "not applicable: only epsilon 0 was asked for, so no attack ran"})
+    else:
+        ok = big_acc <= chance + CHANCE_MARGIN
+        out.append({"name": "large-epsilon", "passed": ok, "epsilon": big, "accuracy": big_acc, "chance": chance,
+                    "message": f"at epsilon {big:g} accuracy falls to {big_acc:.4f} (chance {chance:.2f})" if ok else
+                    f"at epsilon {big:g}, where no classifier can be robust, {name} still leaves {big_acc:.4f} "
+                    f"accuracy (chance {chance:.2f}): gradients are probably masked"})
+
+    if pgd is not None:
+        out.append(pgd_vs_autoattack(eps, acc, [acc[0]] + pgd_acc, result["samples"], pgd))
     return out
+
+
+def pgd_vs_autoattack(epsilons, autoattack_accuracy, pgd_accuracy, samples: int, pgd: str = "pgd") -> dict:
+    """The ``pgd-vs-autoattack`` check: PGD's robust accuracy (on the same samples) is not above
+    AutoAttack's by more than :data:`PGD_GAP` (or one sample) at any epsilon."""
+    gap = max(PGD_GAP, 1.0 / samples)
+    if not any(e > 0 for e in epsilons):
+        return {"name": "pgd-vs-autoattack", "passed": None, "pgd": pgd, "pgd_accuracy": list(pgd_accuracy),
+                "tolerance": gap, "message": "not applicable: no epsilon > 0 was asked for"}
+    over = [(e, p, a) for e, a, p in zip(epsilons, autoattack_accuracy, pgd_accuracy) if e > 0 and p > a + gap]
+    worst = max((p - a for e, a, p in zip(epsilons, autoattack_accuracy, pgd_accuracy) if e > 0), default=0.0)
+    label = pgd.upper()
+    return {"name": "pgd-vs-autoattack", "passed": not over, "pgd": pgd, "pgd_steps": _SPECS[pgd].default_steps,
+            "pgd_accuracy": list(pgd_accuracy), "tolerance": gap, "largest_gap": worst,
+            "message": f"{label}-{_SPECS[pgd].default_steps} is within {gap:.2f} of AutoAttack at every epsilon "
+            f"(largest gap {worst:+.4f})" if not over else
+            "; ".join(f"{label}-{_SPECS[pgd].default_steps} leaves {p:.4f} accuracy at epsilon {e:g} but "
+                      f"AutoAttack only {a:.4f}" for e, p, a in over) +
+            f": more than {gap:.2f} apart, so PGD overestimates robustness here (too few steps, or masked "
+            "gradients)"}
 
 
 def curve_at(norms, epsilons) -> list[float]:
@@ -512,6 +751,10 @@ def adversarial_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, att
         x, y = x.to(dev), y.long().to(dev)
         if epsilon == 0:
             xa = x.clone()
+        elif spec.package == "torchattacks":
+            with torch.no_grad():
+                classes = model(x[:1]).shape[-1]  # the targets of APGD-T and FAB-T: every other class
+            xa, _, _ = _AutoAttack(model, spec.norm, classes, x.shape[1:], dev)(x, y, epsilon, seed, 0)
         else:
             with _seeded(seed, 0, dev):
                 raw, clipped, _ = _build(spec.name, steps, step_size)(fmodel, x, y, epsilons=epsilon)

@@ -17,7 +17,8 @@ from fakedata import write_cifar10
 
 # The tiny configuration of conftest.tiny, as flags.
 TINY = ["--teacher-epochs", "4", "--deadwooding-epochs", "3", "--hydra-epochs", "2", "--finetune-epochs", "2",
-        "--evaluation-epsilons", "0", "0.1", "--evaluation-steps", "3", "--evaluation-samples", "120"]
+        "--evaluation-epsilons", "0", "0.1", "--evaluation-steps", "3", "--evaluation-samples", "120",
+        "--attack", "pgd"]  # AutoAttack's column has tests of its own (test_autoattack.py)
 FAST_THROUGHPUT = ["--throughput-steps", "1", "--throughput-repeats", "1", "--throughput-samples", "32"]
 
 

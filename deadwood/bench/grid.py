@@ -8,7 +8,12 @@ resumes from its cached runs), and writes into ``out``:
   throughput section; rewritten after every finished point with ``complete: false``, so an
   interruption leaves the rows finished so far;
 - ``bench.md``: mean ± standard deviation over seeds per (method, sparsity), the cost of each
-  method relative to ``magnitude``, and the throughput table;
+  method relative to ``magnitude``, and the throughput table; with ``autoattack`` among the
+  spec's ``attacks``, a second table of robust accuracy under PGD and under AutoAttack (on
+  ``attack_samples`` test images per run and per seed's teacher, PGD-10 on the same images
+  beside it), the ordering of the methods under each, and AutoAttack's cost per image;
+- ``attacks.json``: those AutoAttack evaluations, cached by run and settings (a resumed
+  benchmark looks them up; an interrupted one leaves the file as it was);
 - ``pareto.html`` (and ``pareto.png`` when kaleido can drive a local Chromium): clean against
   robust accuracy, one colour per method, one marker per sparsity, error bars from the seeds.
 
@@ -35,6 +40,8 @@ from .report import markdown, pareto_figure, summarize, write_figure
 
 TIMED_STAGES = ("prune", "finetune", "eval")  # what time_s adds up (the teacher is shared)
 FORMAT = 1
+BENCH_ATTACKS = ("pgd", "autoattack")  # robust-accuracy columns: pgd is the run record's own
+ATTACKS_FILE = "attacks.json"  # cached evaluations beyond the record's PGD, one per run and teacher
 
 
 @dataclass(frozen=True)
@@ -46,9 +53,18 @@ class BenchSpec:
     methods: tuple[str, ...]
     sparsities: tuple[float, ...]
     seeds: tuple[int, ...]
+    attacks: tuple[str, ...] = ("pgd",)  # robust-accuracy columns (see BENCH_ATTACKS)
+    attack_samples: int = 200  # test samples of every attack beyond the record's PGD
 
     def __post_init__(self):
         from ..methods import get_method
+
+        for a in self.attacks:
+            if a not in BENCH_ATTACKS:
+                raise ConfigError(f"bench reports robust accuracy under {' and '.join(BENCH_ATTACKS)}, not '{a}'")
+        if not (isinstance(self.attack_samples, int) and not isinstance(self.attack_samples, bool)
+                and self.attack_samples > 0):
+            raise ConfigError(f"the attack samples must be a whole number > 0, got {self.attack_samples!r}")
 
         for name, values in (("method", self.methods), ("sparsity", self.sparsities), ("seed", self.seeds)):
             if not values:
@@ -80,6 +96,9 @@ class BenchSpec:
 
     def _order(self, method: str) -> int:
         return self.methods.index(method)
+
+    def extra_attacks(self) -> tuple[str, ...]:
+        return tuple(a for a in self.attacks if a != "pgd")
 
 
 def run_name(config: RunConfig) -> str:
@@ -113,6 +132,33 @@ def row_of(loaded, run_dir: str, cached: bool) -> dict:
     }
 
 
+def extra_evaluation(model, test, attack: str, epsilon: float, samples: int, seed: int, cache: Path, key: str,
+                     on_event=None) -> dict:
+    """Robust accuracy of ``model`` under ``attack`` at ``epsilon`` on ``samples`` test images
+    (chosen by ``seed``), with PGD-10 on the same images (the ``pgd-vs-autoattack`` check), as a
+    compact dict cached in the JSON file ``cache`` under ``key`` and the evaluation's settings, so
+    a resumed benchmark looks it up. Written atomically: an interruption leaves the file as it was."""
+    from .. import robustness
+
+    settings = {"attack": attack, "epsilon": float(epsilon), "samples": samples, "seed": seed,
+                "package": robustness.package_info(robustness.ATTACK_INFO[attack]["package"])}
+    stored = json.loads(cache.read_text()) if cache.is_file() else {}
+    hit = stored.get(key)
+    if hit and hit.get("settings") == settings:
+        return hit
+    r = robustness.evaluate(model, test, attack, [0.0, float(epsilon)], samples=samples, seed=seed,
+                            on_event=on_event, warn=False, stage=f"eval-{attack}")
+    pgd = next((c for c in r["checks"] if c["name"] == "pgd-vs-autoattack"), None)
+    entry = {"settings": settings, "robust_accuracy": r["accuracy"][-1], "clean_accuracy": r["clean_accuracy"],
+             "pgd_accuracy": pgd["pgd_accuracy"][-1] if pgd else None, "samples": r["samples"],
+             "seconds": r["seconds"], "warnings": r["warnings"], "package": r["package"],
+             "accuracy_after": ({k: v[-1] for k, v in r["autoattack"]["accuracy_after"].items()}
+                                if r.get("autoattack") else None)}
+    stored = json.loads(cache.read_text()) if cache.is_file() else {}
+    atomic_write_json(cache, {**stored, key: entry})
+    return entry
+
+
 def _environment(device) -> dict:
     """Where the numbers come from; ``threads`` is what the runs use (``$DEADWOOD_THREADS``, see
     :func:`deadwood.device.cpu_threads`)."""
@@ -139,8 +185,24 @@ def _teachers(rows: list[dict]) -> dict:
         if r["seed"] not in out:
             out[r["seed"]] = {"clean_accuracy": r["teacher_clean_accuracy"],
                               "robust_accuracy": r["teacher_robust_accuracy"],
-                              "seconds": r["timings"].get("teacher_training")}
+                              "seconds": r["timings"].get("teacher_training"),
+                              **{k[len("teacher_"):]: v for k, v in r.items()
+                                 if k.startswith("teacher_") and k.endswith("attack_accuracy")}}
     return {str(k): v for k, v in sorted(out.items())}
+
+
+def _with_attacks(row: dict, extra: dict, teacher: dict) -> dict:
+    """``row`` with each extra attack's columns: ``<attack>_accuracy``, ``<attack>_pgd_accuracy``
+    (PGD-10 on the same samples), ``teacher_<attack>_accuracy``; its warnings added to the row's."""
+    row = dict(row)
+    for attack, e in extra.items():
+        row[f"{attack}_accuracy"] = e["robust_accuracy"]
+        row[f"{attack}_pgd_accuracy"] = e["pgd_accuracy"]
+        row[f"{attack}_samples"] = e["samples"]
+        row[f"{attack}_seconds"] = e["seconds"]
+        row[f"teacher_{attack}_accuracy"] = teacher[attack]["robust_accuracy"]
+        row["warnings"] = row["warnings"] + [f"{attack}: {w}" for w in e["warnings"]]
+    return row
 
 
 def _result(spec: Optional[BenchSpec], rows: list[dict], complete: bool, env: dict, **extra) -> dict:
@@ -152,9 +214,19 @@ def _result(spec: Optional[BenchSpec], rows: list[dict], complete: bool, env: di
             "seeds": list(spec.seeds) if spec else [], "points": len(spec.points()) if spec else 0}
     return {"format": FORMAT, "complete": complete, "grid": grid,
             "evaluation": {"attack": "pgd", "steps": base.evaluation.steps if base else None,
-                           "samples": base.evaluation.samples if base else None},
+                           "samples": base.evaluation.samples if base else None,
+                           "attacks": list(spec.attacks) if spec else ["pgd"],
+                           "attack_samples": spec.attack_samples if spec and spec.extra_attacks() else None,
+                           "packages": _packages(spec)},
             "config": base.to_dict() if base else None, "environment": env,
             "rows": rows, "teachers": _teachers(rows), **extra}
+
+
+def _packages(spec: Optional[BenchSpec]) -> dict:
+    from .. import robustness
+
+    attacks = spec.attacks if spec else ("pgd",)
+    return {a: robustness.package_info(robustness.ATTACK_INFO[a]["package"]) for a in attacks}
 
 
 def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callable] = None,
@@ -200,6 +272,8 @@ def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callab
         ran = {"executor": {"workers": executor.workers, "address": executor.address,
                             "threads_per_worker": executor.threads}}
         points = [c for c in points if Cache(cache_dir).has_run(c)]
+    tests: dict = {}
+    teacher_model = None  # a trained model for timing AutoAttack (its cost depends on what survives)
     for i, config in enumerate(points):
         if on_point:
             on_point(i, len(points), config, "start")
@@ -215,7 +289,21 @@ def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callab
         restore_run(config, out / name, cache_dir)
         loaded = run(config, on_event=None if executor else events, cache_dir=cache_dir, out=out / name,
                      force=True)  # its own copy
-        rows.append(row_of(loaded, name, any(cached)))
+        row = row_of(loaded, name, any(cached))
+        if spec.extra_attacks():
+            if config.seed not in tests:
+                tests[config.seed] = load_dataset(b.dataset, "test", b.data_dir, config.seed, b.download)
+            test = tests[config.seed]
+            extra, teacher = {}, {}
+            for attack in spec.extra_attacks():
+                common = (test, attack, config.epsilon, spec.attack_samples, config.seed, out / ATTACKS_FILE)
+                extra[attack] = extra_evaluation(loaded.model, *common, name, on_event=on_event)
+                teacher[attack] = extra_evaluation(loaded.dense(), *common, f"teacher-seed{config.seed}",
+                                                   on_event=on_event)
+            row = _with_attacks(row, extra, teacher)
+            if teacher_model is None:
+                teacher_model = (loaded.dense(), test)
+        rows.append(row)
         atomic_write_json(out / "bench.json", _result(spec, rows, False, env, command=command, note=note,
                                                       failures=failures, **ran))
         if on_point:
@@ -225,6 +313,11 @@ def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callab
         throughput = measure_throughput(spec.base, device)
     elif callable(throughput):
         throughput = throughput()
+    if isinstance(throughput, dict) and "autoattack" in spec.extra_attacks() and teacher_model is not None:
+        from .throughput import add_autoattack_cost
+
+        throughput = add_autoattack_cost(throughput, *teacher_model, epsilon=b.epsilon, samples=spec.attack_samples,
+                                         seed=points[0].seed)
     section = None
     if deploy:
         from .deployment import measure_deployment

@@ -12,6 +12,8 @@ from typing import Optional
 from ..store import atomic_write_bytes
 
 METRICS = ("one_shot_accuracy", "clean_accuracy", "robust_accuracy", "time_s")
+# beside PGD (the record's own): robust accuracy under AutoAttack, PGD on AutoAttack's samples, the teacher's
+ATTACK_METRICS = ("autoattack_accuracy", "autoattack_pgd_accuracy", "teacher_autoattack_accuracy")
 
 def _stats(values: list[float]) -> dict:
     values = [v for v in values if v is not None]
@@ -32,6 +34,8 @@ def summarize(rows: list[dict]) -> list[dict]:
     for (method, sparsity), rs in groups.items():
         entry = {"method": method, "sparsity": sparsity, "seeds": sorted(r["seed"] for r in rs)}
         entry.update({m: _stats([r[m] for r in rs]) for m in METRICS})
+        if any(m in r for r in rs for m in ATTACK_METRICS):
+            entry.update({m: _stats([r.get(m) for r in rs]) for m in ATTACK_METRICS})
         out.append(entry)
     magnitude = {e["sparsity"]: e["time_s"]["mean"] for e in out if e["method"] == "magnitude"}
     for e in out:
@@ -101,6 +105,8 @@ def markdown(result: dict) -> str:
         if "magnitude" in totals:
             lines += ["", "Whole grid, seconds summed over the sparsities (mean over seeds), against magnitude's: "
                       + ", ".join(f"{m} {t:.1f} s ({t / totals['magnitude']:.2f}x)" for m, t in totals.items()) + "."]
+        if any("autoattack_accuracy" in e for e in summary):
+            lines += [""] + autoattack_lines(result, summary)
         flagged = [r for r in result["rows"] if r.get("warnings")]
         if flagged:
             lines += ["", f"Robustness sanity checks failed in {len(flagged)} run(s) (their robust accuracy may be "
@@ -128,6 +134,54 @@ def markdown(result: dict) -> str:
     if result.get("figure"):
         lines += ["", f"Pareto chart: {result['figure']}"]
     return "\n".join(lines) + "\n"
+
+
+def _ranking(summary: list[dict], sparsity: float, metric: str) -> list[tuple[str, float]]:
+    es = [e for e in summary if e["sparsity"] == sparsity and (e.get(metric) or {}).get("mean") is not None]
+    return sorted(((e["method"], e[metric]["mean"]) for e in es), key=lambda p: -p[1])
+
+
+def autoattack_lines(result: dict, summary: list[dict]) -> list[str]:
+    """The PGD and AutoAttack columns side by side, and, per sparsity, the ordering of the methods
+    and Deadwooding's margin over the best other method under each attack, said in words."""
+    g, ev = result["grid"], result["evaluation"]
+    n = ev.get("attack_samples")
+    pkg = (ev.get("packages") or {}).get("autoattack") or {}
+    eps = g["epsilon"]
+    lines = [f"### Robust accuracy at epsilon {eps:g}: PGD and AutoAttack", "",
+             f"PGD-{ev['steps']}: foolbox, as above, on {ev['samples'] or 'all'} test images. AutoAttack: the standard "
+             f"version (APGD-CE, APGD-T, FAB-T, Square; {pkg.get('name', '?')} {pkg.get('version', '?')}), on "
+             f"{n} test images chosen by the seed (the same for every method and the teacher of that seed), "
+             f"with PGD-10 on those same images beside it; gap = PGD-10 minus AutoAttack on the same images.", "",
+             f"| method | sparsity | clean | PGD-{ev['steps']} ({ev['samples'] or 'all'}) | PGD-10 ({n}) | "
+             f"AutoAttack ({n}) | gap |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for e in summary:
+        gap = None
+        if e["autoattack_accuracy"]["mean"] is not None and e["autoattack_pgd_accuracy"]["mean"] is not None:
+            gap = e["autoattack_pgd_accuracy"]["mean"] - e["autoattack_accuracy"]["mean"]
+        lines.append(f"| {e['method']} | {e['sparsity']:g} | {_fmt(e['clean_accuracy'])} | {_fmt(e['robust_accuracy'])} "
+                     f"| {_fmt(e['autoattack_pgd_accuracy'])} | {_fmt(e['autoattack_accuracy'])} | "
+                     f"{'n/a' if gap is None else f'{gap:+.3f}'} |")
+    teachers = [t for t in (result.get("teachers") or {}).values() if t.get("autoattack_accuracy") is not None]
+    if teachers:
+        lines += ["", f"Dense teachers under AutoAttack ({n} images): "
+                      f"{_fmt(_stats([t['autoattack_accuracy'] for t in teachers]))}."]
+    lines += ["", "Ordering of the methods (mean robust accuracy, best first) and Deadwooding's margin over the "
+                  "best other method:", ""]
+    for s in sorted({e["sparsity"] for e in summary}):
+        pgd_rank, aa_rank = _ranking(summary, s, "robust_accuracy"), _ranking(summary, s, "autoattack_accuracy")
+        if len(aa_rank) < 2:
+            continue
+        same = [m for m, _ in pgd_rank] == [m for m, _ in aa_rank]
+        line = (f"- sparsity {s:g}: PGD {' > '.join(m for m, _ in pgd_rank)}; AutoAttack "
+                f"{' > '.join(m for m, _ in aa_rank)} ({'same order' if same else 'the order changes'})")
+        for name, rank in (("PGD", pgd_rank), ("AutoAttack", aa_rank)):
+            d = dict(rank)
+            if "deadwooding" in d and len(d) > 1:
+                best_other = max(v for m, v in d.items() if m != "deadwooding")
+                line += f"; Deadwooding's margin under {name} {d['deadwooding'] - best_other:+.3f}"
+        lines.append(line)
+    return lines
 
 
 def _load_note(result: dict) -> str:

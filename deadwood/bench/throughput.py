@@ -221,6 +221,7 @@ STEP_LABELS = {
     "finetune": "fine-tune step (FGSM + distillation)",
     "dual": "Deadwooding dual step (teacher, FGSM, every constraint)",
     "pgd_eval": "PGD evaluation (foolbox, one epsilon)",
+    "autoattack_eval": "AutoAttack evaluation (torchattacks, standard, one epsilon)",
 }
 
 
@@ -233,7 +234,63 @@ def throughput_lines(t: dict) -> list[str]:
             f"PGD-{t['pgd_steps']} at epsilon {t['epsilon']} over {t['eval_samples']} test images.")
     lines = [head, "", "| step | images/s | seconds per image vs plain step |", "|---|---:|---:|"]
     for k, label in STEP_LABELS.items():
-        lines.append(f"| {label} | {t['images_per_second'][k]:,.0f} | {t['ratios'][k]:.2f}x |")
+        if k in t["images_per_second"]:
+            rate = t["images_per_second"][k]
+            lines.append(f"| {label} | {rate:,.0f} | {t['ratios'][k]:.2f}x |" if rate >= 10 else
+                         f"| {label} | {rate:,.2f} | {t['ratios'][k]:.0f}x |")
     lines += ["", f"foolbox PGD vs plain-torch PGD on the same images and steps: {o['foolbox_seconds']:.3f} s vs "
                   f"{o['plain_seconds']:.3f} s, ratio {o['ratio']:.2f}x."]
+    a = t.get("autoattack_cost")
+    if a:
+        lines += ["", f"AutoAttack vs PGD-{a['pgd_steps']} per test image, on the same {a['samples']} images of a "
+                      f"trained model ({a['model']}, epsilon {a['epsilon']:g}, median of {a['repeats']}): "
+                      f"{1000 * a['autoattack_seconds_per_image']:.1f} ms vs {1000 * a['pgd_seconds_per_image']:.2f} ms, "
+                      f"ratio {a['ratio']:.0f}x (robust accuracy {a['autoattack_accuracy']:.3f} vs "
+                      f"{a['pgd_accuracy']:.3f}). AutoAttack's cost grows with the samples that survive each "
+                      "component (Square's 5000 queries run on the survivors), so it is timed on a trained model."]
     return lines
+
+
+def autoattack_cost(model: nn.Module, data: ArrayDataset, epsilon: float = 0.1, *, pgd_steps: int = 10,
+                    repeats: int = 1, seed: int = 0, batch_size: int = 512) -> dict:
+    """Seconds per image of AutoAttack (standard, one epsilon, checks off) and of foolbox PGD-``pgd_steps``
+    on the same ``data`` and ``model``, median of ``repeats`` (after one PGD warm-up), interleaved."""
+    was = model.training
+    model.eval()
+    aa_t, pgd_t, aa, pg = [], [], None, None
+    try:
+        robustness.evaluate(model, data, "pgd", [epsilon], steps=pgd_steps, seed=seed, checks=False, warn=False)
+        for _ in range(repeats):
+            t = time.perf_counter()
+            pg = robustness.evaluate(model, data, "pgd", [epsilon], steps=pgd_steps, seed=seed, checks=False,
+                                     warn=False, batch_size=batch_size)
+            pgd_t.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            aa = robustness.evaluate(model, data, "autoattack", [epsilon], seed=seed, checks=False, warn=False,
+                                     batch_size=batch_size)
+            aa_t.append(time.perf_counter() - t)
+    finally:
+        model.train(was)
+    n = len(data)
+    a, p = statistics.median(aa_t) / n, statistics.median(pgd_t) / n
+    return {"epsilon": epsilon, "samples": n, "repeats": repeats, "pgd_steps": pgd_steps,
+            "autoattack_seconds_per_image": a, "pgd_seconds_per_image": p, "ratio": a / p,
+            "autoattack_accuracy": aa["accuracy"][-1], "pgd_accuracy": pg["accuracy"][-1],
+            "package": aa["package"], "threads": torch.get_num_threads()}
+
+
+def add_autoattack_cost(t: dict, model: nn.Module, test: ArrayDataset, *, epsilon: float, samples: int,
+                        seed: int = 0, repeats: int = 1, label: str = "dense teacher") -> dict:
+    """``step_throughput``'s result ``t`` with AutoAttack's row (images/s, ratio to the plain step)
+    and ``autoattack_cost``, timed on ``model`` (trained) over ``samples`` test images."""
+    from ..device import cpu_threads
+
+    data = test.subset(samples, seed)
+    device = next(model.parameters()).device
+    with cpu_threads(device):
+        cost = autoattack_cost(model, data, epsilon, pgd_steps=t.get("pgd_steps", 10), repeats=repeats, seed=seed)
+    cost["model"] = f"{t['model']} {label}"
+    rate = 1.0 / cost["autoattack_seconds_per_image"]
+    return {**t, "images_per_second": {**t["images_per_second"], "autoattack_eval": rate},
+            "ratios": {**t["ratios"], "autoattack_eval": t["images_per_second"]["plain"] / rate},
+            "autoattack_cost": cost}

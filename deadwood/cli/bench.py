@@ -31,6 +31,7 @@ _SHARED_TOP = ("batch_size", "min_keep", "amp", "download")
 
 
 def add_bench_command(sub) -> None:
+    from ..bench.grid import BENCH_ATTACKS
     from ..methods import method_names
 
     b = sub.add_parser("bench", help="every method at every sparsity and seed on one teacher per seed: "
@@ -60,6 +61,12 @@ def add_bench_command(sub) -> None:
                    "its CPUs set how many points run at once")
     g.add_argument("--gpu", action="store_true", help="the 32x32 GPU mode (resnet20/vgg on CIFAR-10, or a "
                    "synthetic stand-in for timing only)")
+    g.add_argument("--attack", nargs="+", default=list(BENCH_ATTACKS), choices=BENCH_ATTACKS,
+                   help="robust-accuracy columns: pgd (the run record's own) and autoattack (the standard "
+                        "version, on --autoattack-samples test images per run and teacher, with PGD-10 on the "
+                        f"same images beside it) (default: {' '.join(BENCH_ATTACKS)})")
+    g.add_argument("--autoattack-samples", type=int, default=200, dest="attack_samples",
+                   help="test images AutoAttack runs on, per run and per seed's teacher (default: 200)")
     g.add_argument("--throughput", action="store_true", default=True, dest="throughput",
                    help="measure images/s per step kind (default)")
     g.add_argument("--no-throughput", action="store_false", dest="throughput", help="skip the throughput section")
@@ -164,7 +171,9 @@ def _bench(ns) -> int:
         _report(result, ns.out)
         return 0
 
-    spec = bench.BenchSpec(base, tuple(ns.methods), tuple(ns.sparsities), tuple(ns.seeds))
+    attacks = tuple(dict.fromkeys(["pgd", *ns.attack]))  # pgd is the records' own, always reported
+    spec = bench.BenchSpec(base, tuple(ns.methods), tuple(ns.sparsities), tuple(ns.seeds), attacks,
+                           ns.attack_samples)
     device = resolve_device(base.device)  # fail before any work when cuda is asked for and absent
     throughput = (lambda: bench.measure_throughput(base, device, **tp_kwargs)) if ns.throughput else False
     with warnings.catch_warnings():

@@ -1,5 +1,10 @@
 """``deadwood eval --run DIR --attack pgd --epsilons 0 0.05 0.1 0.2 [--samples N]``.
 
+``--attack autoattack`` (or ``autoattack-l2``) runs AutoAttack's standard version, with PGD-10 on
+the same samples for the ``pgd-vs-autoattack`` check; it is slow on a CPU (seconds per batch and
+epsilon whatever the batch size), and a bar per model shows each component as it finishes.
+Interrupted, it leaves the record as it was: the record is written once, after both models.
+
 Re-evaluates a finished run: the pruned model and its dense teacher, on the same samples with
 the same seed, and replaces the record's ``robustness`` and ``teacher.robustness`` atomically.
 Earlier evaluations stay in ``robustness.by_attack`` (one compact curve per attack name), so
@@ -13,7 +18,7 @@ from pathlib import Path
 from ..errors import ConfigError, RunFileError
 from ..progress import progress_bars
 
-_SUMMARY_KEYS = ("epsilons", "accuracy", "clean_accuracy", "steps", "samples", "seed", "norm")
+_SUMMARY_KEYS = ("epsilons", "accuracy", "clean_accuracy", "steps", "samples", "seed", "norm", "package")
 
 
 def add_eval_command(sub) -> None:
@@ -98,7 +103,9 @@ def cmd_eval(ns) -> int:
 
     r = results["pruned"]
     print(f"run       {path}")
-    print(f"attack    {r['attack']} ({r['norm']})  steps {r['steps']}  samples {r['samples']}  seed {r['seed']}")
+    pkg = r.get("package") or {}
+    print(f"attack    {r['attack']} ({r['norm']})  steps {r['steps']}  samples {r['samples']}  seed {r['seed']}  "
+          f"{pkg.get('name')} {pkg.get('version')}")
     print(f"{'epsilon':>9}  {'pruned':>7}" + (f"  {'teacher':>7}" if "teacher" in results else ""))
     for i, e in enumerate(r["epsilons"]):
         line = f"{e:>9g}  {r['accuracy'][i]:>7.4f}"
