@@ -1,4 +1,4 @@
-"""Engine runs in a background thread, so a long run never blocks the page.
+"""Engine runs in a worker process, so a long run never blocks the page, nor the page the run.
 
 A :class:`Job` takes immutable :class:`deadwood.RunConfig` objects fixed when the
 user pressed Run and works through them one after another. The page only ever
@@ -6,18 +6,31 @@ user pressed Run and works through them one after another. The page only ever
 it to stop; widget changes made meanwhile build new configurations and cannot
 reach the running one, and every result lands in the engine's cache under its
 own configuration's key. Nothing here imports Streamlit, so it is tested plainly.
+
+Why a process: the server redraws every open page twice a second, and each script
+run ends in a full garbage collection (``runner.postScriptGC``). In a thread of the
+server, training waited on all of that through the GIL: a watched run took 4-7x
+as long, two watched runs about 50x (issue 19). In a worker process the server only
+relays events. Starting one costs about 2 s (spawn, then importing torch), so
+workers are long-lived: :func:`warm` starts one ahead of the first Run, and a
+finished job hands its worker back for the next (:data:`IDLE_WORKERS` are kept).
 """
 from __future__ import annotations
 
+import multiprocessing
+import os
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import deadwood
 from deadwood import DeadwoodError, Event, RunConfig, RunStopped
 from deadwood.stages import all_stages, planned
+from deadwood.store import default_cache_dir
+
+IDLE_WORKERS = 2  # finished jobs' workers kept started (each holds torch: about 300 MB)
 
 @dataclass
 class StageProgress:
@@ -46,6 +59,7 @@ class JobView:
     error: str | None
     details: str | None  # a traceback, only for errors that are bugs rather than bad input
     seconds: float
+    pid: int | None = None  # the process computing the job (None until it has one)
 
     @property
     def running(self) -> bool:
@@ -57,15 +71,25 @@ class JobView:
 
 
 class Job:
-    """Runs ``configs`` in order in a daemon thread through ``runner`` (``deadwood.run``)."""
+    """Runs ``configs`` in order: through ``deadwood.run`` in a worker process, or through ``runner``.
 
-    def __init__(self, configs: Sequence[RunConfig], *, runner: Callable = deadwood.run, cache_dir=None):
+    Without ``runner``, each configuration is computed by ``deadwood.run`` in a worker
+    process (see the module's docstring); a daemon thread of this process relays its
+    events into the view. A ``runner`` (a stand-in with ``deadwood.run``'s signature:
+    tests pass fakes that need not pickle) is called in that thread instead.
+    ``cache_dir`` (default: ``$DEADWOOD_CACHE``, read now) is where results land.
+    """
+
+    def __init__(self, configs: Sequence[RunConfig], *, runner: Callable | None = None, cache_dir=None):
         if not configs:
             raise ValueError("a job needs at least one configuration")
         self.configs = tuple(configs)
-        self._runner, self._cache_dir = runner, cache_dir
+        self._runner = runner
+        self._cache_dir = str(cache_dir if cache_dir is not None else default_cache_dir())
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._worker: _Worker | None = None
+        self._pid: int | None = os.getpid() if runner is not None else None
         self._state, self._index = "running", 0
         self._stages: dict[str, StageProgress] = {}
         self._history: list[dict] = []
@@ -83,6 +107,9 @@ class Job:
     def stop(self) -> None:
         """Ask the run to stop at its next event; finished work (teacher, earlier runs) is kept."""
         self._stop.set()
+        with self._lock:
+            if self._worker is not None:
+                self._worker.stop.set()
 
     def wait(self, timeout: float | None = None) -> JobView:
         self._thread.join(timeout)
@@ -95,7 +122,7 @@ class Job:
                 stages={k: StageProgress(v.done, v.total, v.state) for k, v in self._stages.items()},
                 history=list(self._history), finished=list(self._finished), cached=list(self._cached),
                 error=self._error, details=self._details,
-                seconds=(self._t1 or time.perf_counter()) - self._t0)
+                seconds=(self._t1 or time.perf_counter()) - self._t0, pid=self._pid)
 
     # ---------------------------------------------------------------- worker
     def _reset_stages(self, config: RunConfig) -> None:
@@ -105,17 +132,20 @@ class Job:
     def _work(self) -> None:
         state, error, details = "done", None, None
         try:
+            runner = self._runner or self._take_worker().run
             for i, config in enumerate(self.configs):
                 if self._stop.is_set():
                     raise RunStopped("stopped by the user")
                 with self._lock:
                     self._index = i
                     self._reset_stages(config)
-                self._runner(config, on_event=self._on_event, cache_dir=self._cache_dir)
+                runner(config, on_event=self._on_event, cache_dir=self._cache_dir)
                 with self._lock:
                     self._finished.append(config.key())
         except RunStopped:
             state = "stopped"
+        except WorkerError as e:  # already worded in the worker
+            state, error, details = "failed", e.error, e.details
         except DeadwoodError as e:
             state, error = "failed", str(e)
         except Exception as e:  # a bug, not bad input: keep the traceback for the details view
@@ -124,6 +154,17 @@ class Job:
         with self._lock:
             self._state, self._error, self._details = state, error, details
             self._t1 = time.perf_counter()
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            _release(worker)
+
+    def _take_worker(self) -> "_Worker":
+        worker = _acquire()
+        with self._lock:
+            self._worker, self._pid = worker, worker.pid
+            if self._stop.is_set():  # stop() came before the worker did
+                worker.stop.set()
+        return worker
 
     def _on_event(self, event: Event) -> None:
         if self._stop.is_set():
@@ -160,3 +201,130 @@ def _insert_in_order(stages: dict, new: str) -> dict:
     rank = {name: i for i, name in enumerate(order)}
     items = list(stages.items()) + [(new, StageProgress())]
     return dict(sorted(items, key=lambda kv: rank.get(kv[0], len(order))))
+
+
+# ------------------------------------------------------------------ worker processes
+class WorkerError(Exception):
+    """A run failed in the worker: ``error`` is the message for the page, ``details`` a traceback or None."""
+
+    def __init__(self, error: str, details: str | None = None):
+        super().__init__(error)
+        self.error, self.details = error, details
+
+
+class _Worker:
+    """A spawned process that runs one configuration at a time through ``deadwood.run``.
+
+    Protocol on its pipe: the parent sends ``(config, cache_dir)``; the worker answers
+    ``("event", Event)`` for each event, then one ``(outcome, error, details)`` with
+    outcome 'done', 'stopped' or 'failed'. ``stop`` is a flag the worker checks at
+    every event (it then raises RunStopped inside the run); the pool clears it
+    whenever it hands the worker to a job.
+    """
+
+    def __init__(self):
+        ctx = multiprocessing.get_context("spawn")  # no fork: the server has threads (and torch's pools)
+        self.conn, child = ctx.Pipe()
+        self.stop = ctx.Event()
+        self.process = ctx.Process(target=_serve, args=(child, self.stop), name="deadwood-worker", daemon=True)
+        self.process.start()
+        child.close()
+        self.pid = self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def run(self, config: RunConfig, on_event, cache_dir=None) -> None:
+        """Like ``deadwood.run`` (without its return value, which the page reads from the cache)."""
+        self.conn.send((config, cache_dir))
+        stopped = False
+        while True:
+            try:
+                kind, *rest = self.conn.recv()
+            except (EOFError, OSError):
+                self.process.join(1)
+                raise WorkerError(f"the worker process ended unexpectedly (exit code {self.process.exitcode}); "
+                                  "press Run to try again") from None
+            if kind == "event":
+                if not stopped:
+                    try:
+                        on_event(rest[0])
+                    except RunStopped:  # the worker stops at its next event; read on to its answer
+                        stopped = True
+                        self.stop.set()
+                continue
+            error, details = rest
+            if kind == "stopped" or stopped:
+                raise RunStopped("stopped by the user")
+            if kind == "failed":
+                raise WorkerError(error, details)
+            return
+
+    def close(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.terminate()
+        self.conn.close()
+
+
+def _serve(conn, stop) -> None:
+    """The worker's loop: run each configuration it is sent, reporting back through ``conn``."""
+
+    def on_event(event: Event) -> None:
+        if stop.is_set():
+            raise RunStopped("stopped by the user")
+        conn.send(("event", event))
+
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:  # the server is gone
+            return
+        if task is None:
+            return
+        config, cache_dir = task
+        try:
+            deadwood.run(config, on_event=on_event, cache_dir=cache_dir)
+            answer = ("done", None, None)
+        except RunStopped:
+            answer = ("stopped", None, None)
+        except DeadwoodError as e:
+            answer = ("failed", str(e), None)
+        except Exception as e:  # a bug, not bad input: the traceback goes to the details view
+            answer = ("failed", f"unexpected {type(e).__name__}: {e}", traceback.format_exc())
+        conn.send(answer)
+
+
+_pool_lock = threading.Lock()
+_idle: list[_Worker] = []
+
+
+def warm() -> None:
+    """Start a worker now, unless one is idle, so that the next Run does not wait for torch to import."""
+    with _pool_lock:
+        _idle[:] = [w for w in _idle if w.alive()]
+        if not _idle:
+            _idle.append(_Worker())
+
+
+def _acquire() -> _Worker:
+    with _pool_lock:
+        while _idle:
+            worker = _idle.pop()
+            if worker.alive():
+                worker.stop.clear()
+                return worker
+    return _Worker()
+
+
+def _release(worker: _Worker) -> None:
+    with _pool_lock:
+        if worker.alive() and len(_idle) < IDLE_WORKERS:
+            worker.stop.clear()
+            _idle.append(worker)
+            return
+    worker.close()

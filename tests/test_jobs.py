@@ -1,11 +1,15 @@
 """deadwood_app/jobs.py: background runs the pages follow, without Streamlit."""
+import multiprocessing
+import os
+import signal
 import threading
+import time
 
 import pytest
 
 from deadwood.stages import planned as planned_stages
 from deadwood_app.jobs import Job
-from deadwood import ConfigError, Event
+from deadwood import ConfigError, DeadwoodingConfig, Event
 from deadwood.pipeline import Cache
 from deadwood.record import read_record
 from conftest import tiny
@@ -28,6 +32,48 @@ def test_a_real_run_reports_every_stage_and_lands_in_the_cache():
     assert dual[-1]["lambdas"] == record.prune_info["final_lambdas"]
     again = Job([config]).wait(timeout=60)  # a repeat is a lookup
     assert again.cached == [config.key()] and all(p.state == "cached" for p in again.stages.values())
+
+
+def test_a_default_job_computes_in_a_worker_process_that_stop_ends():
+    config = tiny(deadwooding=DeadwoodingConfig(epochs=500), seed=23)  # far too long to finish by itself
+    job = Job([config])
+    deadline = time.time() + 300
+    while not any(h["phase"] == "dual" for h in job.view().history):
+        assert job.view().running and time.time() < deadline, job.view().error
+        time.sleep(0.05)
+    view = job.view()
+    # the engine runs in a child of this process, so page refreshes here never hold it up (GIL)
+    assert view.pid != os.getpid() and view.pid in [p.pid for p in multiprocessing.active_children()]
+    job.stop()
+    view = job.wait(120)
+    assert view.state == "stopped" and view.finished == [] and view.error is None
+    assert not Cache().has_run(config)
+    assert view.stages["dual"].done < 500
+    # the teacher, trained before the stop, stays cached; the next job reuses the same worker
+    again = Job([tiny(deadwooding=DeadwoodingConfig(epochs=1), seed=23)]).wait(600)
+    assert again.state == "done" and again.stages["teacher"].state == "cached"
+    assert again.pid == view.pid
+
+
+def test_errors_in_the_worker_come_back_as_the_jobs_message(tmp_path):
+    view = Job([tiny(dataset="mnist", data_dir=str(tmp_path))]).wait(120)
+    assert view.state == "failed" and view.pid != os.getpid()
+    assert view.error.startswith(f"dataset 'mnist' not found in {tmp_path}") and view.details is None
+
+
+def test_a_worker_that_dies_fails_the_job_with_a_message_and_is_replaced():
+    config = tiny(deadwooding=DeadwoodingConfig(epochs=500), seed=23)
+    job = Job([config])
+    deadline = time.time() + 300
+    while not any(h["phase"] == "dual" for h in job.view().history):
+        assert job.view().running and time.time() < deadline, job.view().error
+        time.sleep(0.05)
+    dead = job.view().pid
+    os.kill(dead, signal.SIGKILL)
+    view = job.wait(60)
+    assert view.state == "failed" and "worker process ended unexpectedly" in view.error
+    after = Job([tiny(seed=23)]).wait(600)
+    assert after.state == "done" and after.pid not in (None, dead)  # a new worker takes over
 
 
 class Scripted:
