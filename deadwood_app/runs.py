@@ -1,10 +1,12 @@
 """Runs for the pages: start a background job, follow it live, look up finished runs.
 
 Each page owns one job slot in the session. While a job runs, only a fragment
-re-renders (every :data:`REFRESH` seconds): stage progress bars, the page's live
-chart and a Stop button; the rest of the page and the sidebar stay usable. When
-the job ends, the fragment reruns the whole page, which then draws results read
-from the engine's on-disk cache, so a finished run survives restarts.
+re-renders (every :data:`REFRESH` seconds): stage progress bars and a Stop button,
+and the page's live chart only when a new epoch has arrived; the rest of the page
+and the sidebar stay usable. The run itself computes in a worker process
+(:mod:`deadwood_app.jobs`), so these refreshes never slow it. When the job ends, the
+fragment reruns the whole page, which then draws results read from the engine's
+on-disk cache, so a finished run survives restarts.
 """
 from __future__ import annotations
 
@@ -17,9 +19,12 @@ from deadwood.pipeline import Cache
 from deadwood.record import RunRecord, read_record
 from deadwood.stages import stage as stage_of
 
+from . import jobs
 from .jobs import Job, JobView
 
 REFRESH = 0.5  # seconds between live updates
+
+jobs.warm()  # once per server: start a worker now, so the first Run does not wait ~2 s for torch
 
 
 def current(slot: str) -> Job | None:
@@ -39,7 +44,15 @@ def start(slot: str, configs: Sequence[deadwood.RunConfig]) -> Job:
 
 
 def follow(job: Job, live: Callable[[JobView], None] | None = None) -> None:
-    """Draw the job's progress, refreshed in place until it ends; then rerun the page."""
+    """Draw the job's progress, refreshed in place until it ends; then rerun the page.
+
+    ``live(view)`` draws into a placeholder outside the refreshed fragment, and only
+    when the job's history has grown: building and sending a Plotly figure twice a
+    second per open page was most of a refresh's cost.
+    """
+    bars = st.container()
+    chart = st.empty()
+    drawn = {"entries": -1, "index": -1}  # lives as long as this page run's fragment
 
     @st.fragment(run_every=REFRESH)
     def progress():
@@ -60,10 +73,13 @@ def follow(job: Job, live: Callable[[JobView], None] | None = None) -> None:
             st.progress(p.fraction, text=text)
         st.button("Stop", key="stop", on_click=job.stop, icon=":material/stop_circle:",
                   help="stops at the next epoch; a finished teacher stays cached")
-        if live is not None:
-            live(view)
+        if live is not None and (len(view.history), view.index) != (drawn["entries"], drawn["index"]):
+            with chart.container():
+                live(view)
+            drawn.update(entries=len(view.history), index=view.index)
 
-    progress()
+    with bars:
+        progress()
 
 
 def outcome(job: Job | None) -> None:
