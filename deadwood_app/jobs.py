@@ -22,7 +22,7 @@ import os
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import deadwood
@@ -90,6 +90,7 @@ class Job:
         self._stop = threading.Event()
         self._worker: _Worker | None = None
         self._pid: int | None = os.getpid() if runner is not None else None
+        self._watchers = 0  # pages following the job through watch()
         self._state, self._index = "running", 0
         self._stages: dict[str, StageProgress] = {}
         self._history: list[dict] = []
@@ -110,6 +111,10 @@ class Job:
         with self._lock:
             if self._worker is not None:
                 self._worker.stop.set()
+
+    def joinable(self) -> bool:
+        """Whether another page may follow this job: it runs and nobody asked it to stop."""
+        return self._thread.is_alive() and not self._stop.is_set()
 
     def wait(self, timeout: float | None = None) -> JobView:
         self._thread.join(timeout)
@@ -193,6 +198,51 @@ class Job:
                 self._history.append({"phase": stage, **e.metrics})
         elif e.kind == "end":
             progress.state, progress.done = "done", progress.total
+
+
+class Watch:
+    """One page's hold on a job that other pages may share (see :func:`watch`): the same
+    ``configs`` and ``view()``; ``stop()`` lets go, and the job stops when the last page
+    following it lets go. A page that let go sees the job as stopped from then on."""
+
+    def __init__(self, job: Job):
+        self.job, self.configs = job, job.configs
+        self._left: JobView | None = None
+
+    def view(self) -> JobView:
+        return self._left or self.job.view()
+
+    def stop(self) -> None:
+        if self._left is not None:
+            return
+        with _shared_lock:
+            self.job._watchers -= 1
+            last = self.job._watchers <= 0
+        if last:
+            self.job.stop()  # this page now follows the job to its end
+        else:
+            self._left = replace(self.job.view(), state="stopped")
+
+
+_shared_lock = threading.Lock()
+_shared: dict[tuple, Job] = {}
+
+
+def watch(configs: Sequence[RunConfig], cache_dir=None) -> Watch:
+    """Follow a job of ``configs``: the one already computing them for another page, else a new one.
+
+    Two pages pressing Run on the same settings then share one computation (and its
+    progress) instead of racing each other for the same cache entries.
+    """
+    key = (tuple(c.key() for c in configs), str(cache_dir if cache_dir is not None else default_cache_dir()))
+    with _shared_lock:
+        for old in [k for k, job in _shared.items() if not job.joinable()]:
+            del _shared[old]
+        job = _shared.get(key)
+        if job is None:
+            job = _shared[key] = Job(configs, cache_dir=key[1])
+        job._watchers += 1
+    return Watch(job)
 
 
 def _insert_in_order(stages: dict, new: str) -> dict:

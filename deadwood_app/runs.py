@@ -20,14 +20,14 @@ from deadwood.record import RunRecord, read_record
 from deadwood.stages import stage as stage_of
 
 from . import jobs
-from .jobs import Job, JobView
+from .jobs import JobView, Watch
 
 REFRESH = 0.5  # seconds between live updates
 
 jobs.warm()  # once per server: start a worker now, so the first Run does not wait ~2 s for torch
 
 
-def current(slot: str) -> Job | None:
+def current(slot: str) -> Watch | None:
     return st.session_state.get(f"job:{slot}")
 
 
@@ -36,14 +36,15 @@ def busy(slot: str) -> bool:
     return job is not None and job.view().running
 
 
-def start(slot: str, configs: Sequence[deadwood.RunConfig]) -> Job:
-    """Start ``configs`` (fixed now: later widget changes cannot reach them) in the background."""
-    job = Job(configs)
+def start(slot: str, configs: Sequence[deadwood.RunConfig]) -> Watch:
+    """Start ``configs`` (fixed now: later widget changes cannot reach them) in the background,
+    or follow the job another page already runs on the same configurations."""
+    job = jobs.watch(configs)
     st.session_state[f"job:{slot}"] = job
     return job
 
 
-def follow(job: Job, live: Callable[[JobView], None] | None = None) -> None:
+def follow(job: Watch, live: Callable[[JobView], None] | None = None) -> None:
     """Draw the job's progress, refreshed in place until it ends; then rerun the page.
 
     ``live(view)`` draws into a placeholder outside the refreshed fragment, and only
@@ -82,7 +83,7 @@ def follow(job: Job, live: Callable[[JobView], None] | None = None) -> None:
         progress()
 
 
-def outcome(job: Job | None) -> None:
+def outcome(job: Watch | None) -> None:
     """Say how the last job ended when it did not simply finish."""
     if job is None:
         return

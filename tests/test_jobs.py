@@ -8,7 +8,7 @@ import time
 import pytest
 
 from deadwood.stages import planned as planned_stages
-from deadwood_app.jobs import Job
+from deadwood_app.jobs import Job, watch
 from deadwood import ConfigError, DeadwoodingConfig, Event
 from deadwood.pipeline import Cache
 from deadwood.record import read_record
@@ -74,6 +74,28 @@ def test_a_worker_that_dies_fails_the_job_with_a_message_and_is_replaced():
     assert view.state == "failed" and "worker process ended unexpectedly" in view.error
     after = Job([tiny(seed=23)]).wait(600)
     assert after.state == "done" and after.pid not in (None, dead)  # a new worker takes over
+
+
+def test_pages_running_the_same_settings_share_one_job_until_the_last_lets_go(tmp_path):
+    configs = [tiny(deadwooding=DeadwoodingConfig(epochs=500), seed=23)]
+    first, second = watch(configs), watch(configs)
+    assert first.job is second.job  # one computation, followed by both pages
+    elsewhere = watch([tiny(dataset="mnist", data_dir=str(tmp_path))])
+    assert elsewhere.job is not first.job and elsewhere.job.wait(120).state == "failed"
+    deadline = time.time() + 300
+    while not any(h["phase"] == "dual" for h in second.view().history):
+        assert second.view().running and time.time() < deadline, second.view().error
+        time.sleep(0.05)
+    first.stop()  # one page lets go: the other still follows a running job
+    assert first.view().state == "stopped" and second.view().running
+    time.sleep(0.5)
+    assert second.job.view().running
+    second.stop()  # the last one: the job stops
+    assert second.job.wait(120).state == "stopped" and second.view().state == "stopped"
+    third = watch(configs)  # a stopped job is not joined again
+    assert third.job is not first.job
+    third.stop()
+    assert third.job.wait(120).state == "stopped"
 
 
 class Scripted:
