@@ -11,17 +11,21 @@ Why a process: the server redraws every open page twice a second, and each scrip
 run ends in a full garbage collection (``runner.postScriptGC``). In a thread of the
 server, training waited on all of that through the GIL: a watched run took 4-7x
 as long, two watched runs about 50x (issue 19). In a worker process the server only
-relays events. Starting one costs about 2 s (spawn, then importing torch), so
+relays events. Starting one costs about 2 s (mostly importing torch), so
 workers are long-lived: :func:`warm` starts one ahead of the first Run, and a
 finished job hands its worker back for the next (:data:`IDLE_WORKERS` are kept).
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 import traceback
+from multiprocessing.connection import Connection
+from pathlib import Path
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
@@ -30,6 +34,7 @@ from deadwood import DeadwoodError, Event, RunConfig, RunStopped
 from deadwood.stages import all_stages, planned
 from deadwood.store import default_cache_dir
 
+ROOT = Path(__file__).resolve().parents[1]
 IDLE_WORKERS = 2  # finished jobs' workers kept started (each holds torch: about 300 MB)
 
 @dataclass
@@ -110,7 +115,7 @@ class Job:
         self._stop.set()
         with self._lock:
             if self._worker is not None:
-                self._worker.stop.set()
+                self._worker.request_stop()
 
     def joinable(self) -> bool:
         """Whether another page may follow this job: it runs and nobody asked it to stop."""
@@ -168,7 +173,7 @@ class Job:
         with self._lock:
             self._worker, self._pid = worker, worker.pid
             if self._stop.is_set():  # stop() came before the worker did
-                worker.stop.set()
+                worker.request_stop()
         return worker
 
     def _on_event(self, event: Event) -> None:
@@ -263,70 +268,85 @@ class WorkerError(Exception):
 
 
 class _Worker:
-    """A spawned process that runs one configuration at a time through ``deadwood.run``.
+    """A child process (``python -m deadwood_app.jobs``) that runs one configuration at a time.
 
-    Protocol on its pipe: the parent sends ``(config, cache_dir)``; the worker answers
-    ``("event", Event)`` for each event, then one ``(outcome, error, details)`` with
-    outcome 'done', 'stopped' or 'failed'. ``stop`` is a flag the worker checks at
-    every event (it then raises RunStopped inside the run); the pool clears it
-    whenever it hands the worker to a job.
+    A plain subprocess rather than ``multiprocessing``'s spawn: that one re-runs the parent's
+    ``__main__`` in the child, and inside Streamlit ``__main__`` is the page script.
+    Protocol on a private socket pair: the parent sends ``(config, cache_dir)``; the worker
+    answers ``("event", Event)`` for each event, then one ``(outcome, error, details)`` with
+    outcome 'done', 'stopped' or 'failed'. The parent may send 'stop' at any time: the worker
+    looks for it at every event (raising RunStopped inside the run) and ignores it when idle.
     """
 
     def __init__(self):
-        ctx = multiprocessing.get_context("spawn")  # no fork: the server has threads (and torch's pools)
-        self.conn, child = ctx.Pipe()
-        self.stop = ctx.Event()
-        self.process = ctx.Process(target=_serve, args=(child, self.stop), name="deadwood-worker", daemon=True)
-        self.process.start()
-        child.close()
+        ours, theirs = socket.socketpair()
+        env = dict(os.environ)  # this checkout first: the worker runs the same engine as the server
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        self.process = subprocess.Popen([sys.executable, "-m", "deadwood_app.jobs", str(theirs.fileno())],
+                                        pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env)
+        theirs.close()
+        self.conn = Connection(ours.detach())
         self.pid = self.process.pid
+        self._send_lock = threading.Lock()  # a job's thread sends tasks, a page's thread may send 'stop'
 
     def alive(self) -> bool:
-        return self.process.is_alive()
+        return self.process.poll() is None
+
+    def _send(self, message) -> None:
+        with self._send_lock:
+            self.conn.send(message)
+
+    def request_stop(self) -> None:
+        try:
+            self._send("stop")
+        except OSError:  # already gone: the job's thread reports it
+            pass
 
     def run(self, config: RunConfig, on_event, cache_dir=None) -> None:
-        """Like ``deadwood.run`` (without its return value, which the page reads from the cache)."""
-        self.conn.send((config, cache_dir))
+        """Like ``deadwood.run`` (without its return value: the page reads the run from the cache)."""
         stopped = False
-        while True:
-            try:
+        try:
+            self._send((config, cache_dir))
+            while True:
                 kind, *rest = self.conn.recv()
-            except (EOFError, OSError):
-                self.process.join(1)
-                raise WorkerError(f"the worker process ended unexpectedly (exit code {self.process.exitcode}); "
-                                  "press Run to try again") from None
-            if kind == "event":
-                if not stopped:
-                    try:
-                        on_event(rest[0])
-                    except RunStopped:  # the worker stops at its next event; read on to its answer
-                        stopped = True
-                        self.stop.set()
-                continue
-            error, details = rest
-            if kind == "stopped" or stopped:
-                raise RunStopped("stopped by the user")
-            if kind == "failed":
-                raise WorkerError(error, details)
-            return
+                if kind == "event":
+                    if not stopped:
+                        try:
+                            on_event(rest[0])
+                        except RunStopped:  # the worker stops at its next event; read on to its answer
+                            stopped = True
+                            self.request_stop()
+                    continue
+                error, details = rest
+                if kind == "stopped" or stopped:
+                    raise RunStopped("stopped by the user")
+                if kind == "failed":
+                    raise WorkerError(error, details)
+                return
+        except (EOFError, OSError):
+            try:
+                code = self.process.wait(2)
+            except subprocess.TimeoutExpired:
+                code = None
+            raise WorkerError(f"the worker process ended unexpectedly (exit code {code}); press Run to try "
+                              "again") from None
 
     def close(self) -> None:
         try:
-            self.conn.send(None)
-        except OSError:
-            pass
-        self.process.join(5)
-        if self.process.is_alive():
-            self.process.terminate()
+            self._send(None)
+            self.process.wait(5)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
         self.conn.close()
 
 
-def _serve(conn, stop) -> None:
+def _serve(conn: Connection) -> None:
     """The worker's loop: run each configuration it is sent, reporting back through ``conn``."""
 
     def on_event(event: Event) -> None:
-        if stop.is_set():
-            raise RunStopped("stopped by the user")
+        while conn.poll():
+            if conn.recv() == "stop":
+                raise RunStopped("stopped by the user")
         conn.send(("event", event))
 
     while True:
@@ -336,6 +356,8 @@ def _serve(conn, stop) -> None:
             return
         if task is None:
             return
+        if task == "stop":  # came after the run it was meant for had ended
+            continue
         config, cache_dir = task
         try:
             deadwood.run(config, on_event=on_event, cache_dir=cache_dir)
@@ -366,7 +388,6 @@ def _acquire() -> _Worker:
         while _idle:
             worker = _idle.pop()
             if worker.alive():
-                worker.stop.clear()
                 return worker
     return _Worker()
 
@@ -374,7 +395,10 @@ def _acquire() -> _Worker:
 def _release(worker: _Worker) -> None:
     with _pool_lock:
         if worker.alive() and len(_idle) < IDLE_WORKERS:
-            worker.stop.clear()
             _idle.append(worker)
             return
     worker.close()
+
+
+if __name__ == "__main__":  # a worker: python -m deadwood_app.jobs FD
+    _serve(Connection(int(sys.argv[1])))
