@@ -49,6 +49,10 @@ def figures(at) -> dict:
     return {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
 
 
+class Url(str):
+    pid: int
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -56,17 +60,21 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(cache: Path, log: Path, flags=()):
+def serve(cache: Path, log: Path, flags=(), root: Path = ROOT):
     """`streamlit run` the app from the repository root (so its .streamlit/config.toml applies) on a
-    free local port with the engine's cache in ``cache``; yields the URL, and stops the server after."""
+    free local port with the engine's cache in ``cache``; yields the URL (its ``pid`` attribute: the
+    server's process), and stops the server after.
+    ``root``: another checkout to serve (its code first on the path), for side-by-side benchmarks."""
     port = _free_port()
     env = dict(os.environ, DEADWOOD_CACHE=str(cache))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "deadwood_app/streamlit_app.py", "--server.headless", "true",
              "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none", *flags], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
+             "--server.fileWatcherType", "none", *flags], cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
+        url = Url(f"http://127.0.0.1:{port}")
+        url.pid = proc.pid
         try:
             deadline = time.time() + 60
             while True:
