@@ -7,13 +7,15 @@ it to stop; widget changes made meanwhile build new configurations and cannot
 reach the running one, and every result lands in the engine's cache under its
 own configuration's key. Nothing here imports Streamlit, so it is tested plainly.
 
-Why a process: the server redraws every open page twice a second, and each script
-run ends in a full garbage collection (``runner.postScriptGC``). In a thread of the
+Why a process: the server redraws every page that follows a job twice a second, and
+each script run ended in a full garbage collection (``runner.postScriptGC``, now off
+in the app's config). In a thread of the
 server, training waited on all of that through the GIL: a watched run took 4-7x
 as long, two watched runs about 50x (issue 19). In a worker process the server only
 relays events. Starting one costs about 2 s (mostly importing torch), so
-workers are long-lived: :func:`warm` starts one ahead of the first Run, and a
-finished job hands its worker back for the next (:data:`IDLE_WORKERS` are kept).
+workers are long-lived: :func:`warm` starts one ahead of the first Run, a job that
+takes the last idle worker starts a spare for the next, and a finished job hands
+its worker back (up to :data:`IDLE_WORKERS` idle ones are kept).
 """
 from __future__ import annotations
 
@@ -24,9 +26,9 @@ import sys
 import threading
 import time
 import traceback
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
-from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import deadwood
@@ -36,6 +38,7 @@ from deadwood.store import default_cache_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 IDLE_WORKERS = 2  # finished jobs' workers kept started (each holds torch: about 300 MB)
+
 
 @dataclass
 class StageProgress:
@@ -343,11 +346,17 @@ class _Worker:
 def _serve(conn: Connection) -> None:
     """The worker's loop: run each configuration it is sent, reporting back through ``conn``."""
 
+    def send(message) -> None:
+        try:
+            conn.send(message)
+        except OSError:  # the server is gone: nobody is left to report to
+            raise SystemExit(0) from None
+
     def on_event(event: Event) -> None:
         while conn.poll():
             if conn.recv() == "stop":
                 raise RunStopped("stopped by the user")
-        conn.send(("event", event))
+        send(("event", event))
 
     while True:
         try:
@@ -368,7 +377,7 @@ def _serve(conn: Connection) -> None:
             answer = ("failed", str(e), None)
         except Exception as e:  # a bug, not bad input: the traceback goes to the details view
             answer = ("failed", f"unexpected {type(e).__name__}: {e}", traceback.format_exc())
-        conn.send(answer)
+        send(answer)
 
 
 _pool_lock = threading.Lock()
@@ -384,12 +393,13 @@ def warm() -> None:
 
 
 def _acquire() -> _Worker:
+    """An idle worker, or a new one; either way a spare is left starting for the next job."""
     with _pool_lock:
-        while _idle:
-            worker = _idle.pop()
-            if worker.alive():
-                return worker
-    return _Worker()
+        _idle[:] = [w for w in _idle if w.alive()]
+        worker = _idle.pop() if _idle else _Worker()
+        if not _idle:  # a second page's Run need not wait for torch to import
+            _idle.append(_Worker())
+    return worker
 
 
 def _release(worker: _Worker) -> None:
