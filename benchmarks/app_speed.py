@@ -117,6 +117,27 @@ def _cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _browser_cpu() -> float:
+    """CPU seconds of the Chromium processes this benchmark started (descendants of this process)."""
+    parents, total = {}, 0.0
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                parents[int(d.name)] = int(d.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    for pid in parents:
+        up = pid
+        while up in parents and up != os.getpid():
+            up = parents[up]
+        try:
+            if up == os.getpid() and "chromium" in Path(f"/proc/{pid}/cmdline").read_text():
+                total += _cpu_of(pid)
+        except OSError:
+            pass
+    return total
+
+
 def watched_run(variant: str, root: Path, warm: float) -> dict:
     """One measurement of ``variant`` (pages0, pages1, pages3, two_configs) on a new server and cache."""
     sys.path.insert(0, str(ROOT / "tests"))
@@ -136,13 +157,14 @@ def watched_run(variant: str, root: Path, warm: float) -> dict:
                 set_number(pages[1], "Seed", 1)
                 seeds = (0, 1)
             time.sleep(warm)
-            t0, cpu0 = time.perf_counter(), _cpu_of(url.pid)
+            t0, cpu0, browser0 = time.perf_counter(), _cpu_of(url.pid), _browser_cpu()
             for page in pages:
                 page.get_by_role("button", name="Run", exact=True).click()
             if variant == "pages0":
                 pages[0].close()
             done = _wait_for_records(folder / "cache", seeds, t0)
             server_cpu = _cpu_of(url.pid) - cpu0  # what watching costs, whatever else loads the machine
+            browser_cpu = _browser_cpu() - browser0
             if variant != "pages0":  # every page draws its results
                 for page in pages:
                     page.locator(".js-plotly-plot").filter(has_text="Per-layer sparsity").wait_for(timeout=600_000)
@@ -150,7 +172,7 @@ def watched_run(variant: str, root: Path, warm: float) -> dict:
         finally:
             browser.close()
     row = {f"seed{seed}_{k}": v for seed, d in done.items() for k, v in d.items()}
-    row["server_cpu"] = server_cpu
+    row["server_cpu"], row["browser_cpu"] = server_cpu, browser_cpu
     if variant != "pages0":
         row["all_pages_drawn"] = page_seconds
     row["load_before"], row["load_after"] = load, os.getloadavg()[0]

@@ -13,7 +13,7 @@ in the app's config). In a thread of the
 server, training waited on all of that through the GIL: a watched run took 4-7x
 as long, two watched runs about 50x (issue 19). In a worker process the server only
 relays events. Starting one costs about 2 s (mostly importing torch), so
-workers are long-lived: :func:`warm` starts one ahead of the first Run, a job that
+workers are long-lived: :func:`warm` starts two ahead of the first Run, a job that
 takes the last idle worker starts a spare for the next, and a finished job hands
 its worker back (up to :data:`IDLE_WORKERS` idle ones are kept).
 """
@@ -385,10 +385,11 @@ _idle: list[_Worker] = []
 
 
 def warm() -> None:
-    """Start a worker now, unless one is idle, so that the next Run does not wait for torch to import."""
+    """Start workers now, up to :data:`IDLE_WORKERS` idle ones, so that Run (even two pages' at
+    once) does not wait for torch to import."""
     with _pool_lock:
         _idle[:] = [w for w in _idle if w.alive()]
-        if not _idle:
+        while len(_idle) < IDLE_WORKERS:
             _idle.append(_Worker())
 
 

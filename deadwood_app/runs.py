@@ -27,7 +27,7 @@ REFRESH = 0.5  # seconds between live updates of the progress bars
 # chart at 37 epochs), and a fragment must redraw all it shows on every run (what it skips vanishes)
 CHART_REFRESH = 2.0
 
-jobs.warm()  # once per server: start a worker now, so the first Run does not wait ~2 s for torch
+jobs.warm()  # once per server: start workers now, so the first Run does not wait ~2 s for torch
 
 
 def current(slot: str) -> Watch | None:
