@@ -1,10 +1,12 @@
 """Runs for the pages: start a background job, follow it live, look up finished runs.
 
 Each page owns one job slot in the session. While a job runs, only a fragment
-re-renders (every :data:`REFRESH` seconds): stage progress bars, the page's live
-chart and a Stop button; the rest of the page and the sidebar stay usable. When
-the job ends, the fragment reruns the whole page, which then draws results read
-from the engine's on-disk cache, so a finished run survives restarts.
+re-renders (every :data:`REFRESH` seconds): stage progress bars and a Stop button;
+the page's live chart, whose Plotly figure costs far more to build, in a second one
+every :data:`CHART_REFRESH` seconds; the rest of the page and the sidebar stay usable. The run itself computes in a worker process
+(:mod:`deadwood_app.jobs`), so these refreshes never slow it. When the job ends, the
+fragment reruns the whole page, which then draws results read from the engine's
+on-disk cache, so a finished run survives restarts.
 """
 from __future__ import annotations
 
@@ -19,12 +21,18 @@ from deadwood.record import RECORD_FILE, RunRecord, read_record
 from deadwood.solves import SUMMARY_FILE, SolveCache, caches_solve
 from deadwood.stages import stage as stage_of
 
-from .jobs import Job, JobView
+from . import jobs
+from .jobs import JobView, Watch
 
-REFRESH = 0.5  # seconds between live updates
+REFRESH = 0.5  # seconds between live updates of the progress bars
+# seconds between redraws of a page's live chart: building its figure takes ~70 ms (measured on the multiplier
+# chart at 37 epochs), and a fragment must redraw all it shows on every run (what it skips vanishes)
+CHART_REFRESH = 2.0
+
+jobs.warm()  # once per server: start workers now, so the first Run does not wait ~2 s for torch
 
 
-def current(slot: str) -> Job | None:
+def current(slot: str) -> Watch | None:
     return st.session_state.get(f"job:{slot}")
 
 
@@ -33,21 +41,27 @@ def busy(slot: str) -> bool:
     return job is not None and job.view().running
 
 
-def start(slot: str, configs: Sequence[deadwood.RunConfig], sweep: bool = False) -> Job:
-    """Start ``configs`` (fixed now: later widget changes cannot reach them) in the background.
+def start(slot: str, configs: Sequence[deadwood.RunConfig], sweep: bool = False) -> Watch:
+    """Start ``configs`` (fixed now: later widget changes cannot reach them) in the background,
+    or follow the job another page already runs on the same configurations.
 
     A ``sweep`` (a grid, no live curves) on a server started with ``DEADWOOD_WORKERS`` > 1 (a local
     Ray with that many workers) or ``DEADWOOD_RAY_ADDRESS`` (a cluster) is computed on Ray
-    (:func:`deadwood.bench.executor.batch_runner`); otherwise one run after another, here."""
-    from deadwood.bench.executor import batch_runner
+    (:func:`deadwood.bench.executor.batch_runner`); otherwise in the server's worker process."""
+    from deadwood.bench import executor
 
-    job = Job(configs, runner=batch_runner(configs)) if sweep else Job(configs)
+    runner = executor.batch_runner(configs) if sweep and executor.requested() else None
+    job = jobs.watch(configs, runner=runner)
     st.session_state[f"job:{slot}"] = job
     return job
 
 
-def follow(job: Job, live: Callable[[JobView], None] | None = None) -> None:
-    """Draw the job's progress, refreshed in place until it ends; then rerun the page."""
+def follow(job: Watch, live: Callable[[JobView], None] | None = None) -> None:
+    """Draw the job's progress, refreshed in place until it ends; then rerun the page.
+
+    ``live(view)`` draws the page's live chart, in its own fragment that refreshes
+    every :data:`CHART_REFRESH` seconds rather than every :data:`REFRESH`.
+    """
 
     @st.fragment(run_every=REFRESH)
     def progress():
@@ -61,6 +75,8 @@ def follow(job: Job, live: Callable[[JobView], None] | None = None) -> None:
             st.progress(len(view.finished) / len(view.configs), text=f"{len(view.finished)} of "
                         f"{len(view.configs)} runs done")
         st.markdown(f"{head} · {view.seconds:.0f} s")
+        for notice in view.notices:
+            st.warning(f"{notice}; computing it again", icon=":material/build:")
         for stage, p in view.stages.items():
             label = stage_of(stage).label
             text = {"pending": f"{label}: waiting", "cached": f"{label}: from the cache",
@@ -68,13 +84,17 @@ def follow(job: Job, live: Callable[[JobView], None] | None = None) -> None:
             st.progress(p.fraction, text=text)
         st.button("Stop", key="stop", on_click=job.stop, icon=":material/stop_circle:",
                   help="stops at the next epoch; a finished teacher stays cached")
-        if live is not None:
-            live(view)
+
+    @st.fragment(run_every=CHART_REFRESH)
+    def chart():
+        live(job.view())
 
     progress()
+    if live is not None:
+        chart()
 
 
-def outcome(job: Job | None) -> None:
+def outcome(job: Watch | None) -> None:
     """Say how the last job ended when it did not simply finish."""
     if job is None:
         return

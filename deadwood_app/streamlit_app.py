@@ -1,6 +1,12 @@
 """Deadwood Lab: the app's entry point (`streamlit run deadwood_app/streamlit_app.py`).
 
 Pages live in ``deadwood_app/views/``; adding one is one line in ``PAGES``.
+
+Settings: the app's ``.streamlit/config.toml`` sits at the repository root, and Streamlit
+reads it only when started from there (it looks in the working directory). Started
+elsewhere, pass its settings as flags (``--runner.postScriptGC false``); runs still compute
+in a worker process, so a server without them spends more CPU on refreshes but does not
+hold the run up.
 """
 import streamlit as st
 

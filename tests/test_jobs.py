@@ -1,11 +1,15 @@
 """deadwood_app/jobs.py: background runs the pages follow, without Streamlit."""
+import os
+import signal
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
 from deadwood.stages import planned as planned_stages
-from deadwood_app.jobs import Job
-from deadwood import ConfigError, Event
+from deadwood_app.jobs import Job, watch
+from deadwood import ConfigError, DeadwoodingConfig, Event
 from deadwood.pipeline import Cache
 from deadwood.record import read_record
 from conftest import tiny
@@ -28,6 +32,75 @@ def test_a_real_run_reports_every_stage_and_lands_in_the_cache():
     assert dual[-1]["lambdas"] == record.prune_info["final_lambdas"]
     again = Job([config]).wait(timeout=60)  # a repeat is a lookup
     assert again.cached == [config.key()] and all(p.state == "cached" for p in again.stages.values())
+
+
+def _parent_of(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+
+
+def test_a_default_job_computes_in_a_worker_process_that_stop_ends():
+    config = tiny(deadwooding=DeadwoodingConfig(epochs=500), seed=23)  # far too long to finish by itself
+    job = Job([config])
+    deadline = time.time() + 300
+    while not any(h["phase"] == "dual" for h in job.view().history):
+        assert job.view().running and time.time() < deadline, job.view().error
+        time.sleep(0.05)
+    view = job.view()
+    # the engine runs in a child of this process, so page refreshes here never hold it up (GIL)
+    assert view.pid != os.getpid() and _parent_of(view.pid) == os.getpid()
+    job.stop()
+    view = job.wait(120)
+    assert view.state == "stopped" and view.finished == [] and view.error is None
+    assert not Cache().has_run(config)
+    assert view.stages["dual"].done < 500
+    # the teacher, trained before the stop, stays cached; the next job reuses the same worker
+    again = Job([tiny(deadwooding=DeadwoodingConfig(epochs=1), seed=23)]).wait(600)
+    assert again.state == "done" and again.stages["teacher"].state == "cached"
+    assert again.pid == view.pid
+
+
+def test_errors_in_the_worker_come_back_as_the_jobs_message(tmp_path):
+    view = Job([tiny(dataset="mnist", data_dir=str(tmp_path))]).wait(120)
+    assert view.state == "failed" and view.pid != os.getpid()
+    assert view.error.startswith(f"dataset 'mnist' not found in {tmp_path}") and view.details is None
+
+
+def test_a_worker_that_dies_fails_the_job_with_a_message_and_is_replaced():
+    config = tiny(deadwooding=DeadwoodingConfig(epochs=500), seed=23)
+    job = Job([config])
+    deadline = time.time() + 300
+    while not any(h["phase"] == "dual" for h in job.view().history):
+        assert job.view().running and time.time() < deadline, job.view().error
+        time.sleep(0.05)
+    dead = job.view().pid
+    os.kill(dead, signal.SIGKILL)
+    view = job.wait(60)
+    assert view.state == "failed" and "worker process ended unexpectedly" in view.error
+    after = Job([tiny(seed=23)]).wait(600)
+    assert after.state == "done" and after.pid not in (None, dead)  # a new worker takes over
+
+
+def test_pages_running_the_same_settings_share_one_job_until_the_last_lets_go(tmp_path):
+    configs = [tiny(deadwooding=DeadwoodingConfig(epochs=500), seed=23)]
+    first, second = watch(configs), watch(configs)
+    assert first.job is second.job  # one computation, followed by both pages
+    elsewhere = watch([tiny(dataset="mnist", data_dir=str(tmp_path))])
+    assert elsewhere.job is not first.job and elsewhere.job.wait(120).state == "failed"
+    deadline = time.time() + 300
+    while not any(h["phase"] == "dual" for h in second.view().history):
+        assert second.view().running and time.time() < deadline, second.view().error
+        time.sleep(0.05)
+    first.stop()  # one page lets go: the other still follows a running job
+    assert first.view().state == "stopped" and second.view().running
+    time.sleep(0.5)
+    assert second.job.view().running
+    second.stop()  # the last one: the job stops
+    assert second.job.wait(120).state == "stopped" and second.view().state == "stopped"
+    third = watch(configs)  # a stopped job is not joined again
+    assert third.job is not first.job
+    third.stop()
+    assert third.job.wait(120).state == "stopped"
 
 
 class Scripted:
@@ -91,3 +164,15 @@ def test_planned_stages_follow_the_method():
     assert planned_stages(tiny(method="magnitude")) == ["teacher", "cut", "finetune", "eval"]
     with pytest.raises(ValueError):
         Job([])
+
+
+def test_a_damaged_cache_entry_is_a_notice_not_a_stage(fresh_cache):
+    from deadwood.events import Event as E
+
+    def runner(config, *, on_event=None, cache_dir=None):
+        on_event(E("damaged", "run", metrics={"message": "record.json contradicts itself"}))
+        on_event(E("start", "teacher", 0, 1))
+        on_event(E("end", "teacher", 1, 1))
+
+    view = Job([tiny(seed=71)], runner=runner).wait(timeout=60)
+    assert view.notices == ["record.json contradicts itself"] and "run" not in view.stages

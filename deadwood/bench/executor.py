@@ -442,6 +442,13 @@ def _reason(ray, e: Exception) -> str:
 
 
 # ------------------------------------------------------------------------------------ settings
+def requested() -> bool:
+    """Whether the environment asks for Ray (``$DEADWOOD_WORKERS`` other than 1, or
+    ``$DEADWOOD_RAY_ADDRESS``); a malformed value counts, so :func:`from_environment` names it."""
+    return (os.environ.get(WORKERS_ENV, "").strip() not in ("", "1")
+            or bool(os.environ.get(ADDRESS_ENV, "").strip()))
+
+
 def from_environment() -> Optional[RayExecutor]:
     """The executor ``$DEADWOOD_WORKERS`` (a whole number; >1 starts a local Ray) or
     ``$DEADWOOD_RAY_ADDRESS`` (join that cluster) ask for, or None (one process, no Ray)."""
