@@ -11,12 +11,12 @@ happens here: every number is "before fine-tuning".
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Optional, Sequence
 
 import numpy as np
 from torch import nn
 
-from .config import RunConfig, with_updates
 from .cut import cut
 from .data import ArrayDataset
 from .errors import ConfigError
@@ -43,14 +43,14 @@ def _check(sparsities: Sequence[float]) -> list[float]:
     return sorted(set(out))
 
 
-def _curve(model: nn.Module, config: RunConfig, sparsities: list[float], data: ArrayDataset,
+def _curve(model: nn.Module, config, sparsities: list[float], data: ArrayDataset,
            attack: str, epsilon: float, seed: int) -> dict:
     from . import robustness
 
     scores = magnitudes(model)
     clean, robust = [], []
     for k in sparsities:
-        mask, _ = cut(scores, with_updates(config, sparsity=k))
+        mask, _ = cut(scores, dataclasses.replace(config, sparsity=k))
         pruned = mask.apply(copy.deepcopy(model)).eval()
         clean.append(accuracy(pruned, data))
         res = robustness.evaluate(pruned, data, attack, [epsilon], seed=seed, checks=False, warn=False)
@@ -58,7 +58,7 @@ def _curve(model: nn.Module, config: RunConfig, sparsities: list[float], data: A
     return {"clean": clean, "robust": robust}
 
 
-def sparsity_profile(student: nn.Module, teacher: nn.Module, test: ArrayDataset, config: RunConfig, *,
+def sparsity_profile(student: nn.Module, teacher: nn.Module, test: ArrayDataset, config, *,
                      sparsities: Optional[Sequence[float]] = None, samples: Optional[int] = SAMPLES,
                      attack: str = ATTACK) -> dict:
     """Clean and robust (``attack`` at ``config.epsilon``) accuracy after one cut at each κ of

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 from typing import Optional
+from pathlib import Path
 
-from .config import RunConfig
 from .errors import RunFileError
 from . import fingerprint
 from .store import atomic_save_state, atomic_write_json, load_state, publish_dir, staging_dir
@@ -27,12 +26,12 @@ STATE_FILE, SUMMARY_FILE = "student.pt", "solve.json"
 FORMAT = 1
 
 
-def solve_key(config: RunConfig) -> str:
+def solve_key(config) -> str:
     """:meth:`RunConfig.solve_key` with this store's format (a new format never reads an old entry)."""
     return f"{config.solve_key()}-{FORMAT}"
 
 
-def caches_solve(config: RunConfig) -> bool:
+def caches_solve(config) -> bool:
     """Whether a run of ``config`` reads and writes this cache: Deadwooding, unless ``finetune.keep_dual``
     (see the module docstring and :func:`deadwood.methods.deadwooding.prune`)."""
     return config.method == "deadwooding" and not config.finetune.keep_dual
@@ -44,10 +43,10 @@ class SolveCache:
     def __init__(self, root, read: bool = True):
         self.root, self.read = Path(root) / "solves", read
 
-    def folder(self, config: RunConfig) -> Path:
+    def folder(self, config) -> Path:
         return self.root / solve_key(config)
 
-    def summary(self, config: RunConfig) -> Optional[dict]:
+    def summary(self, config) -> Optional[dict]:
         """The stored solve's summary (history, report, sparsity profile) without its weights, or
         None when there is none or it is damaged: what a page needs to draw the profile at any κ."""
         try:
@@ -57,11 +56,11 @@ class SolveCache:
         ok = summary.get("key") == solve_key(config) and isinstance(summary.get("profile"), dict)
         return summary if ok else None
 
-    def has(self, config: RunConfig) -> bool:
+    def has(self, config) -> bool:
         """Whether a stored solve for ``config`` is there (its summary readable, its weights present)."""
         return self.summary(config) is not None and (self.folder(config) / STATE_FILE).is_file()
 
-    def load(self, config: RunConfig) -> Optional[tuple[dict, dict]]:
+    def load(self, config) -> Optional[tuple[dict, dict]]:
         """(student state_dict, summary) of a stored solve, or None when there is none or it is damaged."""
         summary = self.summary(config) if self.read else None
         if summary is None or not isinstance(summary.get("history"), list):
@@ -71,7 +70,7 @@ class SolveCache:
         except (OSError, ValueError, RunFileError):  # damaged: recomputed and replaced
             return None
 
-    def save(self, config: RunConfig, state: dict, summary: dict) -> None:
+    def save(self, config, state: dict, summary: dict) -> None:
         folder = self.folder(config)
         tmp = staging_dir(folder)
         try:

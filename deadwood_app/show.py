@@ -182,13 +182,6 @@ def run_downloads(record: RunRecord, folder: Path) -> None:
                             help="load with torch.load(path, weights_only=True) into deadwood.build_model(...)")
 
 
-def what_the_cut_buys(folder: Path) -> None:
-    """The deployment panel of a finished run (measured on a button press, kept in its record)."""
-    from .deploy_panel import what_the_cut_buys as panel
-
-    panel(Path(folder))
-
-
 def about_the_method() -> None:
     with st.expander("About the method", icon=":material/school:"):
         st.markdown("**Deadwooding** (Kaur, Fioretto, Salekin, 2022) first lets a copy of the trained network "

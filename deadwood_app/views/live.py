@@ -1,7 +1,7 @@
 """Live pruning: one configuration, run with live multipliers, then every chart of its record."""
 import streamlit as st
 
-from deadwood_app import charts, runs, show, widgets
+from deadwood_app import charts, deploy_panel, runs, show, widgets
 from deadwood_app.charts_profile import profile_figure
 
 st.title("Live pruning")
@@ -41,7 +41,7 @@ else:
         st.info("Showing the last run; the settings in the sidebar have not been run yet: press **Run**.")
     if record is not None:
         show.run_report(record, config.epsilon, runs.baselines(config), runs.run_dir(config))
-        show.what_the_cut_buys(runs.run_dir(config))
+        deploy_panel.what_the_cut_buys(runs.run_dir(config))
     elif not profile and not (config and runs.damaged(config)):  # a damaged entry has its own message
         st.info("Press **Run** in the sidebar. A fresh run on the embedded digits takes seconds; "
                 "repeating a configuration is instant.")
