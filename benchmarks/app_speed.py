@@ -172,7 +172,9 @@ def watched_run(variant: str, root: Path, warm: float) -> dict:
         finally:
             browser.close()
     row = {f"seed{seed}_{k}": v for seed, d in done.items() for k, v in d.items()}
-    row["server_cpu"], row["browser_cpu"] = server_cpu, browser_cpu
+    row["server_cpu"] = server_cpu
+    if variant != "pages0":  # a closed page's processes are gone, and their CPU seconds with them
+        row["browser_cpu"] = browser_cpu
     if variant != "pages0":
         row["all_pages_drawn"] = page_seconds
     row["load_before"], row["load_after"] = load, os.getloadavg()[0]
