@@ -188,28 +188,19 @@ def layer_shapes(model: nn.Module, x: torch.Tensor) -> list[dict]:
     """The distinct prunable layers of ``model``: kind, shape, a convolution's input size, layer names."""
     seen: dict[tuple, dict] = {}
 
-    def hook(name):
-        def f(module, inp, out):
-            if isinstance(module, nn.Linear):
-                key = ("linear", module.out_features, module.in_features)
-                entry = {"kind": "linear", "out": module.out_features, "in": module.in_features}
-            else:
-                key = ("conv", module.out_channels, module.in_channels, *module.kernel_size, *module.stride,
-                       *module.padding, *inp[0].shape[-2:])
-                entry = {"kind": "conv", "out": module.out_channels, "in": module.in_channels,
-                         "kernel": list(module.kernel_size), "stride": list(module.stride),
-                         "padding": list(module.padding), "input_hw": list(inp[0].shape[-2:])}
-            seen.setdefault(key, {**entry, "layers": []})["layers"].append(name)
-        return f
+    def record(name, module, inp, out):
+        if isinstance(module, nn.Linear):
+            key = ("linear", module.out_features, module.in_features)
+            entry = {"kind": "linear", "out": module.out_features, "in": module.in_features}
+        else:
+            key = ("conv", module.out_channels, module.in_channels, *module.kernel_size, *module.stride,
+                   *module.padding, *inp[0].shape[-2:])
+            entry = {"kind": "conv", "out": module.out_channels, "in": module.in_channels,
+                     "kernel": list(module.kernel_size), "stride": list(module.stride),
+                     "padding": list(module.padding), "input_hw": list(inp[0].shape[-2:])}
+        seen.setdefault(key, {**entry, "layers": []})["layers"].append(name)
 
-    handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules()
-               if isinstance(m, nn.Linear) or sf._plain_conv(m)]
-    try:
-        with torch.inference_mode():
-            model(x[:1])
-    finally:
-        for h in handles:
-            h.remove()
+    sf.forward_once(model, x, lambda m: isinstance(m, nn.Linear) or sf._plain_conv(m), record)
     return list(seen.values())
 
 

@@ -261,23 +261,27 @@ def semi_structured_form(model: nn.Module) -> tuple[nn.Module, list[str], float]
 
 # --------------------------------------------------------------------------- counts and checks
 
-def _positions(model: nn.Module, x: torch.Tensor) -> dict[str, int]:
-    """Output positions per sample of every Linear (1) and Conv2d (height x width) of ``model``."""
-    positions: dict[str, int] = {}
-
-    def hook(name):
-        def f(module, inp, out):
-            positions[name] = out.shape[-1] * out.shape[-2] if isinstance(module, nn.Conv2d) else 1
-        return f
-
-    handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules()
-               if isinstance(m, (nn.Linear, nn.Conv2d))]
+def forward_once(model: nn.Module, x: torch.Tensor, select, on_output) -> None:
+    """One inference pass of ``x[:1]`` with ``on_output(name, module, inputs, output)`` called for
+    every module ``select(module)`` accepts (forward hooks, removed afterwards)."""
+    handles = [m.register_forward_hook(lambda module, inp, out, name=n: on_output(name, module, inp, out))
+               for n, m in model.named_modules() if select(m)]
     try:
         with torch.inference_mode():
             model(x[:1])
     finally:
         for h in handles:
             h.remove()
+
+
+def _positions(model: nn.Module, x: torch.Tensor) -> dict[str, int]:
+    """Output positions per sample of every Linear (1) and Conv2d (height x width) of ``model``."""
+    positions: dict[str, int] = {}
+
+    def record(name, module, inp, out):
+        positions[name] = out.shape[-1] * out.shape[-2] if isinstance(module, nn.Conv2d) else 1
+
+    forward_once(model, x, lambda m: isinstance(m, (nn.Linear, nn.Conv2d)), record)
     return positions
 
 

@@ -2,6 +2,7 @@
 import os
 
 import pytest
+import torch
 
 from deadwood import DeadwoodingConfig, EvalConfig, FinetuneConfig, HydraConfig, RunConfig, TeacherConfig
 
@@ -42,3 +43,15 @@ def cache_dir(tmp_path_factory):
         os.environ.pop("DEADWOOD_CACHE", None)
     else:
         os.environ["DEADWOOD_CACHE"] = old
+
+
+class Saturated(torch.nn.Module):
+    """``model`` with its logits x 1e4: softmax is one-hot in float32 and cross-entropy gradients vanish,
+    the textbook gradient masking that the robustness checks must flag."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.m = model
+
+    def forward(self, x):
+        return self.m(x) * 1e4

@@ -20,7 +20,7 @@ from deadwood import robustness as R
 from deadwood.bench.report import autoattack_lines, summarize
 from deadwood.errors import ModelOutputError
 from deadwood.train import natural_step, run_epochs
-from conftest import tiny
+from conftest import Saturated, tiny
 
 
 @pytest.fixture(scope="module")
@@ -98,14 +98,6 @@ def test_l2_autoattack_keeps_to_its_budget():
 
 def test_a_gradient_masking_model_is_flagged(trained):
     model, data = trained
-
-    class Saturated(nn.Module):  # logits x 1e4: softmax is one-hot in float32, cross-entropy gradients vanish
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, x):
-            return self.m(x) * 1e4
 
     # 0.3 breaks the plain model everywhere, so AutoAttack's scale-free APGD-T (targeted DLR) ends it early
     with pytest.warns(R.RobustnessWarning, match="PGD overestimates robustness"):

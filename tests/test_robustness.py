@@ -11,7 +11,7 @@ from torch import nn
 from deadwood import ConfigError, load_dataset, build_model, run
 from deadwood import robustness as R
 from deadwood.train import natural_step, run_epochs
-from conftest import tiny
+from conftest import Saturated, tiny
 
 EPS = [0.0, 0.05, 0.1, 0.2]
 
@@ -132,14 +132,6 @@ def test_minimum_norm_attacks_report_each_samples_norm(trained):
 
 def test_a_saturated_model_is_flagged_as_masking_gradients(trained):
     model, data = trained
-
-    class Saturated(nn.Module):  # logits x 1e4: softmax is one-hot in float32, cross-entropy gradients vanish
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, x):
-            return self.m(x) * 1e4
 
     with pytest.warns(R.RobustnessWarning, match="gradients are probably masked"):
         r = R.evaluate(Saturated(model), data, "pgd", EPS, steps=5)
