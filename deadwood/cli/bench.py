@@ -65,7 +65,7 @@ def add_bench_command(sub) -> None:
                    help="robust-accuracy columns: pgd (the run record's own) and autoattack (the standard "
                         "version, on --autoattack-samples test images per run and teacher, with PGD-10 on the "
                         f"same images beside it) (default: {' '.join(BENCH_ATTACKS)})")
-    g.add_argument("--autoattack-samples", type=int, default=200, dest="attack_samples",
+    g.add_argument("--autoattack-samples", type=int, default=200, dest="attack_samples", metavar="N",
                    help="test images AutoAttack runs on, per run and per seed's teacher (default: 200)")
     g.add_argument("--throughput", action="store_true", default=True, dest="throughput",
                    help="measure images/s per step kind (default)")
