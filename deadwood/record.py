@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Optional
 
-import torch
 from torch import nn
 
 from .errors import RunFileError

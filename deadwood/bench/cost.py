@@ -23,7 +23,7 @@ from typing import Optional, Sequence
 import torch
 
 from ..config import RunConfig, with_updates
-from ..errors import ConfigError, DeadwoodError
+from ..errors import ConfigError
 
 STAGES = ("prune", "finetune", "eval")
 

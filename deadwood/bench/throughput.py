@@ -18,7 +18,6 @@ shared machine are noisy, so both report the median of several repeats, interlea
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 
 import torch
