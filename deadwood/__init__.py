@@ -9,20 +9,20 @@ The public API::
 from .version import __version__  # noqa: E402,F401
 
 from .config import (CutConfig, DeadwoodingConfig, EvalConfig, FinetuneConfig, HydraConfig,  # noqa: E402
-                     RunConfig, TeacherConfig, with_updates)
+                     LayersConfig, RunConfig, TeacherConfig, with_updates)
 from .data import dataset_info, dataset_names, load_dataset  # noqa: E402
 from .errors import (ConfigError, DatasetFileError, DatasetNotFound, DeadwoodError, RunFileError,  # noqa: E402
                      RunStopped)
 from .events import Event  # noqa: E402
 from .masks import Mask  # noqa: E402
 from .methods import get_method, method_names  # noqa: E402
-from .models import build_model, model_names  # noqa: E402
+from .models import build_model, model_for, model_names  # noqa: E402
 from .pipeline import Cache, run  # noqa: E402
 from .record import LoadedRun, RunRecord, load_run  # noqa: E402
 
 __all__ = [
-    "RunConfig", "TeacherConfig", "DeadwoodingConfig", "CutConfig", "HydraConfig", "FinetuneConfig", "EvalConfig",
-    "with_updates", "load_dataset", "dataset_info", "dataset_names", "build_model", "model_names",
+    "RunConfig", "TeacherConfig", "DeadwoodingConfig", "CutConfig", "HydraConfig", "FinetuneConfig", "EvalConfig", "LayersConfig",
+    "with_updates", "load_dataset", "dataset_info", "dataset_names", "build_model", "model_for", "model_names",
     "method_names", "get_method", "run", "Cache", "load_run", "LoadedRun", "RunRecord", "Mask", "Event",
     "DeadwoodError", "ConfigError", "DatasetNotFound", "DatasetFileError", "RunFileError", "RunStopped",
 ]

@@ -169,6 +169,24 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class LayersConfig:
+    """Which layers are pruned: the Linear and Conv2d layers whose module name matches a pattern
+    of ``include`` and none of ``exclude`` (shell patterns: ``"features.*"``, ``"fc"``).
+    The default prunes every Linear and Conv2d weight (see deadwood.masks.select_layers)."""
+
+    include: tuple[str, ...] = ("*",)
+    exclude: tuple[str, ...] = ()
+
+    def validate(self):
+        for option in ("include", "exclude"):
+            patterns = getattr(self, option)
+            if not (isinstance(patterns, tuple) and all(isinstance(p, str) and p for p in patterns)):
+                raise ConfigError(f"prune_layers.{option} must be a list of module-name patterns, got {patterns!r}")
+        if not self.include:
+            raise ConfigError("prune_layers.include needs at least one pattern ('*' for every layer)")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """One run: a dataset, a model, a pruning method at a sparsity, judged at an epsilon."""
 
@@ -184,27 +202,32 @@ class RunConfig:
     amp: bool = False  # bfloat16 autocast on CUDA
     data_dir: Optional[str] = None
     download: bool = False  # let torchvision fetch missing files (needs network)
+    image_size: int = 32  # dataset 'folder': images are resized to image_size x image_size
+    teacher_checkpoint: Optional[str] = None  # the user's trained weights: Stage 0 starts from them
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     deadwooding: DeadwoodingConfig = field(default_factory=DeadwoodingConfig)
     cut: CutConfig = field(default_factory=CutConfig)
     hydra: HydraConfig = field(default_factory=HydraConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     evaluation: EvalConfig = field(default_factory=EvalConfig)
+    prune_layers: LayersConfig = field(default_factory=LayersConfig)
 
-    # Fields that say where or on what a run happens, not what it computes.
-    LOCATION_FIELDS = ("device", "data_dir", "download")
+    # Fields that say where or on what a run happens, not what it computes. The data and the
+    # checkpoint they point at count by their content instead (data_identity).
+    LOCATION_FIELDS = ("device", "data_dir", "download", "teacher_checkpoint")
 
     def __post_init__(self):
         self.validate()
 
     def validate(self) -> "RunConfig":
-        from .data import dataset_info
         from .device import DEVICES
         from .methods import cut_methods, get_method
         from .models import check_fits
 
-        info = dataset_info(self.dataset)
-        check_fits(self.model, info)
+        if not (isinstance(self.image_size, int) and not isinstance(self.image_size, bool)
+                and 4 <= self.image_size <= 1024):
+            raise ConfigError(f"image_size must be a whole number from 4 to 1024, got {self.image_size!r}")
+        check_fits(self.model, self.data_info())
         get_method(self.method)  # names the unknown method and the known ones
         if not (isinstance(self.sparsity, (int, float)) and 0 <= self.sparsity < 1):
             raise ConfigError(f"sparsity must be in [0, 1), got {self.sparsity!r}")
@@ -222,6 +245,25 @@ class RunConfig:
             raise ConfigError(f"cut allocation 'bound' needs model 'mlp' (the region bound covers fully "
                               f"connected ReLU layers), not '{self.model}'")
         return self
+
+    def data_info(self):
+        """The :class:`deadwood.data.DatasetInfo` of this run's data (a folder is scanned, not read)."""
+        from .data import dataset_info
+
+        return dataset_info(self.dataset, self.data_dir, self.image_size)
+
+    def data_identity(self) -> dict:
+        """What the data and the teacher's starting weights are, by content: a digest of the data
+        actually loaded (deadwood.data.data_digest; never only a name or a folder path) and of
+        the checkpoint file. Two folders holding the same images share cached runs; two
+        different folders of the same name do not."""
+        from .checkpoint import file_digest
+        from .data import data_digest
+
+        ident = {"data": data_digest(self.dataset, self.data_dir, self.seed, self.image_size)}
+        if self.teacher_checkpoint is not None:
+            ident["checkpoint"] = file_digest(self.teacher_checkpoint)
+        return ident
 
     @property
     def teacher_epsilon(self) -> float:
@@ -269,25 +311,27 @@ class RunConfig:
         for section in method_sections():
             if section != own:
                 d.pop(section)
-        return _digest({**d, "code": fingerprint.code_fingerprint()})
+        return _digest({**d, **self.data_identity(), "code": fingerprint.code_fingerprint()})
 
     def solve_key(self) -> str:
         """A hash of what decides Deadwooding's Stage 1 solve: the teacher, the ``deadwooding``
-        section, epsilon, seed, batch size (never the sparsity, the cut, the fine-tune or the
+        section, epsilon, seed, batch size, the pruned layers (never the sparsity, the cut, the fine-tune or the
         evaluation; see deadwood.solves)."""
         return _digest({"teacher": self.teacher_key(), "deadwooding": dataclasses.asdict(self.deadwooding),
                         "epsilon": self.epsilon, "seed": self.seed, "batch_size": self.batch_size,
-                        "amp": self.amp})
+                        "amp": self.amp, "prune_layers": dataclasses.asdict(self.prune_layers)})
 
     def teacher_key(self) -> str:
-        """A hash of what decides the teacher: data, model, seed, teacher training."""
+        """A hash of what decides the teacher: data, model, its starting weights, seed, teacher training."""
         return _digest({"code": fingerprint.code_fingerprint(), "dataset": self.dataset,
-                        "model": self.model, "seed": self.seed, "batch_size": self.batch_size, "amp": self.amp, "epsilon": self.teacher_epsilon,
-                        "teacher": dataclasses.asdict(self.teacher)})
+                        "model": self.model, "seed": self.seed, "batch_size": self.batch_size, "amp": self.amp,
+                        "epsilon": self.teacher_epsilon, "teacher": dataclasses.asdict(self.teacher),
+                        "image_size": self.image_size, **self.data_identity()})
 
 
 _SUBCONFIGS = {"teacher": TeacherConfig, "deadwooding": DeadwoodingConfig, "cut": CutConfig,
-               "hydra": HydraConfig, "finetune": FinetuneConfig, "evaluation": EvalConfig}
+               "hydra": HydraConfig, "finetune": FinetuneConfig, "evaluation": EvalConfig,
+               "prune_layers": LayersConfig}
 
 
 def _digest(d: dict) -> str:

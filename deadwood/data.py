@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import os
 import pickle
 import struct
@@ -300,43 +301,141 @@ REGISTRY: dict[str, tuple[DatasetInfo, Callable]] = {
 }
 
 
+FOLDER = "folder"  # torchvision's ImageFolder layout under data_dir (deadwood.image_folder)
+USER = "user:"  # arrays handed to deadwood.prune, registered in this process (register_arrays)
+# Photos in a folder are normalised with ImageNet's per-channel statistics (inside the model).
+_PHOTO_MEAN, _PHOTO_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+_USER_DATA: dict[str, tuple[DatasetInfo, dict]] = {}
+
+
 def dataset_names() -> list[str]:
-    return list(REGISTRY)
+    return [*REGISTRY, FOLDER]
 
 
 def embedded_datasets() -> list[str]:
     return [n for n, (info, _) in REGISTRY.items() if info.embedded]
 
 
-def dataset_info(name: str) -> DatasetInfo:
-    """Static facts about a dataset (shape, classes) without reading any file."""
+def dataset_info(name: str, data_dir=None, image_size: int = 32) -> DatasetInfo:
+    """Static facts about a dataset (shape, classes) without reading its data: an image folder
+    (``name`` 'folder') is scanned for its classes, at ``image_size``."""
+    if name == FOLDER:
+        from . import image_folder
+
+        root = _require_folder(data_dir)
+        classes = image_folder.scan(root).classes
+        return DatasetInfo(FOLDER, (3, image_size, image_size), len(classes), _PHOTO_MEAN, _PHOTO_STD, False,
+                           classes=tuple(classes))
+    if name.startswith(USER):
+        return _user(name)[0]
     try:
         return REGISTRY[name][0]
     except KeyError:
-        raise ConfigError(f"unknown dataset '{name}'; choose one of: {', '.join(REGISTRY)}") from None
+        raise ConfigError(f"unknown dataset '{name}'; choose one of: {', '.join(dataset_names())}") from None
+
+
+def _require_folder(data_dir) -> Path:
+    if data_dir is None:
+        raise DatasetNotFound("dataset 'folder' needs --data-dir: a folder in torchvision's ImageFolder layout "
+                              "(DIR/train/<class>/*, DIR/test/<class>/*, or DIR/<class>/* split by seed)")
+    return Path(data_dir).expanduser()
+
+
+def _user(name: str):
+    try:
+        return _USER_DATA[name]
+    except KeyError:
+        raise ConfigError(f"dataset '{name}' is data handed to deadwood.prune in another process; "
+                          "pass it to deadwood.prune again to use it") from None
+
+
+def register_arrays(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor],
+                    classes: tuple[str, ...]) -> str:
+    """Register in-memory data (``(x, y)`` per split, checked by the caller) under a name that is a
+    digest of its tensors, and return the name: the same data always gets the same name."""
+    h = hashlib.sha256()
+    for x, y in (train, test):
+        for t in (x, y):
+            t = t.detach().cpu().contiguous()
+            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.numpy().tobytes())
+    h.update(repr(classes).encode())
+    name = USER + h.hexdigest()[:16]
+    x0 = train[0]
+    info = DatasetInfo(name, tuple(x0.shape[1:]), len(classes), (0.0,), (1.0,), True, classes=tuple(classes))
+    _USER_DATA[name] = (info, {"train": train, "test": test})
+    return name
+
+
+def data_digest(name: str, data_dir=None, seed: int = 0, image_size: int = 32) -> str:
+    """What the data of a run is, by content, for its cache keys: a hash of the files it is read
+    from (an image folder: every image's path and bytes; torchvision's sets: their files), the
+    digest of arrays handed to deadwood.prune, or for the embedded sets, which are generated,
+    their generator (name, seed, scikit-learn's version; the generating code is in the code
+    fingerprint). Never the folder's path: the same data in two places share cached runs."""
+    if name.startswith(USER):
+        _user(name)
+        return name
+    if name == FOLDER:
+        from . import image_folder
+
+        return f"folder:{image_folder.digest(_require_folder(data_dir))}:{image_size}"
+    info = dataset_info(name)
+    if info.embedded:
+        from importlib.metadata import version
+
+        return f"{name}:seed={seed}:scikit-learn={version('scikit-learn')}"
+    from .checkpoint import file_digest
+
+    root = _require_dir(info, data_dir)
+    if any(not (root / f).is_file() for f in info.files):
+        raise _missing(info, root)
+    h = hashlib.sha256(name.encode())
+    for f in info.files:
+        h.update(f"{f}={file_digest(root / f)}".encode())
+    return f"{name}:{h.hexdigest()[:16]}"
 
 
 def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | None = None,
-                 seed: int = 0, download: bool = False) -> ArrayDataset:
+                 seed: int = 0, download: bool = False, image_size: int = 32) -> ArrayDataset:
     """Load ``split`` ('train' or 'test') of dataset ``name`` as an :class:`ArrayDataset`.
 
-    ``seed`` fixes the stratified train/test split of the embedded sets (the
-    torchvision sets come with their own split). Inputs are float32 in [0, 1].
-    Raises :class:`DatasetNotFound` with the expected files when they are absent.
+    ``seed`` fixes the stratified train/test split of the embedded sets and of an image folder
+    that is one tree (the torchvision sets come with their own split). Inputs are float32 in
+    [0, 1]. Raises :class:`DatasetNotFound` with the expected files when they are absent.
     """
-    info = dataset_info(name)
+    info = dataset_info(name, data_dir, image_size)
     if split not in SPLITS:
         raise ConfigError(f"unknown split '{split}'; choose 'train' or 'test'")
+    if name.startswith(USER):
+        x, y = _user(name)[1][split]
+        return ArrayDataset(x, y, info, split)
+    if name == FOLDER:
+        root = str(_require_folder(data_dir).resolve())
+        x, y = _cached_arrays(name, split, root, seed, download, image_size, data_digest(name, root))
+        return ArrayDataset(x, y, info, split)
     key = str(Path(data_dir).expanduser().resolve()) if data_dir is not None else None
     x, y = _cached_arrays(name, split, key, seed if info.embedded else 0, download)
     return ArrayDataset(x, y, info, split)
 
 
+def load_split(config, split: str) -> ArrayDataset:
+    """``split`` of the data a :class:`deadwood.RunConfig` names (its dataset, folder, seed, size)."""
+    return load_dataset(config.dataset, split, config.data_dir, config.seed, config.download, config.image_size)
+
+
 @functools.lru_cache(maxsize=16)
-def _cached_arrays(name, split, data_dir, seed, download):
-    info, loader = REGISTRY[name]
-    x, y = loader(info, split, data_dir, seed, download)
-    x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-    y = torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
+def _cached_arrays(name, split, data_dir, seed, download, image_size=None, digest=None):
+    """The arrays of one split, read once per process (a folder's ``digest`` is in the key, so
+    changed images are read again)."""
+    if name == FOLDER:
+        from . import image_folder
+
+        x, y, _ = image_folder.read(data_dir, split, image_size, seed)
+    else:
+        info, loader = REGISTRY[name]
+        x, y = loader(info, split, data_dir, seed, download)
+    x = torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32))
+    y = torch.as_tensor(np.ascontiguousarray(y, dtype=np.int64))
     # Read-only views: every caller shares them, nobody may edit them in place.
     return x, y

@@ -126,11 +126,11 @@ def measure(loaded, *, batch_sizes=BATCH_SIZES, repeats: int = 30, warmup: int =
             sweep_repeats: int = 15, sizes: bool = True) -> dict:
     """The deployment section of a finished run (see the module docstring); ``sweep=()`` skips the
     crossover sweep, ``sizes=False`` the export sizes."""
-    from .data import load_dataset
+    from .data import load_split
     from .export import sizes as export_sizes
 
     cfg = loaded.config
-    test = load_dataset(cfg.dataset, "test", cfg.data_dir, cfg.seed, cfg.download)
+    test = load_split(cfg, "test")
     model = loaded.model.cpu().eval()
     block = (cfg.cut.block_rows, cfg.cut.block_cols)
     with cpu_threads(torch.device("cpu")):

@@ -177,10 +177,10 @@ def export(run_dir, fmt: str, out=None) -> dict:
     loaded = load_run(run_dir)  # RunFileError, one line, for a missing or damaged checkpoint
     report = {"path": str(path), "format": fmt}
     if fmt == "onnx":
-        from .data import load_dataset
+        from .data import load_split
 
         cfg = loaded.config
-        test = load_dataset(cfg.dataset, "test", cfg.data_dir, cfg.seed, cfg.download)
+        test = load_split(cfg, "test")
         data = onnx_bytes(loaded.model, test.x)
         check = onnx_check(data, loaded.model, test.x)
         if not check["same"]:

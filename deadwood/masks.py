@@ -1,7 +1,9 @@
 """Masks: which prunable weights survive.
 
-A :class:`Mask` maps the state_dict name of every prunable tensor (every weight
-with more than one dimension) to a bool tensor of the same shape, True = kept.
+A :class:`Mask` maps the state_dict name of every prunable tensor to a bool tensor of
+the same shape, True = kept. Prunable are the weights of every ``nn.Linear`` and
+``nn.Conv2d`` (any ``groups``), as ``torch.nn.utils.prune.global_unstructured`` over them
+would take; :func:`select_layers` narrows that to the layers a run names.
 Computing a mask (``global_cut``, ``layerwise_cut``, ``random_cut``) is separate
 from applying it (``Mask.apply``).
 """
@@ -9,15 +11,53 @@ from __future__ import annotations
 
 from typing import Iterator, Mapping
 
+import fnmatch
+
 import torch
 from torch import nn
 
 from .errors import ConfigError
 
+PRUNABLE_TYPES = (nn.Linear, nn.Conv2d)
+_SELECTED = "deadwood_prunable"  # the attribute select_layers leaves on a model: its chosen weights
+
 
 def prunable(model: nn.Module) -> dict[str, nn.Parameter]:
-    """The prunable parameters by state_dict name: every weight with ``dim() > 1``."""
-    return {name: p for name, p in model.named_parameters() if p.dim() > 1}
+    """The prunable parameters by state_dict name: the weight of every ``nn.Linear`` and
+    ``nn.Conv2d``, or of the layers :func:`select_layers` chose for ``model``."""
+    chosen = getattr(model, _SELECTED, None)
+    layers = {f"{n}.weight" if n else "weight": m for n, m in model.named_modules()
+              if isinstance(m, PRUNABLE_TYPES) and isinstance(getattr(m, "weight", None), nn.Parameter)}
+    params = dict(model.named_parameters())
+    return {name: params[name] for name in layers if name in params and (chosen is None or name in chosen)}
+
+
+def select_layers(model: nn.Module, include=("*",), exclude=()) -> nn.Module:
+    """Narrow ``model``'s prunable weights to the Linear and Conv2d layers whose module name
+    matches a pattern of ``include`` and none of ``exclude`` (shell patterns, ``fnmatch``:
+    ``"features.*"``, ``"fc"``). Raise :class:`ConfigError` for a model without a prunable layer,
+    a pattern that matches no layer, or a choice that leaves none."""
+    if hasattr(model, _SELECTED):
+        delattr(model, _SELECTED)
+    every = list(prunable(model))
+    if not every:
+        raise ConfigError(f"{type(model).__name__} has no prunable layer: Deadwooding prunes the weights of "
+                          "nn.Linear and nn.Conv2d layers, and it has none")
+    names = {w: w.rpartition(".")[0] for w in every}
+    shown = ", ".join(list(names.values())[:8]) + (", ..." if len(names) > 8 else "")
+    for option, patterns in (("include", include), ("exclude", exclude)):
+        for pattern in patterns:
+            if not any(fnmatch.fnmatchcase(n, pattern) for n in names.values()):
+                raise ConfigError(f"prune_layers.{option} pattern '{pattern}' matches no prunable layer of "
+                                  f"{type(model).__name__}; its layers are: {shown}")
+    chosen = tuple(w for w, n in names.items() if any(fnmatch.fnmatchcase(n, p) for p in include)
+                   and not any(fnmatch.fnmatchcase(n, p) for p in exclude))
+    if not chosen:
+        raise ConfigError(f"prune_layers leaves no layer of {type(model).__name__} to prune "
+                          f"(include {list(include)}, exclude {list(exclude)})")
+    if len(chosen) < len(every):
+        setattr(model, _SELECTED, chosen)
+    return model
 
 
 def magnitudes(model: nn.Module) -> dict[str, torch.Tensor]:

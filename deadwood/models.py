@@ -1,11 +1,20 @@
 """Model registry. Every model takes inputs in [0, 1] and normalises inside itself,
 so attacks can use the box (0, 1) directly.
 
-Prunable tensors are the weights with more than one dimension (Linear and Conv
-kernels); biases and BatchNorm parameters are never pruned.
+Besides the registry's own models, a run can name ``torchvision:NAME`` (any torchvision
+classification architecture, :mod:`deadwood.zoo`) or ``user:<digest>``, a network handed to
+:func:`deadwood.prune` and registered in this process (:func:`register_model`). Those two
+normalise through a forward pre-hook (:func:`normalize_inputs`), so their state_dicts are
+exactly the architecture's own and a user's checkpoint loads as it is.
+
+Prunable tensors are the weights of the Linear and Conv2d layers (deadwood.masks.prunable);
+biases and BatchNorm parameters are never pruned.
 """
 from __future__ import annotations
 
+import copy
+import functools
+import hashlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -170,7 +179,13 @@ REGISTRY: dict[str, ModelSpec] = {
 }
 
 
+TORCHVISION = "torchvision:"
+USER = "user:"
+_USER_MODELS: dict[str, nn.Module] = {}
+
+
 def model_names() -> list[str]:
+    """The registry's models; any ``torchvision:NAME`` is a model too (deadwood.zoo.torchvision_names)."""
     return list(REGISTRY)
 
 
@@ -178,21 +193,121 @@ def model_spec(name: str) -> ModelSpec:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise ConfigError(f"unknown model '{name}'; choose one of: {', '.join(REGISTRY)}") from None
+        raise ConfigError(f"unknown model '{name}'; choose one of: {', '.join(REGISTRY)}, "
+                          f"or {TORCHVISION}NAME for a torchvision architecture") from None
 
 
 def check_fits(name: str, info: DatasetInfo) -> None:
     """Raise ConfigError when model ``name`` cannot take inputs of dataset ``info``."""
+    if name.startswith(TORCHVISION):
+        if not info.is_image:
+            raise ConfigError(f"model '{name}' needs image inputs (C, H, W), but '{info.name}' has vector "
+                              f"inputs of shape {info.input_shape}")
+        _probe_torchvision(name[len(TORCHVISION):], info.input_shape, info.num_classes)
+        return
+    if name.startswith(USER):
+        _user_model(name)
+        return
     reason = model_spec(name).fits(info)
     if reason:
         raise ConfigError(f"model '{name}' does not fit dataset '{info.name}': it {reason}")
 
 
+@functools.lru_cache(maxsize=32)
+def _probe_torchvision(arch: str, input_shape: tuple, num_classes: int) -> None:
+    from .zoo import build_torchvision
+
+    with torch.random.fork_rng(devices=[]):
+        build_torchvision(arch, input_shape, num_classes)  # raises ConfigError when it does not fit
+
+
 def build_model(name: str, info: DatasetInfo, seed: int | None = None) -> nn.Module:
-    """A freshly initialised model ``name`` for dataset ``info`` (seeded when ``seed`` is given)."""
+    """A freshly initialised model ``name`` for dataset ``info`` (seeded when ``seed`` is given);
+    a registered user model comes with the weights it was handed over with."""
     check_fits(name, info)
+    if name.startswith(USER):
+        return copy.deepcopy(_user_model(name))
     if seed is not None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return model_spec(name).build(info)
+            return _build(name, info)
+    return _build(name, info)
+
+
+def _build(name: str, info: DatasetInfo) -> nn.Module:
+    if name.startswith(TORCHVISION):
+        from .zoo import build_torchvision
+
+        model = build_torchvision(name[len(TORCHVISION):], info.input_shape, info.num_classes)
+        return normalize_inputs(model, info.mean, info.std)
     return model_spec(name).build(info)
+
+
+def model_for(config, seed: int | None = None) -> nn.Module:
+    """``config``'s model for ``config``'s data, its prunable layers narrowed to
+    ``config.prune_layers`` (deadwood.masks.select_layers)."""
+    from .masks import select_layers
+
+    model = build_model(config.model, config.data_info(), seed=seed)
+    return select_layers(model, config.prune_layers.include, config.prune_layers.exclude)
+
+
+# --------------------------------------------------------------------------- user models
+
+class _NormalizeInputs:
+    """A forward pre-hook: ``(x - mean) / std`` per channel (dimension 1) before the model sees ``x``."""
+
+    def __init__(self, mean, std):
+        self.mean = torch.tensor(mean, dtype=torch.float32)
+        self.std = torch.tensor(std, dtype=torch.float32)
+
+    def __call__(self, module, args):
+        x, *rest = args
+        if self.mean.device != x.device:
+            self.mean, self.std = self.mean.to(x.device), self.std.to(x.device)
+        shape = (-1,) + (1,) * (x.dim() - 2)
+        return ((x - self.mean.view(shape)) / self.std.view(shape), *rest)
+
+
+def normalize_inputs(model: nn.Module, mean, std) -> nn.Module:
+    """Make ``model`` take inputs in [0, 1]: it normalises them by ``mean``/``std`` per channel in
+    a forward pre-hook, which leaves its state_dict as it was."""
+    model.register_forward_pre_hook(_NormalizeInputs(mean, std))
+    return model
+
+
+def without_normalization(model: nn.Module) -> nn.Module:
+    """``model`` with the hook of :func:`normalize_inputs` removed (in place): plain torch again."""
+    for key, hook in list(model._forward_pre_hooks.items()):
+        if isinstance(hook, _NormalizeInputs):
+            del model._forward_pre_hooks[key]
+    return model
+
+
+def register_model(model: nn.Module, mean=None, std=None) -> str:
+    """Register ``model`` (architecture and weights, copied; normalising its inputs by ``mean`` and
+    ``std`` when given) under a name that is a digest of all of it, and return the name:
+    ``build_model(name, ...)`` is then a copy of it, in this process."""
+    h = hashlib.sha256(f"{type(model).__module__}.{type(model).__qualname__}\n{model!r}\n{mean}/{std}".encode())
+    for key, t in model.state_dict().items():
+        t = t.detach().cpu().contiguous()
+        h.update(f"{key}{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    name = USER + h.hexdigest()[:16]
+    if name not in _USER_MODELS:
+        copied = copy.deepcopy(model).cpu().eval()
+        if mean is not None:
+            mean, std = tuple(map(float, mean)), tuple(map(float, std))
+            if len(mean) != len(std) or not all(s > 0 for s in std):
+                raise ConfigError(f"mean and std need one value per channel, std > 0; got {mean} and {std}")
+            normalize_inputs(copied, mean, std)
+        _USER_MODELS[name] = copied
+    return name
+
+
+def _user_model(name: str) -> nn.Module:
+    try:
+        return _USER_MODELS[name]
+    except KeyError:
+        raise ConfigError(f"model '{name}' is a network handed to deadwood.prune in another process; "
+                          "pass it to deadwood.prune again to use it") from None

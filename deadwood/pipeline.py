@@ -15,13 +15,14 @@ import torch
 from torch import nn
 
 from .config import RunConfig
-from .data import ArrayDataset, load_dataset
+from .data import ArrayDataset, load_split
 from .device import cpu_threads, resolve_device
 from .events import OnEvent, emit
 from . import fingerprint
 from .stages import EVAL, FINETUNE, TEACHER, TEACHER_EVAL
 from .methods import PruneContext, get_method
-from .models import build_model
+from .checkpoint import load_checkpoint
+from .models import model_for
 from .cache import TEACHER_FILE, Cache
 from .errors import RunFileError
 from .record import (DENSE_FILE, LoadedRun, RunRecord, check_out, copy_run, load_run, sparsity_of, versions,
@@ -33,9 +34,7 @@ from .train import accuracy, adversarial_step, distill_step, natural_step, run_e
 
 
 def load_data(config: RunConfig, device: torch.device) -> tuple[ArrayDataset, ArrayDataset]:
-    train = load_dataset(config.dataset, "train", config.data_dir, config.seed, config.download).to(device)
-    test = load_dataset(config.dataset, "test", config.data_dir, config.seed, config.download).to(device)
-    return train, test
+    return load_split(config, "train").to(device), load_split(config, "test").to(device)
 
 
 def evaluate(model: nn.Module, test: ArrayDataset, config: RunConfig, on_event: OnEvent = None,
@@ -51,11 +50,13 @@ def evaluate(model: nn.Module, test: ArrayDataset, config: RunConfig, on_event: 
 
 def train_teacher(config: RunConfig, train: ArrayDataset, test: ArrayDataset, device: torch.device,
                   on_event: OnEvent = None) -> tuple[nn.Module, list]:
-    """Stage 0: a dense model trained naturally or adversarially (``config.teacher``)."""
-    from .data import dataset_info
-
+    """Stage 0: a dense model trained naturally or adversarially (``config.teacher``), from a fresh
+    initialisation or from ``config.teacher_checkpoint`` (``teacher.epochs`` 0: the checkpoint as it is)."""
     tc = config.teacher
-    model = build_model(config.model, dataset_info(config.dataset), seed=config.seed).to(device)
+    model = model_for(config, seed=config.seed)
+    if config.teacher_checkpoint is not None:
+        load_checkpoint(model, config.teacher_checkpoint)
+    model = model.to(device)
     gen = torch.Generator().manual_seed(config.seed + 5)
     step = (natural_step(model) if tc.attack == "none" or config.teacher_epsilon == 0
             else adversarial_step(model, tc.attack, config.teacher_epsilon, tc.pgd_steps, gen))

@@ -263,10 +263,9 @@ class LoadedRun:
 
 def load_model(config, file: Path) -> nn.Module:
     """``config``'s model with the state_dict in ``file`` (eval mode); RunFileError when it does not fit."""
-    from .data import dataset_info
-    from .models import build_model
+    from .models import model_for
 
-    model = build_model(config.model, dataset_info(config.dataset))
+    model = model_for(config)
     state = load_state(file)
     try:
         model.load_state_dict(state)

@@ -54,7 +54,7 @@ def regions(config_text: str, resolution: int = REGION_RESOLUTION) -> dict:
 def bound_rows(config_text: str, sparsities: tuple[float, ...]) -> list[dict]:
     """Cai et al.'s expected bound against sparsity for the configuration's MLP."""
     config = _config(config_text)
-    model = deadwood.build_model(config.model, deadwood.dataset_info(config.dataset))
+    model = deadwood.model_for(config)
     return bound_curve(linear_shapes(model), sparsities, min_keep=config.min_keep,
                        samples=config.cut.bound_samples, seed=config.seed)
 

@@ -120,13 +120,12 @@ def train_from_scratch(config, train, test, *, seed: int, mask: Mask | None = No
     """A fresh model (initialised with ``seed``) trained with the teacher's recipe
     (``config.teacher``), under ``mask`` when given (pruned weights stay zero)."""
     from ..config import with_updates
-    from ..data import dataset_info
-    from ..models import build_model
+    from ..models import model_for
     from ..train import accuracy, adversarial_step, natural_step, run_epochs
 
     cfg = with_updates(config, seed=seed)
     tc = cfg.teacher
-    model = build_model(cfg.model, dataset_info(cfg.dataset), seed=seed).to(train.x.device)
+    model = model_for(cfg, seed=seed).to(train.x.device)
     if mask is not None:
         mask.apply(model)
     gen = torch.Generator().manual_seed(seed + 5)

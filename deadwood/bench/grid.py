@@ -251,12 +251,12 @@ def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callab
     from ..device import resolve_device
     from ..pipeline import run
 
-    from ..data import load_dataset
+    from ..data import load_split
 
     points = spec.points()
     device = resolve_device(spec.base.device)
     b = spec.base
-    load_dataset(b.dataset, "train", b.data_dir, b.seed, b.download)  # a missing data set fails before any write
+    load_split(b, "train")  # a missing data set fails before any write
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     env = _environment(device)
@@ -292,7 +292,7 @@ def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callab
         row = row_of(loaded, name, any(cached))
         if spec.extra_attacks():
             if config.seed not in tests:
-                tests[config.seed] = load_dataset(b.dataset, "test", b.data_dir, config.seed, b.download)
+                tests[config.seed] = load_split(config, "test")
             test = tests[config.seed]
             extra, teacher = {}, {}
             for attack in spec.extra_attacks():
@@ -361,13 +361,12 @@ def restore_run(config: RunConfig, run_out: Path, cache_dir=None) -> bool:
 
 def measure_throughput(base: RunConfig, device, **kwargs) -> dict:
     """:func:`deadwood.throughput.step_throughput` on the benchmark's data, model and device."""
-    from ..data import load_dataset
+    from ..data import load_split
     from .throughput import step_throughput
 
     from ..device import cpu_threads
 
-    train = load_dataset(base.dataset, "train", base.data_dir, base.seed, base.download)
-    test = load_dataset(base.dataset, "test", base.data_dir, base.seed, base.download)
+    train, test = load_split(base, "train"), load_split(base, "test")
     with cpu_threads(device):  # the thread count the runs use
         return step_throughput(base.model, train, test, epsilon=base.epsilon, batch_size=base.batch_size,
                                device=device, amp=base.amp, pgd_steps=base.evaluation.steps, config=base, **kwargs)

@@ -64,7 +64,9 @@ def merge(old: dict | None, new: dict) -> dict:
 
 def cmd_eval(ns) -> int:
     from .. import robustness
-    from ..data import load_dataset
+    import dataclasses
+
+    from ..data import load_split
     from ..device import resolve_device
     from ..record import DENSE_FILE, load_run, update_record
 
@@ -79,7 +81,7 @@ def cmd_eval(ns) -> int:
     loaded = load_run(path)
     cfg = loaded.config
     device = resolve_device(ns.device)
-    test = load_dataset(cfg.dataset, "test", ns.data_dir or cfg.data_dir, cfg.seed)
+    test = load_split(dataclasses.replace(cfg, data_dir=ns.data_dir or cfg.data_dir), "test")
     epsilons = ns.epsilons if ns.epsilons is not None else cfg.eval_epsilons
     steps = ns.steps if ns.steps is not None else (cfg.evaluation.steps if ns.attack == "pgd" else None)
     kwargs = dict(steps=steps, step_size=ns.step_size, seed=cfg.seed if ns.seed is None else ns.seed,

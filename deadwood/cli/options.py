@@ -13,7 +13,15 @@ from typing import Any, get_args, get_origin
 from ..config import RunConfig, _SUBCONFIGS
 
 _TOP = ("dataset", "model", "method", "sparsity", "epsilon", "seed", "batch_size", "min_keep",
-        "device", "amp", "data_dir", "download")
+        "device", "amp", "data_dir", "download", "image_size", "teacher_checkpoint")
+_HELP = {
+    "model": "a registry model ({models}) or torchvision:NAME, any torchvision classification architecture "
+             "(untrained: weights=None; nothing downloads)",
+    "dataset": "{datasets}; 'folder' reads torchvision's ImageFolder layout under --data-dir",
+    "image_size": "dataset 'folder': images are resized to this many pixels a side",
+    "teacher_checkpoint": "a trained state_dict for --model (torch.save(model.state_dict(), PATH); loaded with "
+                          "weights_only=True): the teacher as given, trained --teacher-epochs more (default then 0)",
+}
 
 
 class Parser(argparse.ArgumentParser):
@@ -31,6 +39,17 @@ def _add_field(group, prefix: str, f: dataclasses.Field, owner):
     default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
     dest = f"{prefix}.{f.name}" if prefix else f.name
     flag = _flag(prefix, f.name)
+    if dest == "teacher.epochs":  # left None when not given: a checkpoint's teacher then trains 0 epochs
+        group.add_argument(flag, dest=dest, type=int, default=None,
+                           help=f"(default: {default}; 0 with --teacher-checkpoint)")
+        return
+    if dest in _HELP:
+        from ..data import dataset_names
+        from ..models import model_names
+
+        text = _HELP[dest].format(models=", ".join(model_names()), datasets=", ".join(dataset_names()))
+        group.add_argument(flag, dest=dest, type=_base(typ), default=default, help=f"{text} (default: {default})")
+        return
     if typ is bool:
         group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=default,
                            help=f"(default: {default})")
@@ -40,8 +59,14 @@ def _add_field(group, prefix: str, f: dataclasses.Field, owner):
         group.add_argument(flag, dest=dest, type=args[0], nargs="+", default=default,
                            help=f"(default: {' '.join(map(str, default))})")
         return
-    base = next((a for a in args if a is not type(None)), typ) if get_origin(typ) is typing.Union else typ
-    group.add_argument(flag, dest=dest, type=base, default=default, help=f"(default: {default})")
+    group.add_argument(flag, dest=dest, type=_base(typ), default=default, help=f"(default: {default})")
+
+
+def _base(typ):
+    """``int`` for ``Optional[int]``: the type argparse converts a flag's text to."""
+    if get_origin(typ) is typing.Union:
+        return next(a for a in get_args(typ) if a is not type(None))
+    return typ
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, top_fields=_TOP) -> None:
@@ -65,6 +90,9 @@ def config_from_args(ns: argparse.Namespace) -> RunConfig:
             sections.setdefault(head, {})[rest] = v
         elif k in _TOP:
             values[k] = v
+    teacher = sections.get("teacher")
+    if teacher is not None and teacher.get("epochs") is None:
+        teacher["epochs"] = 0 if values.get("teacher_checkpoint") else _SUBCONFIGS["teacher"]().epochs
     for head, vals in sections.items():
         values[head] = _SUBCONFIGS[head](**vals)
     return RunConfig(**values)

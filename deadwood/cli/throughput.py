@@ -42,12 +42,12 @@ def cmd_throughput(ns) -> int:
     if ns.threads:
         torch.set_num_threads(ns.threads)
     if ns.run:
-        from ..data import load_dataset
+        from ..data import load_split
         from ..record import load_run
 
         loaded = load_run(ns.run)
         cfg = loaded.config
-        model, data = loaded.model, load_dataset(cfg.dataset, "test", cfg.data_dir, cfg.seed)
+        model, data = loaded.model, load_split(cfg, "test")
     else:
         model, data = _default_model()
     sweep = sweep_seconds(model, data, steps=ns.steps, repeats=ns.repeats, batch_size=ns.batch_size)
