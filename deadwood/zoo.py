@@ -61,7 +61,8 @@ def build_torchvision(name: str, input_shape: tuple[int, int, int], num_classes:
     try:
         model = torchvision.models.get_model(name, weights=None, num_classes=num_classes, **kwargs)
     except Exception as e:
-        raise ConfigError(f"torchvision architecture '{name}' cannot be built for input {size}: {_first_line(e)}") from None
+        raise ConfigError(f"torchvision architecture '{name}' cannot be built for input {size}: "
+                          f"{_first_line(e)}") from None
     if _RESNET.match(name) and min(height, width) < _SMALL_SIDE:
         model.conv1 = nn.Conv2d(channels, model.conv1.out_channels, kernel_size=3, stride=1, padding=1, bias=False)
         model.maxpool = nn.Identity()
