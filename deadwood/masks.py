@@ -202,6 +202,25 @@ def global_cut(scores: Mapping[str, torch.Tensor], sparsity: float, min_keep: in
     return mask, {"threshold": threshold, "guarded": guarded}
 
 
+def max_sparsity(sizes: Mapping[str, int], min_keep: int) -> float:
+    """The highest κ a cut can reach over layers of ``sizes`` while the collapse guard keeps
+    ``min_keep`` weights in every layer (1 - kept/N, kept = every layer's guarded weights)."""
+    total = sum(sizes.values())
+    kept = sum(min(min_keep, n) for n in sizes.values())
+    return 1 - kept / total if total else 0.0
+
+
+def check_cuttable(model: nn.Module, sparsity: float, min_keep: int) -> None:
+    """Raise ConfigError, before any work, when ``sparsity`` leaves fewer weights than the
+    collapse guard keeps (``min_keep`` in each prunable layer of ``model``)."""
+    sizes = {n: p.numel() for n, p in prunable(model).items()}
+    top = max_sparsity(sizes, min_keep)
+    if round(sparsity * sum(sizes.values())) > round(top * sum(sizes.values())):
+        raise ConfigError(f"sparsity {sparsity} is too high for this model: its {len(sizes)} prunable layers hold "
+                          f"{sum(sizes.values())} weights and the collapse guard keeps {min_keep} in each, so "
+                          f"at most {top:.4f}; lower the sparsity or min_keep")
+
+
 def _guard_collapse(mask: Mask, scores: Mapping[str, torch.Tensor], min_keep: int) -> tuple[Mask, dict]:
     if min_keep <= 0:
         return mask, {}

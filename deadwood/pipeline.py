@@ -22,6 +22,7 @@ from . import fingerprint
 from .stages import EVAL, FINETUNE, TEACHER, TEACHER_EVAL
 from .methods import PruneContext, get_method
 from .checkpoint import load_checkpoint
+from .masks import check_cuttable
 from .models import model_for
 from .cache import TEACHER_FILE, Cache
 from .errors import RunFileError
@@ -170,6 +171,7 @@ def run(config: RunConfig, *, on_event: OnEvent = None, cache_dir=None, out=None
             return loaded
         if damage:
             emit(on_event, "damaged", "run", metrics={"message": damage})
+    check_cuttable(model_for(config), config.sparsity, config.min_keep)  # a bad choice fails before any work
     check_writable(cache.root)  # before the work, not when publishing it
 
     device = resolve_device(config.device)

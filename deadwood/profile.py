@@ -20,7 +20,7 @@ from torch import nn
 from .cut import cut
 from .data import ArrayDataset
 from .errors import ConfigError
-from .masks import magnitudes
+from .masks import magnitudes, max_sparsity, prunable
 from .train import accuracy
 
 ATTACK = "fgsm"  # cheap: one gradient step per sample and κ (named on the chart)
@@ -70,6 +70,8 @@ def sparsity_profile(student: nn.Module, teacher: nn.Module, test: ArrayDataset,
          "student": {"clean": [...], "robust": [...]}, "teacher": {"clean": [...], "robust": [...]}}
     """
     grid = _check(list(sparsities if sparsities is not None else default_sparsities()) + [config.sparsity])
+    top = max_sparsity({n: p.numel() for n, p in prunable(student).items()}, config.min_keep)
+    grid = [k for k in grid if k <= top or k == config.sparsity]  # a small model cannot reach 0.995
     data = test.subset(samples, config.seed)
     return {"sparsities": grid, "attack": attack, "epsilon": float(config.epsilon), "samples": len(data),
             "student": _curve(student, config, grid, data, attack, float(config.epsilon), config.seed),

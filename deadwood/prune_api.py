@@ -64,13 +64,13 @@ def prune(model: nn.Module, train, test, *, method: str = "deadwooding", sparsit
         raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if (mean is None) != (std is None):
         raise ConfigError("give both mean and std (per channel), or neither")
-    xs, ys = _arrays(train, "train"), _arrays(test, "test")
-    classes = _classes(train, ys[0])
-    for split, y in zip(("train", "test"), (ys[0], ys[1])):
-        _check_labels(y, len(classes), split)
+    train_xy, test_xy = _arrays(train, "train"), _arrays(test, "test")
+    classes = _classes(train, train_xy[1])
+    _check_labels(train_xy[1], len(classes), "train")
+    _check_labels(test_xy[1], len(classes), "test")
     registered = register_model(model, mean=mean, std=std)
-    _check_output(registered, xs[0][:8], len(classes))
-    dataset = register_arrays((xs[0], ys[0]), (xs[1], ys[1]), classes)
+    _check_output(registered, train_xy[0][:8], len(classes))
+    dataset = register_arrays(train_xy, test_xy, classes)
 
     config = RunConfig(dataset=dataset, model=registered, method=method, sparsity=sparsity, epsilon=epsilon,
                        seed=seed, device=device,
