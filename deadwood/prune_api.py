@@ -76,6 +76,8 @@ def prune(model: nn.Module, train, test, *, method: str = "deadwooding", sparsit
                        seed=seed, device=device,
                        teacher=TeacherConfig() if train_teacher else TeacherConfig(epochs=0))
     updates = dict(overrides or {})
+    if not train_teacher and updates.get("teacher.epochs", 0) != 0:
+        raise ConfigError("teacher.epochs trains the given network first: pass train_teacher=True with it")
     updates.update(_layer_updates(prune_layers))
     config = with_updates(config, **updates).validate()
     model_for(config)  # a pattern that matches nothing, or no layer at all, fails here

@@ -7,23 +7,32 @@ from deadwood.masks import prunable
 from deadwood.methods import PruneContext
 from deadwood.pipeline import finetune, get_teacher, load_data, Cache
 from conftest import tiny
+from deadwood import DeadwoodingConfig, FinetuneConfig, HydraConfig, TeacherConfig
 
 SPARSITY = 0.9
 
 
-@pytest.fixture(scope="module")
-def setup():
-    config = tiny(sparsity=SPARSITY)
+# The registry's MLP, and a torchvision architecture with BatchNorm, depthwise convolutions and
+# residual connections (shortened: one epoch a stage).
+MODELS = {"mlp": {}, "torchvision:shufflenet_v2_x0_5": dict(
+    teacher=TeacherConfig(epochs=1), deadwooding=DeadwoodingConfig(epochs=1), hydra=HydraConfig(epochs=1),
+    finetune=FinetuneConfig(epochs=1))}
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def setup(request):
+    settings = dict(model=request.param, **MODELS[request.param])
+    config = tiny(sparsity=SPARSITY, **settings)
     device = torch.device("cpu")
     train, test = load_data(config, device)
     teacher, _ = get_teacher(config, train, test, device, Cache())
-    return config, train, test, teacher
+    return settings, train, test, teacher
 
 
 @pytest.mark.parametrize("name", method_names())
 def test_method_contract(name, setup):
-    base, train, test, teacher = setup
-    config = tiny(sparsity=SPARSITY, method=name)
+    settings, train, test, teacher = setup
+    config = tiny(sparsity=SPARSITY, method=name, **settings)
     before = {k: v.clone() for k, v in teacher.state_dict().items()}
     result = get_method(name).prune(PruneContext(teacher, config, train, test, torch.device("cpu")))
     assert all(torch.equal(before[k], v) for k, v in teacher.state_dict().items()), "the teacher was modified"
