@@ -34,7 +34,7 @@ def models(run_dir: str):
 
 
 def _test(config: deadwood.RunConfig):
-    return dataset(config.dataset, "test", config.data_dir, config.seed)
+    return dataset(config.dataset, "test", config.data_dir, config.seed, config.image_size)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -1,7 +1,8 @@
 """Sidebar inputs shared by the pages: widgets in, immutable run configurations (or a reason) out.
 
-Widget keys are stable (``dataset``, ``model``, ``method``, ``sparsity``,
-``epsilon``, ``run`` and the advanced ones in :data:`ADVANCED`) so tests and
+Widget keys are stable (``dataset``, ``data_dir``, ``image_folder``, ``image_size``, ``model``,
+``torchvision_model``, ``teacher_checkpoint``, ``method``, ``sparsity``, ``epsilon``, ``run`` and
+the advanced ones in :data:`ADVANCED`) so tests and
 scripts can drive them, and their values persist across pages for the session.
 Defaults come from :class:`deadwood.RunConfig` itself, so the app and the CLI agree.
 """
@@ -16,8 +17,11 @@ import streamlit as st
 import torch
 
 import deadwood
-from deadwood.data import dataset_info
+from deadwood.checkpoint import file_digest, load_checkpoint
+from deadwood.data import FOLDER, SPLITS, dataset_info, load_split
 from deadwood.dual import RULES
+from deadwood.models import TORCHVISION, build_model
+from deadwood.zoo import torchvision_names
 
 SPARSITY_RANGE = (0.5, 0.995)
 EPSILON_RANGE = (0.0, 0.3)
@@ -25,6 +29,8 @@ SPARSITY_GRID = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
 DEFAULT_GRID = (0.9, 0.95, 0.98, 0.99)
 DEFAULT_METHODS = ("deadwooding", "magnitude")
 _KEEP = "session"  # widget values survive page switches
+TORCHVISION_ENTRY = "torchvision…"  # the model menu's entry that reveals torchvision's architectures
+DEFAULT_ARCHITECTURE = "resnet18"
 
 
 @dataclass(frozen=True)
@@ -98,21 +104,51 @@ class Choice:
 # --------------------------------------------------------------------------- single widgets
 
 def data_widgets() -> dict:
+    """Dataset, model and where their files are: the values of RunConfig's data and model fields."""
     names = deadwood.dataset_names()
-    values = {
-        "dataset": st.selectbox("Dataset", names, index=names.index(_default("dataset")), key="dataset",
-                                persist_state=_KEEP, format_func=_dataset_label),
-        "model": st.selectbox("Model", deadwood.model_names(), key="model", persist_state=_KEEP,
-                              index=deadwood.model_names().index(_default("model"))),
-    }
-    if not dataset_info(values["dataset"]).embedded:
+    values = {"dataset": st.selectbox("Dataset", names, index=names.index(_default("dataset")), key="dataset",
+                                      persist_state=_KEEP, format_func=_dataset_label)}
+    if values["dataset"] == FOLDER:
+        folder = st.text_input("Image folder", key="image_folder", persist_state=_KEEP,
+                               help="a folder in torchvision's ImageFolder layout: DIR/train/<class>/* and "
+                                    "DIR/test/<class>/*, or DIR/<class>/* split by the seed")
+        values["data_dir"] = folder.strip() or None
+        values["image_size"] = int(st.number_input(
+            "Image size", min_value=4, max_value=1024, value=_default("image_size"), step=1, key="image_size",
+            persist_state=_KEEP, help="every image is resized to this many pixels square"))
+    elif not dataset_info(values["dataset"]).embedded:
         folder = st.text_input("Data folder", key="data_dir", persist_state=_KEEP,
                                help="the folder holding the dataset's files in torchvision's layout")
         values["data_dir"] = folder.strip() or None
+    values["model"] = model_widget()
+    checkpoint = st.text_input("Teacher checkpoint", key="teacher_checkpoint", persist_state=_KEEP,
+                               help="optional: a file holding your trained state_dict for this model (read "
+                                    "weights-only); the teacher starts from it and trains 0 epochs unless you "
+                                    "change 'Teacher epochs' under Advanced")
+    values["teacher_checkpoint"] = checkpoint.strip() or None
+    if values["teacher_checkpoint"]:
+        st.caption("The teacher starts from these weights and trains 0 epochs, unless 'Teacher epochs' under "
+                   "Advanced is changed.")
     return values
 
 
+def model_widget() -> str:
+    """A registry model, or ``torchvision:NAME`` when the "torchvision…" entry reveals the architectures."""
+    names = [*deadwood.model_names(), TORCHVISION_ENTRY]
+    pick = st.selectbox("Model", names, key="model", persist_state=_KEEP, index=names.index(_default("model")),
+                        help=f"{TORCHVISION_ENTRY}: any torchvision classification architecture, untrained")
+    if pick != TORCHVISION_ENTRY:
+        return pick
+    archs = torchvision_names()
+    arch = st.selectbox("torchvision architecture", archs, index=archs.index(DEFAULT_ARCHITECTURE),
+                        key="torchvision_model", persist_state=_KEEP,
+                        help="built with weights=None (nothing downloads), adapted to the input size and classes")
+    return TORCHVISION + arch
+
+
 def _dataset_label(name: str) -> str:
+    if name == FOLDER:  # scanning needs a path, and the label is drawn before one is typed
+        return "folder (your images)"
     return f"{name} (embedded)" if dataset_info(name).embedded else name
 
 
@@ -182,7 +218,7 @@ def single_run() -> Choice:
     values["method"] = method_widget()
     values["sparsity"] = sparsity_widget()
     values["epsilon"] = epsilon_widget()
-    return _choice([values], advanced_widgets())
+    return choose([values], advanced_widgets())
 
 
 def sweep_run() -> Choice:
@@ -197,16 +233,33 @@ def sweep_run() -> Choice:
     advanced = advanced_widgets()
     if not methods or not grid:
         return Choice(problem="pick at least one method and one sparsity")
-    return _choice([dict(values, method=m, sparsity=k) for m in methods for k in sorted(grid)], advanced)
+    return choose([dict(values, method=m, sparsity=k) for m in methods for k in sorted(grid)], advanced)
 
 
-def _choice(values: list[dict], advanced: dict) -> Choice:
+def choose(values: list[dict], advanced: dict) -> Choice:
+    """One configuration per dict in ``values`` (its fields, then the ``advanced`` ones, then its own
+    dotted ones such as ``"cut.granularity"``), or the first reason none can run: the data, the model,
+    the checkpoint."""
+    if values[0]["dataset"] == FOLDER and values[0].get("data_dir") is None:  # in the app's words, not --data-dir
+        return Choice(problem="type the path of your images into 'Image folder' in the sidebar: a folder in "
+                              "torchvision's ImageFolder layout (DIR/train/<class>/* and DIR/test/<class>/*, "
+                              "or DIR/<class>/* split by the seed)")
+    if values[0].get("teacher_checkpoint") and advanced.get("teacher.epochs") == _default("teacher.epochs"):
+        # as the CLI does without --teacher-epochs: the user's trained weights are the teacher as they are
+        advanced = {**advanced, "teacher.epochs": 0}
     try:
-        configs = tuple(deadwood.with_updates(deadwood.RunConfig(**v), **advanced).validate() for v in values)
-    except deadwood.ConfigError as e:
+        configs = tuple(_config(v, advanced) for v in values)
+    except deadwood.DeadwoodError as e:  # a model that does not fit, a folder that cannot be scanned
         return Choice(problem=str(e))
-    problem = data_problem(configs[0])
+    problem = data_problem(configs[0]) or checkpoint_problem(configs[0])
     return Choice(configs=() if problem else configs, problem=problem)
+
+
+def _config(values: dict, advanced: dict) -> deadwood.RunConfig:
+    """``values``' top-level fields, then ``advanced``, then ``values``' own dotted fields on top."""
+    dotted = {k: v for k, v in values.items() if "." in k}
+    top = {k: v for k, v in values.items() if k not in dotted}
+    return deadwood.with_updates(deadwood.RunConfig(**top), **advanced, **dotted).validate()
 
 
 def attack_widgets(config: deadwood.RunConfig | None) -> tuple[str, float, int]:
@@ -231,13 +284,22 @@ def attack_widgets(config: deadwood.RunConfig | None) -> tuple[str, float, int]:
 # --------------------------------------------------------------------------- data
 
 @st.cache_resource(show_spinner="Loading the dataset...", max_entries=8)
-def dataset(name: str, split: str, data_dir: str | None, seed: int) -> deadwood.data.ArrayDataset:
+def dataset(name: str, split: str, data_dir: str | None, seed: int,
+            image_size: int = 32) -> deadwood.data.ArrayDataset:
     """A dataset split, loaded once per process and shared by every session (read-only tensors)."""
-    return deadwood.load_dataset(name, split, data_dir, seed)
+    return deadwood.load_dataset(name, split, data_dir, seed, image_size=image_size)
 
 
 def data_problem(config: deadwood.RunConfig) -> str | None:
     """Why ``config``'s dataset cannot be read, in words that say where to put the files (None if it can)."""
+    if config.dataset == FOLDER:  # scanned when the config was built; reading finds the damaged images
+        try:  # through the engine's own cache, keyed by the images' digest: a repaired file is read again
+            with st.spinner("Reading the images..."):
+                for split in SPLITS:  # a bad file in either split would stop the run
+                    load_split(config, split)
+        except deadwood.DeadwoodError as e:
+            return str(e)
+        return None
     info = dataset_info(config.dataset)
     if info.embedded:
         return None
@@ -253,5 +315,33 @@ def data_problem(config: deadwood.RunConfig) -> str | None:
     try:
         dataset(config.dataset, "test", config.data_dir, config.seed)
     except deadwood.DeadwoodError as e:  # files present but unreadable: the engine names the file
+        return str(e)
+    return None
+
+
+def checkpoint_problem(config: deadwood.RunConfig) -> str | None:
+    """Why ``config.teacher_checkpoint`` cannot start the teacher (None if it can, or there is none):
+    a missing or unsafe file, or weights for another architecture, input size or class count."""
+    if config.teacher_checkpoint is None:
+        return None
+    path = Path(config.teacher_checkpoint).expanduser()
+    if not path.is_file():
+        return (f"teacher checkpoint {path} {'is a folder' if path.is_dir() else 'does not exist'}: type the path "
+                "of a file holding your trained state_dict into 'Teacher checkpoint', or clear it")
+    try:  # the file's digest keys the answer, so an overwritten file is checked again
+        digest = file_digest(path)
+    except deadwood.DeadwoodError as e:
+        return str(e)
+    return _checkpoint_problem(config.model, config.data_info(), config.teacher_checkpoint, digest)
+
+
+@st.cache_data(max_entries=16, show_spinner="Checking the checkpoint...")
+def _checkpoint_problem(model: str, info: deadwood.data.DatasetInfo, path: str, digest: str) -> str | None:
+    """The checkpoint loaded into a fresh ``model`` for ``info``'s data, as Stage 0 will load it; keyed
+    by what decides the answer (``digest``: the file's content; never the sparsity or the method), so
+    moving a slider does not redo it."""
+    try:
+        load_checkpoint(build_model(model, info), path)
+    except deadwood.DeadwoodError as e:
         return str(e)
     return None

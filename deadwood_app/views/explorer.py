@@ -2,7 +2,7 @@
 import streamlit as st
 
 from deadwood_app import analysis, charts, runs, show, widgets
-from deadwood import RunFileError, dataset_info
+from deadwood import RunFileError
 
 st.title("Robustness explorer")
 busy = runs.busy("explore")  # once: the job may end while the page draws
@@ -23,7 +23,7 @@ else:
     if config and record is None and not runs.damaged(config):
         st.info("This configuration has not been run yet: press **Run** to prune it first.")
     if record is not None:
-        folder, classes = str(runs.run_dir(config)), list(dataset_info(config.dataset).classes)
+        folder, classes = str(runs.run_dir(config)), list(config.data_info().classes)
         try:
             with st.spinner(f"Attacking both models with {attack}..."):
                 shown, pair, curves = analysis.explore(folder, config, attack, epsilon, samples)

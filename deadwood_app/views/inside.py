@@ -22,13 +22,7 @@ pruners = [n for n in deadwood.method_names() if deadwood.get_method(n).prunes]
 
 def choice(settings: list[dict]) -> widgets.Choice:
     """The runs a lens needs: the sidebar's data, epsilon and advanced settings with ``settings`` on top."""
-    try:
-        configs = tuple(deadwood.with_updates(deadwood.RunConfig(**{**data, "epsilon": epsilon}), **advanced,
-                                              **s).validate() for s in settings)
-    except deadwood.ConfigError as e:
-        return widgets.Choice(problem=str(e))
-    problem = widgets.data_problem(configs[0])
-    return widgets.Choice(configs=() if problem else configs, problem=problem)
+    return widgets.choose([{**data, "epsilon": epsilon, **s} for s in settings], advanced)
 
 
 # --------------------------------------------------------------------------- the four lenses
@@ -40,7 +34,9 @@ def regions_lens():
     left, right = st.columns(2)
     method = left.selectbox("Method", pruners, index=pruners.index("magnitude"), key="regions_method")
     sparsity = right.slider("Sparsity κ", 0.5, 0.995, 0.95, step=0.005, key="regions_sparsity")
-    moons = {"dataset": "moons", "model": "mlp", "data_dir": None}
+    # the sidebar's folder, image size and checkpoint belong to its own data and model, not to moons
+    moons = {"dataset": "moons", "model": "mlp", "data_dir": None, "image_size": deadwood.RunConfig().image_size,
+             "teacher_checkpoint": None}
     pick = choice([dict(moons, method=method, sparsity=round(sparsity, 4))])
 
     def draw():
@@ -109,7 +105,7 @@ def distortion_lens():
         show.figure(ci.distortion_figure(rows), "distortion")
         labels = {f"{c.method}, κ = {c.sparsity:g}": c for c in pick.configs}
         one = labels[st.selectbox("Per-class balances of", list(labels), key="distortion_run")]
-        info = deadwood.dataset_info(one.dataset)
+        info = one.data_info()
         classes = list(info.classes) or [str(c) for c in range(info.num_classes)]
         show.figure(ci.balance_figure(inside.balances(one), classes), "balances")
 
