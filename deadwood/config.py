@@ -68,6 +68,7 @@ class DeadwoodingConfig:
     attack: str = "fgsm"  # a_ε inside g_rob
     pgd_steps: int = 5
     layer_normalize: bool = True  # divide each layer's L1 term by its initial mean |w|
+    profile_samples: int = 500  # test samples of the one-shot profile at every κ (deadwood.profile); 0: none
 
     def validate(self):
         from .dual import RULES
@@ -84,6 +85,9 @@ class DeadwoodingConfig:
         _positive("deadwooding.tau", self.tau)
         _choice("deadwooding attack", self.attack, ("fgsm", "pgd"))
         _positive("deadwooding.pgd_steps", self.pgd_steps)
+        if not (isinstance(self.profile_samples, int) and not isinstance(self.profile_samples, bool)
+                and self.profile_samples >= 0):
+            raise ConfigError(f"deadwooding.profile_samples must be a whole number >= 0, got {self.profile_samples!r}")
 
 
 GRANULARITIES = ("unstructured", "bcr")

@@ -15,6 +15,7 @@ import dataclasses
 from typing import Optional, Sequence
 
 import numpy as np
+import torch
 from torch import nn
 
 from .cut import cut
@@ -24,7 +25,7 @@ from .masks import magnitudes, max_sparsity, prunable
 from .train import accuracy
 
 ATTACK = "fgsm"  # cheap: one gradient step per sample and κ (named on the chart)
-SAMPLES = 500  # test samples per point; the profile is a curve to look at, not a reported number
+SAMPLES = 500  # test samples per point (the default of deadwooding.profile_samples); a curve to look at
 
 
 def default_sparsities() -> list[float]:
@@ -49,9 +50,14 @@ def _curve(model: nn.Module, config, sparsities: list[float], data: ArrayDataset
 
     scores = magnitudes(model)
     clean, robust = [], []
+    pruned = copy.deepcopy(model).eval()  # one copy; its weights are restored before each cut
+    weights, original = prunable(pruned), {n: p.detach().clone() for n, p in prunable(model).items()}
     for k in sparsities:
         mask, _ = cut(scores, dataclasses.replace(config, sparsity=k))
-        pruned = mask.apply(copy.deepcopy(model)).eval()
+        with torch.no_grad():
+            for n, p in weights.items():
+                p.copy_(original[n])
+            mask.apply(pruned)
         clean.append(accuracy(pruned, data))
         res = robustness.evaluate(pruned, data, attack, [epsilon], seed=seed, checks=False, warn=False)
         robust.append(res["accuracy"][res["epsilons"].index(epsilon)])

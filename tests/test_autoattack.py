@@ -215,7 +215,7 @@ def test_the_benchmark_says_where_the_ordering_and_the_margin_change():
     rows = [_row("deadwooding", 0.9, s, 0.70, 0.50, 0.70) for s in (0, 1)] + \
            [_row("magnitude", 0.9, s, 0.60, 0.55, 0.60) for s in (0, 1)] + \
            [_row("deadwooding", 0.99, s, 0.40, 0.30, 0.40) for s in (0, 1)] + \
-           [_row("magnitude", 0.99, s, 0.20, 0.10, 0.20) for s in (0, 1)]
+           [_row("magnitude", 0.99, s, 0.45, 0.10, 0.20) for s in (0, 1)]  # PGD on all images ranks it first
     result = {"grid": {"epsilon": 0.1}, "rows": rows, "teachers": {},
               "evaluation": {"steps": 10, "samples": None, "attack_samples": 200,
                              "packages": {"autoattack": {"name": "torchattacks", "version": "3.5.1"}}}}
@@ -223,6 +223,8 @@ def test_the_benchmark_says_where_the_ordering_and_the_margin_change():
     assert "| deadwooding | 0.9 | 0.900 ± 0.000 | 0.700 ± 0.000 | 0.700 ± 0.000 | 0.500 ± 0.000 | +0.200 |" in text
     assert ("sparsity 0.9: PGD deadwooding > magnitude; AutoAttack magnitude > deadwooding (the order changes); "
             "Deadwooding's margin under PGD +0.100; Deadwooding's margin under AutoAttack -0.050") in text
+    # Both orderings rank the same 200 images: PGD on all of them would put magnitude first at 0.99.
+    assert "PGD-10 and AutoAttack on the same 200 images" in text
     assert "sparsity 0.99: PGD deadwooding > magnitude; AutoAttack deadwooding > magnitude (same order)" in text
     assert "torchattacks 3.5.1" in text and json.dumps(rows)  # rows stay JSON-ready
 

@@ -15,7 +15,7 @@ SPARSITY = 0.9
 # The registry's MLP, and a torchvision architecture with BatchNorm, depthwise convolutions and
 # residual connections (shortened: one epoch a stage).
 MODELS = {"mlp": {}, "torchvision:shufflenet_v2_x0_5": dict(
-    teacher=TeacherConfig(epochs=1), deadwooding=DeadwoodingConfig(epochs=1), hydra=HydraConfig(epochs=1),
+    teacher=TeacherConfig(epochs=1), deadwooding=DeadwoodingConfig(epochs=1, profile_samples=30), hydra=HydraConfig(epochs=1),
     finetune=FinetuneConfig(epochs=1))}
 
 

@@ -30,7 +30,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def _flag(prefix: str, name: str) -> str:
-    return "--" + (f"{prefix}-" if prefix else "") + name.replace("_", "-")
+    return "--" + (f"{prefix}-" if prefix else "").replace("_", "-") + name.replace("_", "-")
 
 
 def _add_field(group, prefix: str, f: dataclasses.Field, owner):

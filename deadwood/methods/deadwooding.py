@@ -245,7 +245,9 @@ def prune(ctx: PruneContext) -> PruneResult:
         emit(ctx.on_event, "cached", STAGE.name)
     else:
         solved = solve(ctx, keep_open=keep)
-        profile = sparsity_profile(solved.student, ctx.teacher, ctx.test, config)
+        samples = config.deadwooding.profile_samples
+        profile = (sparsity_profile(solved.student, ctx.teacher, ctx.test, config, samples=samples)
+                   if samples else None)  # 92 cuts and attacks: on a large network, a cost to choose
         if ctx.solves is not None and not keep:
             history = [{k: v for k, v in h.items() if k != "dead_fraction"} for h in solved.history]
             ctx.solves.save(config, solved.student.state_dict(),
