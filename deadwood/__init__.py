@@ -18,11 +18,12 @@ from .masks import Mask  # noqa: E402
 from .methods import get_method, method_names  # noqa: E402
 from .models import build_model, model_for, model_names  # noqa: E402
 from .pipeline import Cache, run  # noqa: E402
+from .prune_api import Pruned, prune  # noqa: E402
 from .record import LoadedRun, RunRecord, load_run  # noqa: E402
 
 __all__ = [
     "RunConfig", "TeacherConfig", "DeadwoodingConfig", "CutConfig", "HydraConfig", "FinetuneConfig", "EvalConfig", "LayersConfig",
     "with_updates", "load_dataset", "dataset_info", "dataset_names", "build_model", "model_for", "model_names",
-    "method_names", "get_method", "run", "Cache", "load_run", "LoadedRun", "RunRecord", "Mask", "Event",
+    "method_names", "get_method", "run", "prune", "Pruned", "Cache", "load_run", "LoadedRun", "RunRecord", "Mask", "Event",
     "DeadwoodError", "ConfigError", "DatasetNotFound", "DatasetFileError", "RunFileError", "RunStopped",
 ]
