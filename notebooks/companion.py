@@ -50,6 +50,12 @@ def config(**updates) -> deadwood.RunConfig:
     return deadwood.with_updates(cfg, **updates)
 
 
+def overrides(**updates) -> dict:
+    """``updates`` (dotted names) as ``overrides`` for :func:`deadwood.prune`; in quick mode the quick
+    settings replace them where both name a field."""
+    return {**updates, **(_QUICK_UPDATES if QUICK else {})}
+
+
 def banner() -> None:
     """Say which configuration this notebook runs (the stored outputs must say 'embedded default')."""
     mode = "QUICK (DEADWOOD_NOTEBOOK_QUICK=1: shrunk for the tests)" if QUICK else "embedded default"
