@@ -372,7 +372,8 @@ def data_digest(name: str, data_dir=None, seed: int = 0, image_size: int = 32) -
     from (an image folder: every image's path and bytes; torchvision's sets: their files), the
     digest of arrays handed to deadwood.prune, or for the embedded sets, which are generated,
     their generator (name, seed, scikit-learn's version; the generating code is in the code
-    fingerprint). Never the folder's path: the same data in two places share cached runs."""
+    fingerprint). Never the folder's path: the same data in two places share cached runs. Files that
+    are absent give a key no computed run can have (the run stops when it loads them)."""
     if name.startswith(USER):
         _user(name)
         return name
@@ -387,9 +388,9 @@ def data_digest(name: str, data_dir=None, seed: int = 0, image_size: int = 32) -
         return f"{name}:seed={seed}:scikit-learn={version('scikit-learn')}"
     from .checkpoint import file_digest
 
-    root = _require_dir(info, data_dir)
-    if any(not (root / f).is_file() for f in info.files):
-        raise _missing(info, root)
+    root = Path(data_dir).expanduser() if data_dir is not None else None
+    if root is None or any(not (root / f).is_file() for f in info.files):
+        return f"{name}:absent"  # nothing can be computed without the files; loading them says what is missing
     h = hashlib.sha256(name.encode())
     for f in info.files:
         h.update(f"{f}={file_digest(root / f)}".encode())

@@ -85,6 +85,8 @@ def test_keys_of_torchvision_sets_hash_their_files(tmp_path):
     one, two, other = (write_mnist(tmp_path / w, seed=s) for w, s in (("one", 0), ("two", 0), ("three", 1)))
     keys = [RunConfig(dataset="mnist", data_dir=str(p)).key() for p in (one, two, other)]
     assert keys[0] == keys[1] != keys[2]
+    absent = RunConfig(dataset="mnist", data_dir=str(tmp_path / "nowhere")).key()  # a key, not an error: the
+    assert absent not in keys  # run says what is missing when it loads the files
 
 
 def test_keys_hold_the_checkpoint_by_content(tmp_path):
