@@ -6,8 +6,8 @@
 
 Every stage setting of ``run`` is a flag here too (``--finetune-epochs``, ``--deadwooding-*``,
 ...), applied to every grid point. ``--gpu`` is the 32x32 GPU mode: device cuda, model resnet20
-(or vgg, or any ``torchvision:NAME``; ``--device cpu`` times it on the CPU), CIFAR-10 when ``--data-dir`` holds it, otherwise a synthetic stand-in that is timed and
-never scored. Interrupt it at any time: rerunning the same command resumes from the cached runs.
+(or vgg, or any ``torchvision:NAME``; ``--device cpu`` times it on the CPU), CIFAR-10 when
+``--data-dir`` holds it, otherwise a synthetic stand-in that is timed and never scored. Interrupt it at any time: rerunning the same command resumes from the cached runs.
 ``--workers N`` (or ``--ray-address ADDR``) computes the grid's teachers, solves and runs as Ray tasks
 (:mod:`deadwood.bench.executor`); the rows are the same.
 """
