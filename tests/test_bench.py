@@ -11,6 +11,7 @@ import torch
 from deadwood import bench
 from deadwood.cli import main
 from deadwood.record import load_run
+from deadwood.models import build_model
 from deadwood.bench.throughput import SYNTHETIC_NAME, step_throughput, synthetic_32x32
 from conftest import tiny
 from fakedata import write_cifar10
@@ -167,9 +168,10 @@ BAD = [
     (["--seeds", "-1"], "every seed must be a whole number >= 0, got -1"),
     (["--epsilon", "-0.1"], "epsilon must be a number >= 0"),
     (["--model", "resnet20"], "model 'resnet20' does not fit dataset 'digits'"),
-    (["--gpu", "--model", "mlp"], "--gpu runs resnet20 or vgg on 32x32 inputs, not 'mlp'"),
+    (["--gpu", "--model", "mlp"], "--gpu runs resnet20 or vgg or torchvision:NAME on 32x32 inputs, not 'mlp'"),
     (["--gpu", "--dataset", "mnist"], "--gpu runs on 32x32 CIFAR-10 (or its synthetic stand-in), not 'mnist'"),
     (["--threads", "0"], "threads must be a whole number >= 1, got 0"),
+    (["--throughput-samples", "-1"], "--throughput-samples must be >= 0, got -1"),
     (["--sparsities", "lots"], "invalid float value: 'lots'"),
     (["--dataset", "mnist", "--model", "lenet5", "--data-dir", "{tmp}/nowhere"], "dataset 'mnist' not found"),
 ]
@@ -225,7 +227,25 @@ def test_step_throughput_runs_the_32x32_models_on_cpu():
     assert set(rates) == set(t["ratios"]) and all(v > 0 and math.isfinite(v) for v in rates.values())
     assert t["ratios"]["plain"] == 1.0
     assert t["ratios"]["dual"] == pytest.approx(rates["plain"] / rates["dual"])
+    assert t["dual_vs_finetune"] == pytest.approx(rates["finetune"] / rates["dual"])
     assert t["pgd_overhead"]["samples"] == 8
+    # one step of each kind holds at least its batch's activations and the weights' gradients
+    memory = t["peak_memory_bytes"]
+    grads = sum(p.numel() * 4 for p in build_model("resnet20", data.info).parameters())
+    assert set(memory) == {"plain", "adversarial", "finetune", "dual"} and all(v >= grads for v in memory.values())
+    assert "profile_memory" in t["memory_method"]
+
+
+def test_gpu_mode_times_a_torchvision_model_on_cpu_without_the_pgd_timing(tmp_path):
+    out = tmp_path / "out"
+    code = main(["bench", "--gpu", "--device", "cpu", "--model", "torchvision:resnet18", "--batch-size", "2",
+                 "--out", str(out), "--throughput-steps", "1", "--throughput-repeats", "1",
+                 "--throughput-samples", "0"])
+    assert code == 0
+    t = json.loads((out / "bench.json").read_text())["throughput"]
+    assert t["model"] == "torchvision:resnet18" and t["pgd_overhead"] is None and "pgd_eval" not in t["ratios"]
+    md = (out / "bench.md").read_text()
+    assert "Dual step vs fine-tune step: " in md and "peak memory of one step (MiB)" in md and "PGD" not in md
 
 
 def test_gpu_mode_on_cpu_with_the_synthetic_stand_in(tmp_path, capsys):

@@ -53,3 +53,48 @@ def test_dual_pace_keeps_the_per_epoch_rise_and_starts_within_the_first_epoch():
     # MNIST: 282 steps an epoch, updates every 23 steps whose steps add up to s per epoch
     every, step = dual_pace(23, 0.05, 18000, 64)
     assert every == 23 and step * 282 / 23 == pytest.approx(0.05)
+
+
+def test_constraint_captures_do_not_outlive_a_step():
+    """The hooks on every prunable layer keep activations for the step that reads them only: once
+    the Lagrangian's backward is done, no layer output captured during the step (the attack's
+    probe, the clean + adversarial pass, the teacher's pass) is still alive, and later forward
+    passes (an accuracy check, fine-tuning's distillation) are not captured."""
+    import weakref
+
+    from deadwood.bench.throughput import synthetic_32x32
+    from deadwood.config import RunConfig
+    from deadwood.methods.deadwooding import dual_solve
+    from deadwood.models import build_model
+
+    data = synthetic_32x32(8)
+    teacher = build_model("resnet20", data.info, seed=0).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    ctx = PruneContext(teacher, RunConfig(batch_size=4), data, data, torch.device("cpu"))
+    student = ctx.student().train()
+    solve = dual_solve(student, ctx, len(data))
+    seen = []  # weak references to every output of every prunable layer of both models
+
+    def watch(module, args, output):
+        seen.append(weakref.ref(output))
+
+    layers = deadwooding._modules_of(student, solve.problem.layers)
+    handles = [m.register_forward_hook(watch) for m in layers.values()]
+    handles += [m.register_forward_hook(watch) for m in deadwooding._modules_of(teacher, solve.problem.layers).values()]
+    try:
+        for _ in range(2):
+            loss, _ = solve.lagrangian(data.x[:4], data.y[:4])
+            loss.backward()
+            del loss
+            assert seen and all(r() is None for r in seen), \
+                f"{sum(r() is not None for r in seen)} of {len(seen)} captured activations outlived the step"
+            seen.clear()
+            with torch.no_grad():
+                student(data.x)
+                teacher(data.x)
+            assert not solve.problem.s_cap.out and not solve.problem.t_cap.out
+    finally:
+        for h in handles:
+            h.remove()
+        solve.close()

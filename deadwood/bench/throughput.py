@@ -118,10 +118,10 @@ def _stepper(step, params, x, y, *, steps: int, amp: bool):
 
     opt = torch.optim.Adam(params, lr=1e-6)  # a tiny step: the model barely moves while timed
 
-    def block() -> float:
+    def block(n: int = steps) -> float:
         _sync(x.device)
         t = time.perf_counter()
-        for _ in range(steps):
+        for _ in range(n):
             with autocast(x.device, amp):
                 loss, _ = step(x, y)
             opt.zero_grad(set_to_none=True)
@@ -131,6 +131,46 @@ def _stepper(step, params, x, y, *, steps: int, amp: bool):
         return time.perf_counter() - t
 
     return block
+
+
+MEMORY_METHODS = {
+    "cpu": "torch.profiler (profile_memory): every allocation and free of torch's CPU allocator during one step, "
+           "in order; the peak of their running sum",
+    "cuda": "torch.cuda.max_memory_allocated during one step, less what was allocated before it",
+}
+
+
+def _cpu_peak_bytes(run) -> int:
+    """Peak bytes that torch's CPU allocator holds during ``run()`` above what it held before.
+
+    The profiler records each allocation and free with its size and time; the running sum of
+    those, in time order, is what the step holds at each moment. Peak RSS would also count
+    Python objects, the allocator's retained pages and whatever ran before in the process."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        run()
+    events = [e for e in prof.profiler.kineto_results.events()
+              if e.name() == "[memory]" and e.device_type() == DeviceType.CPU]
+    held = peak = 0
+    for e in sorted(events, key=lambda e: e.start_ns()):
+        held += e.nbytes()
+        peak = max(peak, held)
+    return peak
+
+
+def step_peak_memory(block, device: torch.device) -> int:
+    """Peak bytes one step of ``block`` (a :func:`_stepper`, already warmed up, so the optimizer's
+    state exists) allocates above what was live when it started: its activations, gradients,
+    attack and constraint tensors. Method: :data:`MEMORY_METHODS` for the device type."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        block(1)
+        return torch.cuda.max_memory_allocated(device) - base
+    return _cpu_peak_bytes(lambda: block(1))
 
 
 def step_throughput(model_name: str, train: ArrayDataset, test: ArrayDataset, *, epsilon: float = 0.1,
@@ -145,7 +185,10 @@ def step_throughput(model_name: str, train: ArrayDataset, test: ArrayDataset, *,
     median of ``repeats``;
     ``pgd_eval`` is foolbox PGD (``pgd_steps`` steps, one epsilon) over ``eval_samples`` test
     images, from :func:`pgd_overhead`, which also times plain-torch PGD on the same work.
-    ``ratios`` are seconds per image relative to the plain step. The weights are a fresh
+    ``eval_samples`` 0 leaves the evaluation out. ``ratios`` are seconds per image relative to the
+    plain step, ``dual_vs_finetune`` a dual step's seconds over a fine-tune step's;
+    ``peak_memory_bytes`` is one step of each kind, measured after the timing
+    (:func:`step_peak_memory`). The weights are a fresh
     initialisation (a step costs the same whatever the weights); ``config`` (a RunConfig, default
     the embedded one with this epsilon) supplies the Deadwooding and fine-tuning settings.
     """
@@ -195,22 +238,28 @@ def step_throughput(model_name: str, train: ArrayDataset, test: ArrayDataset, *,
                 t = block()
                 if r:
                     seconds[k].append(t)
+        # After the timing, so every optimizer's state exists and no step pays for its first one.
+        memory = {k: step_peak_memory(block, device) for k, block in blocks.items()}
     finally:
         solve.close()
     rates = {k: batch_size * steps / statistics.median(v) for k, v in seconds.items()}
-    evalset = test.subset(eval_samples, seed).to(device)
-    overhead = pgd_overhead(fresh().eval(), evalset, epsilon, pgd_steps, repeats, batch_size=512, seed=seed)
-    rates["pgd_eval"] = overhead["samples"] / overhead["foolbox_seconds"]
+    overhead = None
+    if eval_samples:
+        evalset = test.subset(eval_samples, seed).to(device)
+        overhead = pgd_overhead(fresh().eval(), evalset, epsilon, pgd_steps, repeats, batch_size=512, seed=seed)
+        rates["pgd_eval"] = overhead["samples"] / overhead["foolbox_seconds"]
     return {
         "device": str(device), "device_name": device_name(device), "threads": torch.get_num_threads(),
         "amp": bool(amp and device.type == "cuda"), "model": model_name, "dataset": train.info.name,
         "batch_size": batch_size, "steps": steps, "repeats": repeats, "epsilon": epsilon,
-        "pgd_steps": pgd_steps, "eval_samples": overhead["samples"],
+        "pgd_steps": pgd_steps, "eval_samples": overhead["samples"] if overhead else 0,
         "images_per_second": rates,
         "ratios": {k: rates["plain"] / v for k, v in rates.items()},
+        "dual_vs_finetune": rates["finetune"] / rates["dual"],
         "seconds": seconds,
-        "pgd_overhead": {k: overhead[k] for k in ("foolbox_seconds", "plain_seconds", "ratio", "samples",
-                                                  "batch_size", "steps")},
+        "peak_memory_bytes": memory, "memory_method": MEMORY_METHODS[device.type],
+        "pgd_overhead": overhead and {k: overhead[k] for k in ("foolbox_seconds", "plain_seconds", "ratio",
+                                                               "samples", "batch_size", "steps")},
     }
 
 
@@ -227,18 +276,27 @@ STEP_LABELS = {
 def throughput_lines(t: dict) -> list[str]:
     """``step_throughput``'s result as a markdown table and a line on foolbox's cost."""
     o = t["pgd_overhead"]
+    memory = t.get("peak_memory_bytes") or {}
     head = (f"Device {t['device']} ({t['device_name']}), {t['threads']} torch thread(s), "
             f"{'bfloat16 autocast, ' if t['amp'] else ''}model {t['model']} on {t['dataset']}; "
-            f"training steps on batches of {t['batch_size']} (median of {t['repeats']} x {t['steps']} steps), "
-            f"PGD-{t['pgd_steps']} at epsilon {t['epsilon']} over {t['eval_samples']} test images.")
-    lines = [head, "", "| step | images/s | seconds per image vs plain step |", "|---|---:|---:|"]
+            f"training steps on batches of {t['batch_size']} (median of {t['repeats']} x {t['steps']} steps)"
+            + (f", PGD-{t['pgd_steps']} at epsilon {t['epsilon']} over {t['eval_samples']} test images." if o else "."))
+    lines = [head, "", "| step | images/s | seconds per image vs plain step | peak memory of one step (MiB) |",
+             "|---|---:|---:|---:|"]
     for k, label in STEP_LABELS.items():
         if k in t["images_per_second"]:
             rate = t["images_per_second"][k]
-            lines.append(f"| {label} | {rate:,.0f} | {t['ratios'][k]:.2f}x |" if rate >= 10 else
-                         f"| {label} | {rate:,.2f} | {t['ratios'][k]:.0f}x |")
-    lines += ["", f"foolbox PGD vs plain-torch PGD on the same images and steps: {o['foolbox_seconds']:.3f} s vs "
-                  f"{o['plain_seconds']:.3f} s, ratio {o['ratio']:.2f}x."]
+            mib = f"{memory[k] / 2 ** 20:,.0f}" if k in memory else ""
+            lines.append(f"| {label} | {rate:,.0f} | {t['ratios'][k]:.2f}x | {mib} |" if rate >= 10 else
+                         f"| {label} | {rate:,.2f} | {t['ratios'][k]:.{0 if t['ratios'][k] >= 10 else 2}f}x | {mib} |")
+    if "dual_vs_finetune" in t:
+        m = (f", peak memory {memory['dual'] / memory['finetune']:.2f}x" if memory.get("finetune") else "")
+        lines += ["", f"Dual step vs fine-tune step: {t['dual_vs_finetune']:.2f}x the seconds{m}."]
+    if memory:
+        lines += ["", f"Peak memory: what one step allocates above what was live before it; {t['memory_method']}."]
+    if o:
+        lines += ["", f"foolbox PGD vs plain-torch PGD on the same images and steps: {o['foolbox_seconds']:.3f} s vs "
+                      f"{o['plain_seconds']:.3f} s, ratio {o['ratio']:.2f}x."]
     a = t.get("autoattack_cost")
     if a:
         lines += ["", f"AutoAttack vs PGD-{a['pgd_steps']} per test image, on the same {a['samples']} images of a "

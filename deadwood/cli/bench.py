@@ -6,8 +6,8 @@
 
 Every stage setting of ``run`` is a flag here too (``--finetune-epochs``, ``--deadwooding-*``,
 ...), applied to every grid point. ``--gpu`` is the 32x32 GPU mode: device cuda, model resnet20
-(or vgg), CIFAR-10 when ``--data-dir`` holds it, otherwise a synthetic stand-in that is timed and
-never scored. Interrupt it at any time: rerunning the same command resumes from the cached runs.
+(or vgg, or any ``torchvision:NAME``; ``--device cpu`` times it on the CPU), CIFAR-10 when
+``--data-dir`` holds it, otherwise a synthetic stand-in that is timed and never scored. Interrupt it at any time: rerunning the same command resumes from the cached runs.
 ``--workers N`` (or ``--ray-address ADDR``) computes the grid's teachers, solves and runs as Ray tasks
 (:mod:`deadwood.bench.executor`); the rows are the same.
 """
@@ -39,7 +39,8 @@ def add_bench_command(sub) -> None:
     g = b.add_argument_group("grid")
     g.add_argument("--dataset", help="(default: digits; with --gpu: cifar10 when --data-dir holds it, "
                                      "else the synthetic 32x32 stand-in)")
-    g.add_argument("--model", help=f"(default: mlp; with --gpu: resnet20; one of {', '.join(GPU_MODELS)})")
+    g.add_argument("--model", help=f"(default: mlp; with --gpu: resnet20; one of {', '.join(GPU_MODELS)} "
+                                   "or torchvision:NAME)")
     g.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
                    help=f"(default: {' '.join(DEFAULT_METHODS)}; any of: {', '.join(method_names())})")
     g.add_argument("--sparsities", nargs="+", type=float, default=list(DEFAULT_SPARSITIES),
@@ -59,8 +60,8 @@ def add_bench_command(sub) -> None:
                    "process, Ray not started")
     g.add_argument("--ray-address", help="join the Ray cluster at ADDR (host:port of `ray start --head`) instead; "
                    "its CPUs set how many points run at once")
-    g.add_argument("--gpu", action="store_true", help="the 32x32 GPU mode (resnet20/vgg on CIFAR-10, or a "
-                   "synthetic stand-in for timing only)")
+    g.add_argument("--gpu", action="store_true", help="the 32x32 GPU mode (resnet20/vgg/torchvision:NAME on "
+                   "CIFAR-10, or a synthetic stand-in for timing only; --device cpu times it on the CPU)")
     g.add_argument("--attack", nargs="+", default=list(BENCH_ATTACKS), choices=BENCH_ATTACKS,
                    help="robust-accuracy columns: pgd (the run record's own) and autoattack (the standard "
                         "version, on --autoattack-samples test images per run and teacher, with PGD-10 on the "
@@ -73,7 +74,7 @@ def add_bench_command(sub) -> None:
     g.add_argument("--throughput-steps", type=int, default=20, help="steps per timed repeat (default: 20)")
     g.add_argument("--throughput-repeats", type=int, default=5, help="repeats, median reported (default: 5)")
     g.add_argument("--throughput-samples", type=int, default=512,
-                   help="test images for the PGD timing (default: 512)")
+                   help="test images for the PGD timing; 0 leaves the PGD timing out (default: 512)")
     g.add_argument("--deploy", action="store_true", help="measure what each cut buys (latency dense vs CSR vs "
                    "BCR, file sizes, the crossover) for the first seed of each method and sparsity (default: off)")
     g.add_argument("--deploy-repeats", type=int, default=30, help="timed calls per form, median reported "
@@ -104,9 +105,11 @@ def _check(ns) -> None:
     check_threads(ns.threads)
     if ns.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {ns.workers}")
-    for name in ("throughput_steps", "throughput_repeats", "throughput_samples", "deploy_repeats"):
+    for name in ("throughput_steps", "throughput_repeats", "deploy_repeats"):
         if getattr(ns, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(ns, name)}")
+    if ns.throughput_samples < 0:
+        raise ConfigError(f"--throughput-samples must be >= 0, got {ns.throughput_samples}")
 
 
 def _progress():
@@ -147,8 +150,9 @@ def _bench(ns) -> int:
     command = "deadwood " + " ".join(shlex.quote(a) for a in getattr(ns, "argv", None) or ["bench"])
     note = ""
     if ns.gpu:
-        if ns.model not in (None, *GPU_MODELS):
-            raise ConfigError(f"--gpu runs {' or '.join(GPU_MODELS)} on 32x32 inputs, not '{ns.model}'")
+        if ns.model not in (None, *GPU_MODELS) and not str(ns.model).startswith("torchvision:"):
+            raise ConfigError(f"--gpu runs {' or '.join(GPU_MODELS)} or torchvision:NAME on 32x32 inputs, "
+                              f"not '{ns.model}'")
         ns.model = ns.model or "resnet20"
         ns.device = ns.device or "cuda"
         ns.dataset, note = _gpu_setting(ns)

@@ -24,6 +24,7 @@ estimated once over the training set before the solve.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Optional
 
@@ -52,17 +53,34 @@ def _modules_of(model: nn.Module, names) -> dict[str, nn.Module]:
 
 
 class _Capture:
-    """Forward hooks that keep the output of each prunable layer from the last forward pass."""
+    """Forward hooks that keep the output of each prunable layer, from the forward passes run
+    inside :meth:`recording` only.
+
+    The problem clears them once ``g`` is computed (:meth:`DeadwoodingProblem.evaluate`): the
+    graph keeps what backward needs, and nothing outlives the step. Left in place, they would
+    hold the last batch of every layer between steps (the student's clean and adversarial
+    halves, the teacher's batch), and every other forward pass through the model (the attack,
+    the epoch's test accuracy, fine-tuning's distillation) would be captured for nothing."""
 
     def __init__(self, model: nn.Module, names):
         self.out: dict[str, torch.Tensor] = {}
+        self.on = False
         self.handles = [m.register_forward_hook(self._hook(n)) for n, m in _modules_of(model, names).items()]
 
     def _hook(self, name):
         def hook(module, args, output):
-            self.out[name] = output
+            if self.on:
+                self.out[name] = output
 
         return hook
+
+    @contextmanager
+    def recording(self):
+        self.on = True
+        try:
+            yield self.out
+        finally:
+            self.on = False
 
     def close(self):
         for h in self.handles:
@@ -105,15 +123,20 @@ class DeadwoodingProblem:
 
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cfg, b = self.cfg, len(x)
-        with torch.no_grad():
+        with torch.no_grad(), self.t_cap.recording() as t_out:
             t_logits = self.teacher(x)
         xa = perturb(self.student, x, y, cfg.attack, self.eps, steps=cfg.pgd_steps, generator=self.gen)
-        out = self.student(torch.cat([x, xa]))  # clean and adversarial halves in one pass
+        with self.s_cap.recording() as s_out:
+            out = self.student(torch.cat([x, xa]))  # clean and adversarial halves in one pass
         s_logits, s_adv = out[:b], out[b:]
         g = []
-        for n in self.layers:
-            hs, ht = self.s_cap.out[n][:b].flatten(1), self.t_cap.out[n].flatten(1)
-            g.append(((hs - ht) ** 2).sum() / (ht ** 2).sum().clamp_min(1e-12) - cfg.delta_rep)
+        try:
+            for n in self.layers:
+                hs, ht = s_out[n][:b].flatten(1), t_out[n].flatten(1)
+                g.append(((hs - ht) ** 2).sum() / (ht ** 2).sum().clamp_min(1e-12) - cfg.delta_rep)
+        finally:  # the graph holds what backward needs; the captures must not outlive the step
+            s_out.clear()
+            t_out.clear()
         g.append(kd_loss(s_logits.float(), t_logits.float(), cfg.tau) - cfg.delta_kd)
         g.append(F.cross_entropy(s_adv.float(), y) - (1 + cfg.rho) * self.teacher_rob)
         return self.objective(), torch.stack([v.float() for v in g])
