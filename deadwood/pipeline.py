@@ -28,8 +28,8 @@ from .record import (DENSE_FILE, RECORD_FILE, LoadedRun, RunRecord, check_out, c
                      write_run)
 from .solves import SolveCache
 from . import robustness
-from .store import (atomic_save_state, atomic_write_json, check_writable, entry_lock, publish_dir,
-                    staging_dir)
+from .store import (WAITING, atomic_save_state, atomic_write_json, check_writable, entry_lock,
+                    publish_dir, staging_dir)
 from .train import accuracy, adversarial_step, distill_step, natural_step, run_epochs
 
 
@@ -176,9 +176,6 @@ def run(config: RunConfig, *, on_event: OnEvent = None, cache_dir=None, out=None
         device = resolve_device(config.device)
         with cpu_threads(device):
             return _compute(config, device, cache, final, on_event, out, force, use_cache)
-
-
-WAITING = "waiting for another process computing this "
 
 
 def _served(config: RunConfig, cache: Cache, on_event: OnEvent, out, force: bool, quiet: bool = False):

@@ -180,6 +180,7 @@ def _flat(folder: Path) -> bool:
 
 
 LOCK_POLL = 0.5  # seconds between tries for a lock another process holds
+WAITING = "waiting for another process computing this "  # + what: the 'waiting' events' message
 
 
 @contextlib.contextmanager
@@ -187,8 +188,9 @@ def entry_lock(final: Path, on_wait: Callable[[], None] | None = None) -> Iterat
     """Hold the cache entry ``final`` for this process while it computes it.
 
     An exclusive ``fcntl.flock`` on :func:`lock_path` (``ROOT/locks/KIND.NAME.lock`` for the entry
-    ``ROOT/KIND/NAME``), so two processes asked for the same entry compute it once: the second waits, calling ``on_wait()`` at every try (every
-    :data:`LOCK_POLL` s; it may raise to give up the wait), and then finds the entry published.
+    ``ROOT/KIND/NAME``), so two processes asked for the same entry compute it once: the second
+    waits, calling ``on_wait()`` at every try (every :data:`LOCK_POLL` s; it may raise to give up
+    the wait, as RunStopped does), and then finds the entry published.
     The kernel releases the lock when its holder ends, even by SIGKILL, so a crashed writer never
     blocks the next. Yields whether another process held it first (look in the cache again).
     The lock files stay (removing one would race a waiter): they are empty, kept apart from the

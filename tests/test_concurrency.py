@@ -18,8 +18,13 @@ SLOW = ["--method", "magnitude", "--teacher-epochs", "60", "--finetune-epochs", 
         "--evaluation-samples", "60", "--seed", "5"]
 
 
-def _cli(cache: Path, out: Path, *extra, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "deadwood", "run", *SLOW, *extra, "--cache-dir", str(cache),
+# a Dual solve long enough (about 5-10 s here) to be waited for
+SLOW_SOLVE = ["--method", "deadwooding", "--teacher-epochs", "2", "--deadwooding-epochs", "60", "--finetune-epochs",
+              "1", "--evaluation-steps", "2", "--evaluation-samples", "60", "--seed", "6"]
+
+
+def _cli(cache: Path, out: Path, *extra, log: Path, args=SLOW) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "deadwood", "run", *args, *extra, "--cache-dir", str(cache),
                              "--out", str(out)], stdout=subprocess.DEVNULL, stderr=open(log, "w"))
 
 
@@ -58,6 +63,23 @@ def test_two_processes_asking_for_one_run_compute_it_once_and_both_succeed(tmp_p
     assert c["config"]["sparsity"] == 0.8 and a["config"]["sparsity"] != 0.8
     found = cache_health.entries(cache)
     assert sorted(e.kind for e in found) == ["run", "run", "teacher"] and {e.state for e in found} == {"ok"}
+
+
+def test_a_solve_another_process_is_computing_is_waited_for_then_loaded(tmp_path):
+    cache = tmp_path / "cache"
+    first = _cli(cache, tmp_path / "a", "--sparsity", "0.9", log=tmp_path / "a.log", args=SLOW_SOLVE)
+    deadline = time.time() + 120
+    while not _held(cache, "solves"):
+        assert first.poll() is None and time.time() < deadline, (tmp_path / "a.log").read_text()
+        time.sleep(0.05)
+    second = _cli(cache, tmp_path / "b", "--sparsity", "0.8", log=tmp_path / "b.log", args=SLOW_SOLVE)
+    assert [p.wait(600) for p in (first, second)] == [0, 0], (tmp_path / "b.log").read_text()[-2000:]
+    assert "waiting for another process computing this solve" in (tmp_path / "b.log").read_text()
+    a, b = (json.loads((tmp_path / n / "record.json").read_text()) for n in "ab")
+    assert not a["prune_info"]["solve_cached"] and b["prune_info"]["solve_cached"]  # solved once
+    dual = [[h["lambdas"] for h in r["history"] if h["phase"] == "dual"] for r in (a, b)]
+    assert len(dual[0]) == 60 and dual[0] == dual[1]
+    assert {e.state for e in cache_health.entries(cache)} == {"ok"}
 
 
 def test_the_lock_is_released_when_its_holder_is_killed(tmp_path):

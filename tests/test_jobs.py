@@ -271,3 +271,23 @@ def test_run_pressed_again_while_queued_attaches_and_stop_leaves_the_queue_only_
         blocker.release.set()
         busy.stop()
         busy.job.wait(10)
+
+
+def test_waiting_for_another_process_shows_until_the_run_goes_on():
+    from deadwood.events import Event as E
+    go = threading.Event()
+    seen = threading.Event()
+
+    def runner(config, *, on_event=None, cache_dir=None):
+        on_event(E("waiting", "run", metrics={"message": "waiting for another process computing this run"}))
+        seen.set()
+        go.wait(10)
+        on_event(E("cached", "run"))
+
+    job = Job([tiny(seed=72)], runner=runner, queue=RunQueue(lambda: 1))
+    assert seen.wait(10)
+    view = job.view()
+    assert view.waiting == "waiting for another process computing this run" and "run" not in view.stages
+    go.set()
+    view = job.wait(10)
+    assert view.state == "done" and view.waiting is None and view.cached == [tiny(seed=72).key()]
