@@ -28,8 +28,7 @@ from .record import (DENSE_FILE, RECORD_FILE, LoadedRun, RunRecord, check_out, c
                      write_run)
 from .solves import SolveCache
 from . import robustness
-from .store import (WAITING, atomic_save_state, atomic_write_json, check_writable, entry_lock,
-                    publish_dir, staging_dir)
+from .store import WAITING, atomic_save_state, atomic_write_json, entry_lock, publish_dir, staging_dir
 from .train import accuracy, adversarial_step, distill_step, natural_step, run_epochs
 
 
@@ -165,7 +164,7 @@ def run(config: RunConfig, *, on_event: OnEvent = None, cache_dir=None, out=None
         loaded = _served(config, cache, on_event, out, force)
         if loaded is not None:
             return loaded
-    check_writable(cache.root)  # before the work, not when publishing it
+    cache.check_writable()  # before the work, not when publishing it
 
     # Another process computing this run holds its lock: wait, then serve what it published.
     with entry_lock(final, lambda: emit(on_event, "waiting", "run", metrics={"message": WAITING + "run"})) as waited:
