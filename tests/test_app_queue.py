@@ -154,3 +154,15 @@ def test_sparsity_and_epsilon_at_their_bounds_run_to_results(sparsity, epsilon):
     assert at.metric[0].value == f"{record.global_sparsity:.2%}"
     assert record.global_sparsity == pytest.approx(sparsity, abs=0.01)
     assert any(m.label == f"Robust accuracy (ε = {epsilon:g})" for m in at.metric)
+
+
+@pytest.mark.parametrize("where", ["a folder that does not exist", "a file, not a folder"])
+def test_a_data_folder_that_is_not_one_says_so_and_run_waits(where, tmp_path):
+    path = tmp_path / "nowhere" / "data"
+    if where.startswith("a file"):
+        path = tmp_path / "notes.txt"
+        path.write_text("not a folder")
+    at = open_app(seed=322, dataset="mnist")
+    widget(at, "data_dir").set_value(str(path)).run()
+    assert not at.exception and at.button(key="run").disabled
+    assert any(f"not found in {path}" in e.value and "missing" in e.value for e in at.error)
