@@ -201,8 +201,10 @@ def entry_lock(final: Path, on_wait: Callable[[], None] | None = None) -> Iterat
     The kernel releases the lock when its holder ends, even by SIGKILL, so a crashed writer never
     blocks the next. Yields whether another process held it first (look in the cache again).
     The lock files stay (removing one would race a waiter): they are empty, kept apart from the
-    entries, and ``deadwood cache`` passes them by."""
+    entries, and ``deadwood cache`` passes them by. Only a computation that fails (bad input found
+    late, say) in a cache this lock had to create removes what it created, so that nothing is written."""
     path = lock_path(final)
+    created = [d for d in [path.parent, *path.parent.parents] if not d.exists()]  # innermost first
     _make_parent(path)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -220,6 +222,15 @@ def entry_lock(final: Path, on_wait: Callable[[], None] | None = None) -> Iterat
                     on_wait()
                 time.sleep(LOCK_POLL)
         yield waited
+    except BaseException:
+        if created:
+            path.unlink(missing_ok=True)
+            for folder in created:
+                try:
+                    folder.rmdir()
+                except OSError:  # something else is in it now: it stays
+                    break
+        raise
     finally:
         os.close(fd)  # and with it the lock
 
