@@ -31,7 +31,7 @@ from . import fingerprint, robustness
 from .config import RunConfig
 from .errors import RunFileError
 from .record import DENSE_FILE, RECORD_FILE, RUN_FILES, LoadedRun, is_fraction, load_model, load_run, read_record
-from .store import default_cache_dir, load_state, process_alive
+from .store import check_writable, default_cache_dir, load_state, process_alive
 
 TEACHER_FILE = "teacher.json"
 
@@ -51,6 +51,14 @@ class Cache:
 
     def teacher_dir(self, config: RunConfig) -> Path:
         return self.root / "teachers" / config.teacher_key()
+
+    def check_writable(self) -> None:
+        """RunFileError naming the folder and how to choose another, unless entries can be written here."""
+        try:
+            check_writable(self.root)
+        except RunFileError as e:
+            raise RunFileError(f"{e}: the cache folder {self.root} must be writable; choose another with "
+                               "DEADWOOD_CACHE (or --cache-dir)") from None
 
     def has_run(self, config: RunConfig) -> bool:
         """Whether a sound run of ``config`` is cached: its record reads and agrees with itself

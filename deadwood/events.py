@@ -23,7 +23,9 @@ class Stage:
 class Event:
     """``kind``: 'start' (a stage begins; ``total`` = its epochs), 'epoch' (one done,
     ``metrics`` = its history entry), 'end' (stage done), 'cached' (served from disk),
-    'damaged' (the cached copy is damaged and is computed again; ``metrics["message"]`` says how)."""
+    'damaged' (the cached copy is damaged and is computed again; ``metrics["message"]`` says how),
+    'waiting' (another process computes this entry; sent at every try of its lock, until this
+    process computes or serves it; ``metrics["message"]`` says so)."""
 
     kind: str
     stage: str

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from .errors import ExportError
+from .errors import ExportError, RunFileError
 from .masks import Mask, prunable
 from .store import atomic_write_bytes, load_state
 
@@ -191,8 +191,8 @@ def export(run_dir, fmt: str, out=None) -> dict:
         data = torch_bytes(loaded.model, fmt)
     try:
         atomic_write_bytes(path, data)
-    except OSError as e:
-        raise ExportError(f"cannot write {path}: {e.strerror or e}") from None
+    except RunFileError as e:  # says which file and why
+        raise ExportError(str(e)) from None
     report["bytes"] = len(data)
     return report
 

@@ -26,11 +26,11 @@ from .masks import check_cuttable
 from .models import model_for
 from .cache import TEACHER_FILE, Cache
 from .errors import RunFileError
-from .record import (DENSE_FILE, LoadedRun, RunRecord, check_out, copy_run, load_run, sparsity_of, versions,
+from .record import (DENSE_FILE, RECORD_FILE, LoadedRun, RunRecord, check_out, copy_run, load_run, sparsity_of, versions,
                      write_run)
 from .solves import SolveCache
 from . import robustness
-from .store import atomic_save_state, atomic_write_json, check_writable, publish_dir, staging_dir
+from .store import WAITING, atomic_save_state, atomic_write_json, entry_lock, publish_dir, staging_dir
 from .train import accuracy, adversarial_step, distill_step, natural_step, run_epochs
 
 
@@ -163,20 +163,35 @@ def run(config: RunConfig, *, on_event: OnEvent = None, cache_dir=None, out=None
     cache = Cache(cache_dir)
     final = cache.run_dir(config)
     if use_cache:
-        loaded, damage = cache.load(config)
+        loaded = _served(config, cache, on_event, out, force)
         if loaded is not None:
-            emit(on_event, "cached", "run")
-            if out is not None:
-                copy_run(final, out, replace=force)
             return loaded
-        if damage:
-            emit(on_event, "damaged", "run", metrics={"message": damage})
     check_cuttable(model_for(config), config.sparsity, config.min_keep)  # a bad choice fails before any work
-    check_writable(cache.root)  # before the work, not when publishing it
+    cache.check_writable()  # before the work, not when publishing it
 
-    device = resolve_device(config.device)
-    with cpu_threads(device):
-        return _compute(config, device, cache, final, on_event, out, force, use_cache)
+    # Another process computing this run holds its lock: wait, then serve what it published.
+    with entry_lock(final, lambda: emit(on_event, "waiting", "run", metrics={"message": WAITING + "run"})) as waited:
+        if use_cache and (waited or (final / RECORD_FILE).exists()):
+            loaded = _served(config, cache, on_event, out, force, quiet=True)
+            if loaded is not None:
+                return loaded
+        device = resolve_device(config.device)
+        with cpu_threads(device):
+            return _compute(config, device, cache, final, on_event, out, force, use_cache)
+
+
+def _served(config: RunConfig, cache: Cache, on_event: OnEvent, out, force: bool, quiet: bool = False):
+    """The cached run of ``config`` ('cached' event; copied to ``out``), or None ('damaged' event
+    unless ``quiet``)."""
+    loaded, damage = cache.load(config)
+    if loaded is not None:
+        emit(on_event, "cached", "run")
+        if out is not None:
+            copy_run(cache.run_dir(config), out, replace=force)
+        return loaded
+    if damage and not quiet:
+        emit(on_event, "damaged", "run", metrics={"message": damage})
+    return None
 
 
 def _prefix(config: RunConfig, device: torch.device, cache: Cache, on_event: OnEvent, use_cache: bool,
@@ -188,7 +203,9 @@ def _prefix(config: RunConfig, device: torch.device, cache: Cache, on_event: OnE
     timings["data"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    teacher, tsum = get_teacher(config, train, test, device, cache, on_event, use_cache)
+    with entry_lock(cache.teacher_dir(config), lambda: emit(on_event, "waiting", TEACHER.name,
+                                                            metrics={"message": WAITING + "teacher"})):
+        teacher, tsum = get_teacher(config, train, test, device, cache, on_event, use_cache)
     timings["teacher"] = time.perf_counter() - t
     timings["teacher_training"] = tsum["seconds"]
     return train, test, teacher, tsum

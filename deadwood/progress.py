@@ -18,6 +18,7 @@ def progress_bars(label: Optional[str] = None, *, indent: str = "", leave: bool 
     from tqdm.auto import tqdm
 
     bars: dict = {}
+    waiting: set = set()
 
     def on_event(e: Event) -> None:
         if e.kind == "start":
@@ -35,5 +36,8 @@ def progress_bars(label: Optional[str] = None, *, indent: str = "", leave: bool 
             print(f"{stage(e.stage).short}: from cache", file=sys.stderr)
         elif e.kind == "damaged":
             print(f"warning: {e.metrics.get('message')}; computing it again", file=sys.stderr)
+        elif e.kind == "waiting" and e.stage not in waiting:  # repeated at every try: say it once
+            waiting.add(e.stage)
+            print(f"{stage(e.stage).short}: {e.metrics.get('message')}", file=sys.stderr)
 
     return on_event

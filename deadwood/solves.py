@@ -19,8 +19,9 @@ from typing import Optional
 from pathlib import Path
 
 from .errors import RunFileError
+from .events import emit
 from . import fingerprint
-from .store import atomic_save_state, atomic_write_json, load_state, publish_dir, staging_dir
+from .store import WAITING, atomic_save_state, atomic_write_json, entry_lock, load_state, publish_dir, staging_dir
 
 STATE_FILE, SUMMARY_FILE = "student.pt", "solve.json"
 FORMAT = 1
@@ -69,6 +70,12 @@ class SolveCache:
             return load_state(self.folder(config) / STATE_FILE), summary
         except (OSError, ValueError, RunFileError):  # damaged: recomputed and replaced
             return None
+
+    def lock(self, config, on_event=None, stage: str = "dual"):
+        """Hold this solve while computing it (:func:`deadwood.store.entry_lock`): another process
+        solving it makes this one wait ('waiting' events of ``stage``) and then load its result."""
+        return entry_lock(self.folder(config), lambda: emit(on_event, "waiting", stage,
+                                                            metrics={"message": WAITING + "solve"}))
 
     def save(self, config, state: dict, summary: dict) -> None:
         folder = self.folder(config)

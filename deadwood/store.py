@@ -5,6 +5,7 @@ place, so a crash leaves either the old file or the new one, never half of one.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -12,8 +13,15 @@ import re
 import secrets
 import shutil
 import tempfile
+import time
 import warnings
 from pathlib import Path
+from typing import Callable, Iterator
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no lock between processes (each still publishes atomically)
+    fcntl = None
 
 import torch
 
@@ -26,17 +34,24 @@ def default_cache_dir() -> Path:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file renamed into place. A write the system
+    refuses (a full disk, no permission) is a RunFileError naming the file, and leaves nothing."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise RunFileError(f"cannot write {path} ({e.strerror or e})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise RunFileError(f"cannot write {path} ({e.strerror or e})") from None
         raise
 
 
@@ -169,3 +184,58 @@ def _flat(folder: Path) -> bool:
     """A real folder of plain files only (what the engine stages): anything else is left alone."""
     return (folder.is_dir() and not folder.is_symlink()
             and all(f.is_file() and not f.is_symlink() for f in folder.iterdir()))
+
+
+LOCK_POLL = 0.5  # seconds between tries for a lock another process holds
+WAITING = "waiting for another process computing this "  # + what: the 'waiting' events' message
+
+
+@contextlib.contextmanager
+def entry_lock(final: Path, on_wait: Callable[[], None] | None = None) -> Iterator[bool]:
+    """Hold the cache entry ``final`` for this process while it computes it.
+
+    An exclusive ``fcntl.flock`` on :func:`lock_path` (``ROOT/locks/KIND.NAME.lock`` for the entry
+    ``ROOT/KIND/NAME``), so two processes asked for the same entry compute it once: the second
+    waits, calling ``on_wait()`` at every try (every :data:`LOCK_POLL` s; it may raise to give up
+    the wait, as RunStopped does), and then finds the entry published.
+    The kernel releases the lock when its holder ends, even by SIGKILL, so a crashed writer never
+    blocks the next. Yields whether another process held it first (look in the cache again).
+    The lock files stay (removing one would race a waiter): they are empty, kept apart from the
+    entries, and ``deadwood cache`` passes them by. Only a computation that fails (bad input found
+    late, say) in a cache this lock had to create removes what it created, so that nothing is written."""
+    path = lock_path(final)
+    created = [d for d in [path.parent, *path.parent.parents] if not d.exists()]  # innermost first
+    _make_parent(path)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise RunFileError(f"cannot write into {final.parent} ({e.strerror or e})") from None
+    try:
+        waited = False
+        while fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                waited = True
+                if on_wait is not None:
+                    on_wait()
+                time.sleep(LOCK_POLL)
+        yield waited
+    except BaseException:
+        if created:
+            path.unlink(missing_ok=True)
+            for folder in created:
+                try:
+                    folder.rmdir()
+                except OSError:  # something else is in it now: it stays
+                    break
+        raise
+    finally:
+        os.close(fd)  # and with it the lock
+
+
+def lock_path(final: Path) -> Path:
+    """The lock file of the cache entry ``final`` (``ROOT/KIND/NAME``): ``ROOT/locks/KIND.NAME.lock``."""
+    final = Path(final)
+    return final.parent.parent / "locks" / f"{final.parent.name}.{final.name}.lock"

@@ -16,10 +16,17 @@ relays events. Starting one costs about 2 s (mostly importing torch), so
 workers are long-lived: :func:`warm` starts two ahead of the first Run, a job that
 takes the last idle worker starts a spare for the next, and a finished job hands
 its worker back (up to :data:`IDLE_WORKERS` idle ones are kept).
+
+How many jobs compute at once is bounded (:func:`max_runs`, ``$DEADWOOD_MAX_RUNS``, default 1: on
+a 2-core machine two runs at once take as long as one after the other, and each page waits for its
+result twice as long). The others wait in :data:`QUEUE`, first come first served, and their view says
+how many runs are ahead of them. Every page that follows a job holds a :class:`Watch` with a token;
+a page reloaded with that token (:func:`find`) follows the same job again.
 """
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -58,7 +65,7 @@ class JobView:
     """A snapshot of a job, safe to read while the job goes on."""
 
     configs: tuple[RunConfig, ...]
-    state: str  # running, done, stopped, failed
+    state: str  # queued, running, done, stopped, failed
     index: int  # the configuration being (or last) run
     stages: dict[str, StageProgress]
     history: list[dict]  # epoch entries of the configuration being run
@@ -69,10 +76,13 @@ class JobView:
     seconds: float
     pid: int | None = None  # the process computing the job (None until it has one)
     notices: list[str] = field(default_factory=list)  # damaged cache entries found and recomputed
+    ahead: int = 0  # while queued: the runs ahead of this job (computing, or queued before it)
+    waiting: str | None = None  # while another process computes the same entry: what we wait for
 
     @property
     def running(self) -> bool:
-        return self.state == "running"
+        """Not finished yet: computing, or queued to compute."""
+        return self.state in ("queued", "running")
 
     @property
     def config(self) -> RunConfig:
@@ -89,18 +99,21 @@ class Job:
     ``cache_dir`` (default: ``$DEADWOOD_CACHE``, read now) is where results land.
     """
 
-    def __init__(self, configs: Sequence[RunConfig], *, runner: Callable | None = None, cache_dir=None):
+    def __init__(self, configs: Sequence[RunConfig], *, runner: Callable | None = None, cache_dir=None,
+                 queue: "RunQueue | None" = None):
         if not configs:
             raise ValueError("a job needs at least one configuration")
         self.configs = tuple(configs)
         self._runner = runner
+        self._queue = queue if queue is not None else QUEUE
         self._cache_dir = str(cache_dir if cache_dir is not None else default_cache_dir())
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._worker: _Worker | None = None
         self._pid: int | None = os.getpid() if runner is not None else None
         self._watchers = 0  # pages following the job through watch()
-        self._state, self._index = "running", 0
+        self._state, self._index = "queued", 0
+        self._waiting: str | None = None
         self._stages: dict[str, StageProgress] = {}
         self._history: list[dict] = []
         self._notices: list[str] = []
@@ -118,6 +131,7 @@ class Job:
     def stop(self) -> None:
         """Ask the run to stop at its next event; finished work (teacher, earlier runs) is kept."""
         self._stop.set()
+        self._queue.wake()  # a queued job leaves the queue now
         with self._lock:
             if self._worker is not None:
                 self._worker.request_stop()
@@ -131,6 +145,7 @@ class Job:
         return self.view()
 
     def view(self) -> JobView:
+        ahead = self._queue.ahead(self)
         with self._lock:
             return JobView(
                 configs=self.configs, state=self._state, index=self._index,
@@ -138,7 +153,7 @@ class Job:
                 history=list(self._history), finished=list(self._finished), cached=list(self._cached),
                 error=self._error, details=self._details,
                 seconds=(self._t1 or time.perf_counter()) - self._t0, pid=self._pid,
-                notices=list(self._notices))
+                notices=list(self._notices), ahead=ahead or 0, waiting=self._waiting)
 
     # ---------------------------------------------------------------- worker
     def _reset_stages(self, config: RunConfig) -> None:
@@ -148,16 +163,14 @@ class Job:
     def _work(self) -> None:
         state, error, details = "done", None, None
         try:
-            runner = self._runner or self._take_worker().run
-            for i, config in enumerate(self.configs):
-                if self._stop.is_set():
-                    raise RunStopped("stopped by the user")
-                with self._lock:
-                    self._index = i
-                    self._reset_stages(config)
-                runner(config, on_event=self._on_event, cache_dir=self._cache_dir)
-                with self._lock:
-                    self._finished.append(config.key())
+            if not self._queue.enter(self, self._stop):
+                raise RunStopped("stopped while queued")
+            with self._lock:
+                self._state = "running"
+            try:
+                self._run_all()
+            finally:
+                self._queue.leave(self)
         except RunStopped:
             state = "stopped"
         except WorkerError as e:  # already worded in the worker
@@ -174,6 +187,18 @@ class Job:
         if worker is not None:
             _release(worker)
 
+    def _run_all(self) -> None:
+        runner = self._runner or self._take_worker().run
+        for i, config in enumerate(self.configs):
+            if self._stop.is_set():
+                raise RunStopped("stopped by the user")
+            with self._lock:
+                self._index = i
+                self._reset_stages(config)
+            runner(config, on_event=self._on_event, cache_dir=self._cache_dir)
+            with self._lock:
+                self._finished.append(config.key())
+
     def _take_worker(self) -> "_Worker":
         worker = _acquire()
         with self._lock:
@@ -189,6 +214,10 @@ class Job:
             self._record(event)
 
     def _record(self, e: Event) -> None:
+        if e.kind == "waiting":  # another process computes this entry: its result is served after
+            self._waiting = e.metrics.get("message", "waiting for another process computing this run")
+            return
+        self._waiting = None
         if e.kind == "damaged":  # a damaged cache entry: computed again, and the page says so
             self._notices.append(e.metrics.get("message", f"a damaged {e.stage} in the cache"))
             return
@@ -217,47 +246,138 @@ class Job:
 class Watch:
     """One page's hold on a job that other pages may share (see :func:`watch`): the same
     ``configs`` and ``view()``; ``stop()`` lets go, and the job stops when the last page
-    following it lets go. A page that let go sees the job as stopped from then on."""
+    following it lets go (a queued job then leaves the queue). A page that let go sees the job as
+    stopped from then on. ``token`` names this hold: a page reloaded with it (:func:`find`) takes
+    the same hold again, so a reload neither loses the job nor counts as one more follower."""
 
     def __init__(self, job: Job):
         self.job, self.configs = job, job.configs
+        self.token = secrets.token_urlsafe(8)
         self._left: JobView | None = None
 
     def view(self) -> JobView:
         return self._left or self.job.view()
 
     def stop(self) -> None:
-        if self._left is not None:
-            return
         with _shared_lock:
+            if self._left is not None:
+                return
             self.job._watchers -= 1
             last = self.job._watchers <= 0
+            if not last:
+                self._left = replace(self.job.view(), state="stopped")
         if last:
             self.job.stop()  # this page now follows the job to its end
-        else:
-            self._left = replace(self.job.view(), state="stopped")
 
 
 _shared_lock = threading.Lock()
 _shared: dict[tuple, Job] = {}
+_holds: dict[str, Watch] = {}  # token -> hold, for pages that come back (a reload)
+KEEP_HOLDS = 256  # holds on finished jobs kept for a reload after the end; beyond it the oldest go
 
 
-def watch(configs: Sequence[RunConfig], cache_dir=None, runner: Callable | None = None) -> Watch:
-    """Follow a job of ``configs``: the one already computing them for another page, else a new one.
+def watch(configs: Sequence[RunConfig], cache_dir=None, runner: Callable | None = None,
+          holding: Watch | None = None) -> Watch:
+    """Follow a job of ``configs``: the one already computing (or queued) for another page, else a new one.
 
     Two pages pressing Run on the same settings then share one computation (and its
-    progress) instead of racing each other for the same cache entries. A ``runner`` computes a new
-    job in a thread instead of the worker process (see :class:`Job`).
+    progress) instead of racing each other for the same cache entries. ``holding``: the hold this
+    page already has, returned as it is when it follows that very job (Run pressed again while
+    it is queued or computing attaches once, never queues twice). A ``runner`` computes a new job in
+    a thread instead of the worker process (see :class:`Job`).
     """
     key = (tuple(c.key() for c in configs), str(cache_dir if cache_dir is not None else default_cache_dir()))
     with _shared_lock:
         for old in [k for k, job in _shared.items() if not job.joinable()]:
             del _shared[old]
         job = _shared.get(key)
+        if holding is not None and holding.job is job and holding._left is None:
+            return holding
         if job is None:
             job = _shared[key] = Job(configs, cache_dir=key[1], runner=runner)
         job._watchers += 1
-    return Watch(job)
+        hold = Watch(job)
+        _holds[hold.token] = hold
+        finished = [t for t, h in _holds.items() if not h.job.joinable()]
+        for t in finished[:max(0, len(_holds) - KEEP_HOLDS)]:
+            del _holds[t]
+    return hold
+
+
+def find(token: str | None) -> Watch | None:
+    """The hold named ``token`` (:attr:`Watch.token`), while this server process knows it; else None."""
+    with _shared_lock:
+        return _holds.get(token) if token else None
+
+
+def max_runs() -> int:
+    """How many jobs compute at once: ``$DEADWOOD_MAX_RUNS``, default 1 (read at each use).
+
+    A CPU run already uses every core it is given, so a second one at once only halves the speed of
+    both; a server with more cores, or GPUs, may raise it."""
+    raw = os.environ.get("DEADWOOD_MAX_RUNS", "").strip()
+    if not raw:
+        return 1
+    try:
+        limit = int(raw)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise DeadwoodError(f"DEADWOOD_MAX_RUNS must be a whole number of at least 1, got {raw!r}; "
+                            "restart the app with another value")
+    return limit
+
+
+class RunQueue:
+    """At most ``limit()`` jobs compute at once; the others wait here, first come first served."""
+
+    def __init__(self, limit: Callable[[], int] = max_runs):
+        self._limit = limit
+        self._cond = threading.Condition()
+        self._computing: list[Job] = []
+        self._waiting: list[Job] = []
+
+    def enter(self, job: Job, stopped: threading.Event) -> bool:
+        """Wait until ``job`` may compute (True), or until ``stopped`` is set (False: it left the queue).
+        A bad ``$DEADWOOD_MAX_RUNS`` raises DeadwoodError, which fails the job with its message."""
+        limit = self._limit()
+        with self._cond:
+            self._waiting.append(job)
+            try:
+                while not (self._waiting[0] is job and len(self._computing) < limit):
+                    if stopped.is_set():
+                        return False
+                    self._cond.wait()
+                self._computing.append(job)
+                return True
+            finally:
+                self._waiting.remove(job)
+                self._cond.notify_all()  # the next in line may go, and every queued view moves up
+
+    def leave(self, job: Job) -> None:
+        with self._cond:
+            self._computing.remove(job)
+            self._cond.notify_all()
+
+    def wake(self) -> None:
+        """Let waiting jobs look again (one of them was asked to stop)."""
+        with self._cond:
+            self._cond.notify_all()
+
+    def ahead(self, job: Job) -> int | None:
+        """The jobs ahead of ``job``: those computing and those queued before it; None unless queued."""
+        with self._cond:
+            if job not in self._waiting:
+                return None
+            return len(self._computing) + self._waiting.index(job)
+
+    def counts(self) -> tuple[int, int]:
+        """(computing, queued) now."""
+        with self._cond:
+            return len(self._computing), len(self._waiting)
+
+
+QUEUE = RunQueue()  # one per server process: every page's jobs
 
 
 def _insert_in_order(stages: dict, new: str) -> dict:

@@ -1,6 +1,8 @@
 """Runs for the pages: start a background job, follow it live, look up finished runs.
 
-Each page owns one job slot in the session. While a job runs, only a fragment
+Each page owns one job slot in the session, and names its job's hold in the page's address
+(``?live=<token>``): a reloaded page reads it back and follows the same job (:func:`current`).
+While a job is queued, the fragment says how many runs are ahead of it. While a job runs, only a fragment
 re-renders (every :data:`REFRESH` seconds): stage progress bars and a Stop button;
 the page's live chart, whose Plotly figure costs far more to build, in a second one
 every :data:`CHART_REFRESH` seconds; the rest of the page and the sidebar stay usable. The run itself computes in a worker process
@@ -33,7 +35,13 @@ jobs.warm()  # once per server: start workers now, so the first Run does not wai
 
 
 def current(slot: str) -> Watch | None:
-    return st.session_state.get(f"job:{slot}")
+    """The job this page follows: this session's, or after a reload the one its address names."""
+    job = st.session_state.get(f"job:{slot}")
+    if job is None:
+        job = jobs.find(st.query_params.get(slot))
+        if job is not None:
+            st.session_state[f"job:{slot}"] = job
+    return job
 
 
 def busy(slot: str) -> bool:
@@ -51,9 +59,19 @@ def start(slot: str, configs: Sequence[deadwood.RunConfig], sweep: bool = False)
     from deadwood.bench import executor
 
     runner = executor.batch_runner(configs) if sweep and executor.requested() else None
-    job = jobs.watch(configs, runner=runner)
+    job = jobs.watch(configs, runner=runner, holding=current(slot))
     st.session_state[f"job:{slot}"] = job
+    st.query_params[slot] = job.token  # a reload finds it again
     return job
+
+
+def queued_text(ahead: int) -> str:
+    try:
+        limit = jobs.max_runs()
+    except deadwood.DeadwoodError:  # the job itself fails with that message
+        limit = 1
+    return (f"Queued behind {ahead} run{'' if ahead == 1 else 's'}: it starts as soon as a place is free "
+            f"(this server computes {limit} run{'' if limit == 1 else 's'} at a time, `DEADWOOD_MAX_RUNS`).")
 
 
 def follow(job: Watch, live: Callable[[JobView], None] | None = None) -> None:
@@ -68,8 +86,13 @@ def follow(job: Watch, live: Callable[[JobView], None] | None = None) -> None:
         view = job.view()
         if not view.running:
             st.rerun()  # the whole page: it now draws the results
+        if view.state == "queued":
+            st.info(queued_text(view.ahead), icon=":material/hourglass_top:")
+        if view.waiting:
+            st.info(f"{view.waiting[0].upper()}{view.waiting[1:]}; its result is served here when it ends.",
+                    icon=":material/lock_clock:")
         cfg = view.config
-        head = f"Running **{cfg.method}** at κ = {cfg.sparsity:g}, ε = {cfg.epsilon:g} on {cfg.dataset}/{cfg.model}"
+        head = f"{'Queued' if view.state == 'queued' else 'Running'} **{cfg.method}** at κ = {cfg.sparsity:g}, ε = {cfg.epsilon:g} on {cfg.dataset}/{cfg.model}"
         if len(view.configs) > 1:
             head = f"Run {view.index + 1} of {len(view.configs)}: " + head[0].lower() + head[1:]
             st.progress(len(view.finished) / len(view.configs), text=f"{len(view.finished)} of "

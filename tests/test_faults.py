@@ -140,7 +140,9 @@ def test_a_read_only_cache_is_named_before_any_work(tmp_path, read_only, capsys)
     code = main(["run", "--method", "magnitude", "--cache-dir", str(read_only / "cache"), *TINY])
     assert code == 2
     captured = capsys.readouterr()
-    assert captured.err == f"error: cannot write into {read_only} (Permission denied)\n"  # no progress bar before it
+    assert captured.err == (f"error: cannot write into {read_only} (Permission denied): the cache folder "
+                            f"{read_only / 'cache'} must be writable; choose another with DEADWOOD_CACHE "
+                            "(or --cache-dir)\n")  # one line, and no progress bar before it
 
 
 def test_out_under_a_file_is_refused(tmp_path, capsys):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from deadwood.stages import planned as planned_stages
-from deadwood_app.jobs import Job, watch
+from deadwood_app.jobs import Job, RunQueue, find, watch
 from deadwood import ConfigError, DeadwoodingConfig, Event
 from deadwood.pipeline import Cache
 from deadwood.record import read_record
@@ -81,7 +81,8 @@ def test_a_worker_that_dies_fails_the_job_with_a_message_and_is_replaced():
     assert after.state == "done" and after.pid not in (None, dead)  # a new worker takes over
 
 
-def test_pages_running_the_same_settings_share_one_job_until_the_last_lets_go(tmp_path):
+def test_pages_running_the_same_settings_share_one_job_until_the_last_lets_go(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEADWOOD_MAX_RUNS", "2")  # `elsewhere` computes beside the first job, not after it
     configs = [tiny(deadwooding=DeadwoodingConfig(epochs=500), seed=23)]
     first, second = watch(configs), watch(configs)
     assert first.job is second.job  # one computation, followed by both pages
@@ -176,3 +177,117 @@ def test_a_damaged_cache_entry_is_a_notice_not_a_stage(fresh_cache):
 
     view = Job([tiny(seed=71)], runner=runner).wait(timeout=60)
     assert view.notices == ["record.json contradicts itself"] and "run" not in view.stages
+
+
+# --------------------------------------------------------------------------- the queue
+
+
+def _until(predicate, timeout=10):
+    deadline = time.time() + timeout
+    while not predicate():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_jobs_past_the_limit_queue_in_order_and_say_how_many_runs_are_ahead():
+    queue = RunQueue(lambda: 1)
+    runners = [Scripted(pause_at=(1, 1)) for _ in range(3)]
+    first = Job([tiny(sparsity=0.8)], runner=runners[0], queue=queue)
+    assert runners[0].reached.wait(10)
+    second = Job([tiny(sparsity=0.9)], runner=runners[1], queue=queue)
+    third = Job([tiny(sparsity=0.95)], runner=runners[2], queue=queue)
+    _until(lambda: queue.counts() == (1, 2))
+    assert first.view().state == "running" and first.view().ahead == 0
+    assert (second.view().state, second.view().ahead) == ("queued", 1)
+    assert (third.view().state, third.view().ahead) == ("queued", 2)
+    assert second.view().running  # a queued job is not finished: its page keeps following it
+    assert runners[1].seen == [] and runners[2].seen == []  # nothing computes while queued
+    runners[0].release.set()
+    assert runners[1].reached.wait(10)  # the first in line goes next, the other moves up
+    assert first.view().state == "done" and second.view().state == "running"
+    assert (third.view().state, third.view().ahead) == ("queued", 1)
+    runners[1].release.set()
+    runners[2].release.set()
+    assert third.wait(10).state == "done" and queue.counts() == (0, 0)
+
+
+def test_stopping_a_queued_job_takes_it_out_of_the_queue_without_running_it():
+    queue = RunQueue(lambda: 1)
+    runners = [Scripted(pause_at=(1, 1)) for _ in range(3)]
+    jobs_ = [Job([tiny(sparsity=s)], runner=r, queue=queue) for s, r in zip((0.8, 0.9, 0.95), runners)]
+    assert runners[0].reached.wait(10)
+    _until(lambda: queue.counts() == (1, 2))
+    jobs_[1].stop()
+    view = jobs_[1].wait(10)
+    assert view.state == "stopped" and view.error is None and runners[1].seen == []
+    assert jobs_[2].view().ahead == 1 and queue.counts() == (1, 1)
+    runners[0].release.set()
+    runners[2].release.set()
+    assert jobs_[2].wait(10).state == "done" and runners[1].seen == []
+
+
+@pytest.mark.parametrize("value, computing", [("2", 2), ("", 1)])
+def test_max_runs_bounds_the_runs_computing_at_once(monkeypatch, value, computing):
+    monkeypatch.setenv("DEADWOOD_MAX_RUNS", value)
+    queue = RunQueue()
+    runners = [Scripted(pause_at=(1, 1)) for _ in range(3)]
+    jobs_ = [Job([tiny(sparsity=s)], runner=r, queue=queue) for s, r in zip((0.8, 0.9, 0.95), runners)]
+    _until(lambda: queue.counts() == (computing, 3 - computing))
+    assert [j.view().state for j in jobs_].count("running") == computing
+    for r in runners:
+        r.release.set()
+    assert all(j.wait(10).state == "done" for j in jobs_)
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_a_bad_max_runs_setting_fails_the_job_with_a_message_naming_it(monkeypatch, value):
+    monkeypatch.setenv("DEADWOOD_MAX_RUNS", value)
+    runner = Scripted()
+    view = Job([tiny()], runner=runner, queue=RunQueue()).wait(10)
+    assert view.state == "failed" and view.details is None and runner.seen == []
+    assert view.error.startswith(f"DEADWOOD_MAX_RUNS must be a whole number of at least 1, got {value!r}")
+
+
+def test_run_pressed_again_while_queued_attaches_and_stop_leaves_the_queue_only_for_the_last_page():
+    """Pages through watch(), on the server's one queue: a job already computing holds the place."""
+    blocker, queued = Scripted(pause_at=(1, 1)), Scripted(pause_at=(1, 1))
+    busy = watch([tiny(seed=91)], runner=blocker)
+    try:
+        assert blocker.reached.wait(10)
+        page = watch([tiny(seed=92)], runner=queued)
+        assert page.view().state == "queued" and page.view().ahead == 1
+        assert watch([tiny(seed=92)], runner=queued, holding=page) is page  # Run again: the same hold
+        other = watch([tiny(seed=92)], runner=queued)  # another page: the same job, one place in the queue
+        assert other.job is page.job and other is not page and page.job._watchers == 2
+        from deadwood_app.jobs import QUEUE
+        assert QUEUE.counts() == (1, 1)
+        assert find(page.token) is page and find(other.token) is other and find("nonsense") is None
+        page.stop()  # one page lets go: still queued for the other
+        assert page.view().state == "stopped" and other.view().state == "queued"
+        other.stop()  # the last: out of the queue, never computed
+        assert other.job.wait(10).state == "stopped" and queued.seen == []
+        assert QUEUE.counts() == (1, 0)
+    finally:
+        blocker.release.set()
+        busy.stop()
+        busy.job.wait(10)
+
+
+def test_waiting_for_another_process_shows_until_the_run_goes_on():
+    from deadwood.events import Event as E
+    go = threading.Event()
+    seen = threading.Event()
+
+    def runner(config, *, on_event=None, cache_dir=None):
+        on_event(E("waiting", "run", metrics={"message": "waiting for another process computing this run"}))
+        seen.set()
+        go.wait(10)
+        on_event(E("cached", "run"))
+
+    job = Job([tiny(seed=72)], runner=runner, queue=RunQueue(lambda: 1))
+    assert seen.wait(10)
+    view = job.view()
+    assert view.waiting == "waiting for another process computing this run" and "run" not in view.stages
+    go.set()
+    view = job.wait(10)
+    assert view.state == "done" and view.waiting is None and view.cached == [tiny(seed=72).key()]

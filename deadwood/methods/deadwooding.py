@@ -24,6 +24,7 @@ estimated once over the training set before the solve.
 """
 from __future__ import annotations
 
+import contextlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Optional
@@ -257,24 +258,28 @@ def prune(ctx: PruneContext) -> PruneResult:
     ``finetune.keep_dual``, which carries the open multipliers into the fine-tune, solves afresh."""
     config = ctx.config
     keep = not caches_solve(config)  # keep_dual: the open multipliers go on into the fine-tune
-    stored = None if keep or ctx.solves is None else ctx.solves.load(config)
-    if stored is not None:
-        state, summary = stored
-        student = ctx.student()
-        student.load_state_dict(state)
-        sizes = {n: p.numel() for n, p in prunable(student).items()}
-        solved = Solution(student, with_dead_fractions(summary["history"], sizes, config.sparsity), summary["info"])
-        profile = summary["profile"]
-        emit(ctx.on_event, "cached", STAGE.name)
-    else:
-        solved = solve(ctx, keep_open=keep)
-        samples = config.deadwooding.profile_samples
-        profile = (sparsity_profile(solved.student, ctx.teacher, ctx.test, config, samples=samples)
-                   if samples else None)  # 92 cuts and attacks: on a large network, a cost to choose
-        if ctx.solves is not None and not keep:
-            history = [{k: v for k, v in h.items() if k != "dead_fraction"} for h in solved.history]
-            ctx.solves.save(config, solved.student.state_dict(),
-                            {"history": history, "info": solved.info, "profile": profile})
+    shared = ctx.solves is not None and not keep
+    # another process solving the same solve: wait for it, then load what it stored
+    with ctx.solves.lock(config, ctx.on_event, STAGE.name) if shared else contextlib.nullcontext():
+        stored = ctx.solves.load(config) if shared else None
+        if stored is not None:
+            state, summary = stored
+            student = ctx.student()
+            student.load_state_dict(state)
+            sizes = {n: p.numel() for n, p in prunable(student).items()}
+            solved = Solution(student, with_dead_fractions(summary["history"], sizes, config.sparsity),
+                              summary["info"])
+            profile = summary["profile"]
+            emit(ctx.on_event, "cached", STAGE.name)
+        else:
+            solved = solve(ctx, keep_open=keep)
+            samples = config.deadwooding.profile_samples
+            profile = (sparsity_profile(solved.student, ctx.teacher, ctx.test, config, samples=samples)
+                       if samples else None)  # 92 cuts and attacks: on a large network, a cost to choose
+            if shared:
+                history = [{k: v for k, v in h.items() if k != "dead_fraction"} for h in solved.history]
+                ctx.solves.save(config, solved.student.state_dict(),
+                                {"history": history, "info": solved.info, "profile": profile})
     student = solved.student
     mask, report = cut(magnitudes(student), config)  # one global cut unless config.cut says otherwise
     mask.apply(student)

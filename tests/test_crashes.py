@@ -1,0 +1,80 @@
+"""A run that dies or cannot write never leaves the cache serving something partial (issue 15's faults):
+SIGKILL during each stage of a real ``deadwood run`` process, then a rerun; a full disk."""
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from deadwood import cache as cache_health
+from deadwood.cli import main
+
+# every stage long enough (half a second or more here) to be caught running
+ARGS = ["run", "--method", "deadwooding", "--teacher-epochs", "10", "--deadwooding-epochs", "10",
+        "--finetune-epochs", "4", "--evaluation-steps", "40", "--evaluation-samples", "180", "--seed", "7"]
+BAR = {"teacher": "teacher (dense)", "dual": "dual solve", "finetune": "fine-tune", "eval": "evaluate"}
+
+
+def _states(cache) -> dict:
+    return {(e.kind, e.state) for e in cache_health.entries(cache)}
+
+
+@pytest.mark.parametrize("stage", list(BAR))
+def test_a_run_killed_in_a_stage_serves_nothing_partial_and_its_rerun_reuses_what_finished(stage, tmp_path):
+    cache, log = tmp_path / "cache", tmp_path / "killed.log"
+    cmd = [sys.executable, "-m", "deadwood", *ARGS, "--cache-dir", str(cache)]
+    with open(log, "w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+    deadline = time.time() + 300
+    while BAR[stage] not in log.read_text():
+        assert proc.poll() is None and time.time() < deadline, log.read_text()[-2000:]
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait(30) == -signal.SIGKILL
+
+    states = _states(cache)
+    assert not any(kind == "run" for kind, _ in states)  # no run entry at all, whole or not
+    assert not any(state == "damaged" for _, state in states)
+    assert (("teacher", "ok") in states) == (stage != "teacher")  # what finished before the kill stays
+    assert (("solve", "ok") in states) == (stage in ("finetune", "eval"))
+
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert ("teacher (dense): from cache" in rerun.stderr) == (stage != "teacher")
+    assert ("dual solve: from cache" in rerun.stderr) == (stage in ("finetune", "eval"))
+    assert {state for _, state in _states(cache)} == {"ok"}
+
+
+TINY = ["--teacher-epochs", "2", "--finetune-epochs", "1", "--evaluation-steps", "2", "--evaluation-samples", "60",
+        "--seed", "8"]
+
+
+@pytest.mark.parametrize("full_from", ["teacher", "run"])
+def test_a_full_disk_is_a_clear_error_and_the_cache_stays_valid(full_from, tmp_path, monkeypatch, capsys):
+    cache = tmp_path / "cache"
+    run = ["run", "--cache-dir", str(cache), *TINY]
+    if full_from == "run":  # the teacher and one run are stored before the disk fills
+        assert main([*run, "--method", "magnitude"]) == 0
+    before = _states(cache)
+    real = os.fsync
+
+    def full(fd):  # what writing a file does on a full disk
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    capsys.readouterr()
+    assert main([*run, "--method", "random"]) == 2
+    err = capsys.readouterr().err.rstrip("\n").split("\n")[-1]  # after the progress bars
+    assert err.startswith(f"error: cannot write {cache / (full_from + 's')}/") and "\r" not in err, err
+    assert err.endswith("(No space left on device)")
+    monkeypatch.setattr(os, "fsync", real)
+
+    assert _states(cache) == before  # nothing half-written, nothing lost
+    assert not any(p.name.startswith(".") for d in ("teachers", "runs") if (cache / d).is_dir()
+                   for p in (cache / d).iterdir())
+    assert main(["cache", "verify", "--cache-dir", str(cache)]) == 0
+    assert main([*run, "--method", "random"]) == 0  # space again: it computes and is stored
+    assert {state for _, state in _states(cache)} == {"ok"}
