@@ -6,15 +6,13 @@ tensors and plain containers is refused before any of its code could run.
 from __future__ import annotations
 
 import hashlib
-import io
-import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from .errors import ConfigError, RunFileError
-from .store import _why_refused
+from .store import load_untrusted
 
 WRAPPER_KEYS = ("state_dict", "model")  # where training scripts commonly nest the weights
 _SHOWN = 4  # keys named per kind of mismatch
@@ -73,23 +71,7 @@ def file_digest(path) -> str:
 
 def _load(path: Path):
     """What ``torch.load(weights_only=True)`` makes of the file, or RunFileError saying why not."""
-    if path.is_dir():
-        raise RunFileError(f"checkpoint {path} is a folder, not a file")
-    if not path.is_file():
-        raise RunFileError(f"checkpoint not found: {path}")
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise RunFileError(f"checkpoint {path} could not be read ({e.strerror or e})") from None
-    if not data:
-        raise RunFileError(f"checkpoint {path} is empty")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as e:  # any failure to parse an untrusted file means it is not a checkpoint we load
-        raise RunFileError(f"checkpoint {path} was refused by the safe (weights-only) loader: "
-                           f"{_why_refused(e)}") from None
+    return load_untrusted(path, f"checkpoint {path} was refused by the safe (weights-only) loader")
 
 
 def _unwrap(obj, path: Path) -> dict[str, torch.Tensor]:

@@ -68,6 +68,21 @@ def atomic_save_state(path: Path, state_dict: dict) -> None:
 def load_state(path: Path) -> dict[str, torch.Tensor]:
     """A state_dict from ``path``, unpickled with ``weights_only=True`` (no code runs)."""
     path = Path(path)
+    state = load_untrusted(path, f"{path} is not a plain-tensor checkpoint this program can load safely")
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise RunFileError(f"{path} does not hold a state_dict (a mapping of names to tensors)")
+    return state
+
+
+def load_untrusted(path: Path, refused: str):
+    """What ``torch.load(path, weights_only=True)`` makes of a file (no code runs), or a
+    :class:`RunFileError`: missing, a folder, unreadable, or, worded as ``refused (why)``, empty or
+    refused by the loader. The file is read into memory first: a truncated zip then fails in the
+    parser, never in a seek (EINVAL)."""
+    path = Path(path)
+    if path.is_dir():
+        raise RunFileError(f"checkpoint {path} is a folder, not a file")
     if not path.is_file():
         raise RunFileError(f"checkpoint not found: {path}")
     try:
@@ -75,19 +90,13 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
     except OSError as e:
         raise RunFileError(f"checkpoint {path} could not be read ({e.strerror or e})") from None
     if not data:
-        raise RunFileError(f"{path} is not a plain-tensor checkpoint this program can load safely (it is empty)")
+        raise RunFileError(f"{refused} (it is empty)")
     try:
-        # From memory, not the file: a truncated zip then fails in the parser, never in a seek (EINVAL).
         with warnings.catch_warnings():  # torch's note on the pickle protocol is noise here
             warnings.simplefilter("ignore")
-            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # any failure to parse an untrusted file means it is not ours
-        raise RunFileError(f"{path} is not a plain-tensor checkpoint this program can load safely "
-                           f"({_why_refused(e)})") from None
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
-                                              for k, v in state.items()):
-        raise RunFileError(f"{path} does not hold a state_dict (a mapping of names to tensors)")
-    return state
+        raise RunFileError(f"{refused} ({_why_refused(e)})") from None
 
 
 def _why_refused(e: Exception) -> str:

@@ -88,7 +88,7 @@ def test_size_mismatch_names_both_shapes(tmp_path):
 
 def test_code_in_a_pickle_is_refused_unread(tmp_path):
     torch.save({"weight": torch.zeros(2), "payload": Payload()}, tmp_path / "evil.pt")
-    with pytest.raises(RunFileError, match=r"evil\.pt was refused by the safe \(weights-only\) loader: "
+    with pytest.raises(RunFileError, match=r"evil\.pt was refused by the safe \(weights-only\) loader \("
                                            r"it asks to import .*mark.*refused unread"):
         load_checkpoint(net(), tmp_path / "evil.pt")
     assert RAN == []
