@@ -137,3 +137,12 @@ def test_a_fitting_checkpoint_starts_the_teacher_without_training(tmp_path, star
     (first,), (second,) = started
     assert first == with_updates(RunConfig(teacher_checkpoint=str(path)), **{"teacher.epochs": 0})
     assert second.teacher.epochs == 3 and second.teacher_checkpoint == str(path)
+
+
+def test_profile_samples_reach_the_run_from_advanced(started):
+    """A large network's profile costs more than its solve: the sidebar can switch it off."""
+    at = open_app(profile_samples=0)
+    assert not at.exception and not at.error
+    at.button(key="run").click().run()
+    (config,), = started
+    assert config == with_updates(RunConfig(), **{"deadwooding.profile_samples": 0})
