@@ -32,14 +32,19 @@ def prunable(model: nn.Module) -> dict[str, nn.Parameter]:
     return {name: params[name] for name in layers if name in params and (chosen is None or name in chosen)}
 
 
+def clear_selection(model: nn.Module) -> nn.Module:
+    """Forget :func:`select_layers`' choice on ``model`` (in place): every Linear and Conv2d is prunable again."""
+    if hasattr(model, _SELECTED):
+        delattr(model, _SELECTED)
+    return model
+
+
 def select_layers(model: nn.Module, include=("*",), exclude=()) -> nn.Module:
     """Narrow ``model``'s prunable weights to the Linear and Conv2d layers whose module name
     matches a pattern of ``include`` and none of ``exclude`` (shell patterns, ``fnmatch``:
     ``"features.*"``, ``"fc"``). Raise :class:`ConfigError` for a model without a prunable layer,
     a pattern that matches no layer, or a choice that leaves none."""
-    if hasattr(model, _SELECTED):
-        delattr(model, _SELECTED)
-    every = list(prunable(model))
+    every = list(prunable(clear_selection(model)))
     if not every:
         raise ConfigError(f"{type(model).__name__} has no prunable layer: Deadwooding prunes the weights of "
                           "nn.Linear and nn.Conv2d layers, and it has none")

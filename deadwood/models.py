@@ -206,7 +206,7 @@ def check_fits(name: str, info: DatasetInfo) -> None:
         _probe_torchvision(name[len(TORCHVISION):], info.input_shape, info.num_classes)
         return
     if name.startswith(USER):
-        _user_model(name)
+        user_model(name)
         return
     reason = model_spec(name).fits(info)
     if reason:
@@ -226,7 +226,7 @@ def build_model(name: str, info: DatasetInfo, seed: int | None = None) -> nn.Mod
     a registered user model comes with the weights it was handed over with."""
     check_fits(name, info)
     if name.startswith(USER):
-        return copy.deepcopy(_user_model(name))
+        return copy.deepcopy(user_model(name))
     if seed is not None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -305,7 +305,8 @@ def register_model(model: nn.Module, mean=None, std=None) -> str:
     return name
 
 
-def _user_model(name: str) -> nn.Module:
+def user_model(name: str) -> nn.Module:
+    """The network registered as ``name`` (:func:`register_model`), itself: copy it before changing it."""
     try:
         return _USER_MODELS[name]
     except KeyError:

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from .config import RunConfig, TeacherConfig, with_updates
 from .errors import ConfigError, DatasetFileError
 from .events import OnEvent
-from .masks import _SELECTED, Mask
+from .masks import Mask, clear_selection
 
 _RANGE_SLACK = 1e-6  # inputs may stray this far outside [0, 1] (float rounding of x / 255)
 
@@ -91,10 +91,7 @@ def _plain(model: nn.Module) -> nn.Module:
     """``model`` as the user's own class and nothing else: no input hook, no layer choice."""
     from .models import without_normalization
 
-    without_normalization(model)
-    if hasattr(model, _SELECTED):
-        delattr(model, _SELECTED)
-    return model
+    return clear_selection(without_normalization(model))
 
 
 def _layer_updates(prune_layers) -> dict:
@@ -185,9 +182,9 @@ def _check_labels(y: torch.Tensor, count: int, split: str) -> None:
 
 @torch.no_grad()
 def _check_output(name: str, x: torch.Tensor, count: int) -> None:
-    from .models import _user_model
+    from .models import user_model
 
-    model = _user_model(name)
+    model = user_model(name)
     try:
         out = model(x)
     except Exception as e:  # the user's forward: any failure is theirs to see, in one line
