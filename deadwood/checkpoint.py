@@ -1,4 +1,4 @@
-"""The user's trained weights: a state_dict loaded safely into a model, and a fingerprint of the file.
+"""The user's trained weights: a state_dict loaded safely into a model, and digests of a file or of tensors.
 
 Loading goes through ``torch.load(..., weights_only=True)``: a file that asks to build anything but
 tensors and plain containers is refused before any of its code could run.
@@ -49,6 +49,17 @@ def load_checkpoint(model: nn.Module, path) -> None:
 
 # (absolute path, size, mtime_ns) -> digest
 _DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def tensors_digest(head: str, tensors) -> str:
+    """The first 16 hex digits of SHA-256 over ``head`` and each ``(label, tensor)`` of ``tensors``:
+    its label, dtype, shape and bytes (the identity of in-memory weights or data)."""
+    h = hashlib.sha256(head.encode())
+    for label, t in tensors:
+        t = t.detach().cpu().contiguous()
+        h.update(f"{label}{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def file_digest(path) -> str:

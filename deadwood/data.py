@@ -353,14 +353,10 @@ def register_arrays(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.
                     classes: tuple[str, ...]) -> str:
     """Register in-memory data (``(x, y)`` per split, checked by the caller) under a name that is a
     digest of its tensors, and return the name: the same data always gets the same name."""
-    h = hashlib.sha256()
-    for x, y in (train, test):
-        for t in (x, y):
-            t = t.detach().cpu().contiguous()
-            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-            h.update(t.numpy().tobytes())
-    h.update(repr(classes).encode())
-    name = USER + h.hexdigest()[:16]
+    from .checkpoint import tensors_digest
+
+    parts = {"train x": train[0], "train y": train[1], "test x": test[0], "test y": test[1]}
+    name = USER + tensors_digest(repr(classes), parts.items())
     x0 = train[0]
     info = DatasetInfo(name, tuple(x0.shape[1:]), len(classes), (0.0,), (1.0,), True, classes=tuple(classes))
     _USER_DATA[name] = (info, {"train": train, "test": test})

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -288,12 +287,10 @@ def register_model(model: nn.Module, mean=None, std=None) -> str:
     """Register ``model`` (architecture and weights, copied; normalising its inputs by ``mean`` and
     ``std`` when given) under a name that is a digest of all of it, and return the name:
     ``build_model(name, ...)`` is then a copy of it, in this process."""
-    h = hashlib.sha256(f"{type(model).__module__}.{type(model).__qualname__}\n{model!r}\n{mean}/{std}".encode())
-    for key, t in model.state_dict().items():
-        t = t.detach().cpu().contiguous()
-        h.update(f"{key}{t.dtype}{tuple(t.shape)}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    name = USER + h.hexdigest()[:16]
+    from .checkpoint import tensors_digest
+
+    head = f"{type(model).__module__}.{type(model).__qualname__}\n{model!r}\n{mean}/{std}"
+    name = USER + tensors_digest(head, model.state_dict().items())
     if name not in _USER_MODELS:
         copied = copy.deepcopy(model).cpu().eval()
         if mean is not None:
