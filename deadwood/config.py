@@ -124,11 +124,12 @@ class CutConfig:
 class HydraConfig:
     """HYDRA-style score optimisation (Sehwag et al. 2020): weights frozen, scores trained."""
 
-    epochs: int = 10
+    epochs: Optional[int] = None  # None: the solve's epochs (deadwooding.epochs); see deadwood.methods.budget
     lr: float = 0.01
 
     def validate(self):
-        _positive("hydra.epochs", self.epochs)
+        if self.epochs is not None:
+            _positive("hydra.epochs", self.epochs)
         _positive("hydra.lr", self.lr)
 
 
@@ -204,6 +205,7 @@ class RunConfig:
     min_keep: int = 8  # collapse guard: weights a layer keeps at least
     device: str = "auto"
     amp: bool = False  # bfloat16 autocast on CUDA
+    budget: str = "matched"  # epochs after the teacher: 'matched' (Deadwooding's) or 'finetune' (deadwood.methods.budget)
     data_dir: Optional[str] = None
     download: bool = False  # let torchvision fetch missing files (needs network)
     image_size: int = 32  # dataset 'folder': images are resized to image_size x image_size
@@ -226,6 +228,7 @@ class RunConfig:
     def validate(self) -> "RunConfig":
         from .device import DEVICES
         from .methods import cut_methods, get_method
+        from .methods.budget import BUDGETS, plan
         from .models import check_fits
 
         if not (isinstance(self.image_size, int) and not isinstance(self.image_size, bool)
@@ -240,8 +243,10 @@ class RunConfig:
         _positive("batch_size", self.batch_size)
         _positive("min_keep", self.min_keep, allow_zero=True)
         _choice("device", self.device, DEVICES)
+        _choice("budget", self.budget, BUDGETS)
         for section in _SUBCONFIGS:  # every section, a new method's own included
             getattr(self, section).validate()
+        plan(self)  # a budget the method cannot spend fails here
         if self.cut != CutConfig() and self.method not in cut_methods():
             raise ConfigError(f"cut options apply to the {' and '.join(cut_methods())} methods only, "
                               f"not '{self.method}'")
@@ -305,10 +310,13 @@ class RunConfig:
 
         A method's own section (``deadwooding``, ``hydra``: ``Method.section`` in the registry)
         only counts for that method, so tuning Deadwooding leaves every baseline's cached run
-        valid."""
+        valid. The budget counts by the epochs it gives each stage, so a method that both
+        protocols train alike (Deadwooding) keeps one key."""
         from .methods import get_method, method_sections
+        from .methods.budget import plan
 
         d = self.to_dict()
+        d["budget"] = plan(self).by_stage()
         for f in self.LOCATION_FIELDS:
             d.pop(f)
         own = get_method(self.method).section

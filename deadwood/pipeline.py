@@ -21,6 +21,7 @@ from .events import OnEvent, emit
 from . import fingerprint
 from .stages import EVAL, FINETUNE, TEACHER, TEACHER_EVAL
 from .methods import PruneContext, get_method
+from .methods.budget import plan
 from .checkpoint import load_checkpoint
 from .masks import check_cuttable
 from .models import model_for
@@ -113,13 +114,15 @@ def _frozen(model: nn.Module) -> nn.Module:
 
 def finetune(model: nn.Module, teacher: nn.Module, mask, config: RunConfig, train, test,
              on_event: OnEvent = None, constraints=None) -> list:
-    """Stage 3, shared by every method: distillation + adversarial training under ``mask``.
+    """Stage 3, shared by every method: distillation + adversarial training under ``mask``, for
+    the epochs the budget leaves it (deadwood.methods.budget).
 
     With ``constraints`` (Deadwooding's ``finetune.keep_dual``), their Lagrangian terms are
     added to the loss and their multipliers keep rising at the solve's pace.
     """
     fc = config.finetune
-    if fc.epochs == 0:
+    epochs = plan(config).finetune_epochs
+    if epochs == 0:
         return []
     gen = torch.Generator().manual_seed(config.seed + 6)
     step = distill_step(model, teacher, attack=fc.attack, eps=config.epsilon, pgd_steps=fc.pgd_steps,
@@ -139,7 +142,7 @@ def finetune(model: nn.Module, teacher: nn.Module, mask, config: RunConfig, trai
         return entry
 
     try:
-        return run_epochs(model, train, step, stage=FINETUNE.name, epochs=fc.epochs, lr=fc.lr,
+        return run_epochs(model, train, step, stage=FINETUNE.name, epochs=epochs, lr=fc.lr,
                           batch_size=config.batch_size, seed=config.seed + 7, on_event=on_event, mask=mask,
                           end_epoch=end_epoch, amp=config.amp)
     finally:
@@ -268,6 +271,7 @@ def _compute(config: RunConfig, device: torch.device, cache: Cache, final: Path,
         teacher={"clean_accuracy": tsum["clean_accuracy"], "robustness": tsum["robustness"],
                  "key": tsum["key"], "cached": timings["teacher"] < tsum["seconds"]},
         prune_info=result.info, sparsity_profile=result.profile, key=config.key(),
+        train_epochs=plan(config).record(len(train), config.batch_size),
         code=fingerprint.code_fingerprint(), threads=torch.get_num_threads())
     write_run(final, record, model_cpu, teacher)
     if out is not None:

@@ -40,6 +40,7 @@ class RunRecord:
     prune_info: dict = field(default_factory=dict)  # method report: threshold, guarded layers, ...
     sparsity_profile: Optional[dict] = None  # one-shot accuracy at every κ (deadwood.profile), when computed
     deployment: dict = field(default_factory=dict)  # measured on demand: deadwood.deploy.deployment
+    train_epochs: dict = field(default_factory=dict)  # the budget after the teacher (deadwood.methods.budget.Plan.record)
     key: str = ""
     code: str = ""  # the fingerprint of the engine code that computed it (deadwood.fingerprint)
     threads: int = 0  # CPU intra-op threads the run used (0: not recorded)

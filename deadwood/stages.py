@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .events import Stage
 from .methods import get_method, methods
+from .methods.budget import plan
 
 TEACHER = Stage("teacher", "Stage 0 · dense teacher", "teacher (dense)")
 TEACHER_EVAL = Stage("teacher-eval", "Stage 0 · teacher robustness", "teacher robustness")
@@ -34,6 +35,6 @@ def planned(config) -> list[str]:
     ('teacher-eval') happens only when the teacher is trained, so it is not planned."""
     own = get_method(config.method).stage
     names = [TEACHER.name] + ([own.name] if own else []) + [CUT.name]
-    if config.finetune.epochs > 0:
+    if plan(config).finetune_epochs > 0:
         names.append(FINETUNE.name)
     return names + [EVAL.name]

@@ -82,9 +82,13 @@ def test_every_method_fact_comes_from_the_registry():
     assert set(method_sections()) == {m.section for m in methods() if m.section} == {"deadwooding", "hydra"}
     assert set(cut_methods()) == {"deadwooding", "magnitude"}
     # The key of a method ignores every other method's section, as the registry says.
-    base = tiny(method="magnitude")
+    base = tiny(method="magnitude", budget="finetune")
     other = deadwood.with_updates(base, **{"deadwooding.epochs": 99, "hydra.epochs": 99})
     assert other.key() == base.key()
+    # Under the matched budget the solve's epochs set every method's budget, and so its key.
+    matched = tiny(method="magnitude")
+    assert deadwood.with_updates(matched, **{"deadwooding.epochs": 99}).key() != matched.key()
+    assert deadwood.with_updates(matched, **{"hydra.epochs": 99}).key() == matched.key()
     assert deadwood.with_updates(tiny(method="hydra"), **{"hydra.epochs": 99}).key() != tiny(method="hydra").key()
     # Stage tables, planned stages and chart colours follow each method's own facts.
     for m in methods():

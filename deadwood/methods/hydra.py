@@ -26,6 +26,7 @@ from ..masks import Mask, prunable
 from ..robustness import perturb
 from ..train import accuracy, run_epochs
 from ..events import Stage
+from .budget import own_stage_epochs
 from .registry import PruneContext, PruneResult, register
 
 STAGE = Stage("hydra", "Stage 1 · HYDRA score training", "hydra scores")  # what this method's own Stage 1 is called
@@ -89,7 +90,7 @@ def prune(ctx: PruneContext) -> PruneResult:
         mask.apply(pruned)
         return {"accuracy": accuracy(pruned, ctx.test)}
 
-    history = run_epochs(scored, ctx.train, step, stage=STAGE.name, epochs=cfg.epochs, lr=cfg.lr,
+    history = run_epochs(scored, ctx.train, step, stage=STAGE.name, epochs=own_stage_epochs(run), lr=cfg.lr,
                          batch_size=run.batch_size, seed=run.seed + 2, on_event=ctx.on_event,
                          end_epoch=end_epoch, params=scored.scores.parameters(), amp=run.amp)
     mask = scored.mask()
