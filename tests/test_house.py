@@ -9,6 +9,7 @@ import pytest
 import deadwood
 from deadwood import stages
 from deadwood.config import RunConfig
+from deadwood.errors import ConfigError
 from deadwood.methods import cut_methods, get_method, method_sections, methods
 from conftest import tiny
 
@@ -89,7 +90,10 @@ def test_every_method_fact_comes_from_the_registry():
     matched = tiny(method="magnitude")
     assert deadwood.with_updates(matched, **{"deadwooding.epochs": 99}).key() != matched.key()
     assert deadwood.with_updates(matched, **{"hydra.epochs": 99}).key() == matched.key()
-    assert deadwood.with_updates(tiny(method="hydra"), **{"hydra.epochs": 99}).key() != tiny(method="hydra").key()
+    hydra = tiny(method="hydra", budget="finetune")
+    assert deadwood.with_updates(hydra, **{"hydra.epochs": 99}).key() != hydra.key()
+    with pytest.raises(ConfigError, match="budget 'matched' gives hydra 5 epochs"):
+        deadwood.with_updates(tiny(method="hydra"), **{"hydra.epochs": 99})
     # Stage tables, planned stages and chart colours follow each method's own facts.
     for m in methods():
         planned = stages.planned(tiny(method=m.name))
