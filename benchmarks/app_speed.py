@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "deadwood_app" / "streamlit_app.py")
+APP = str(ROOT / "app" / "streamlit_app.py")
 
 
 def _app():
@@ -56,7 +56,7 @@ def fresh_run() -> dict:
     assert not at.exception and at.get("plotly_chart"), "the run did not draw its charts"
     from deadwood import RunConfig
     from deadwood.pipeline import Cache
-    from deadwood.record import read_record
+    from deadwood.storage.record import read_record
 
     engine = read_record(Cache().run_dir(RunConfig())).timings["total"]
     # CPU seconds of this process (all threads): less sensitive than wall time to other work on the machine

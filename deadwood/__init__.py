@@ -14,16 +14,16 @@ from .version import __version__  # noqa: E402,F401
 
 from .config import (CutConfig, DeadwoodingConfig, EvalConfig, FinetuneConfig, HydraConfig,  # noqa: E402
                      LayersConfig, RunConfig, TeacherConfig, with_updates)
-from .data import dataset_info, dataset_names, load_dataset  # noqa: E402
+from .data.datasets import dataset_info, dataset_names, load_dataset  # noqa: E402
 from .errors import (ConfigError, DatasetFileError, DatasetNotFound, DeadwoodError, RunFileError,  # noqa: E402
                      RunStopped)
 from .events import Event  # noqa: E402
-from .masks import Mask  # noqa: E402
+from .pruning.masks import Mask  # noqa: E402
 from .methods import get_method, method_names  # noqa: E402
-from .models import build_model, model_for, model_names  # noqa: E402
+from .models.registry import build_model, model_for, model_names  # noqa: E402
 from .pipeline import Cache, run  # noqa: E402
 from .prune_api import Pruned, prune  # noqa: E402
-from .record import LoadedRun, RunRecord, load_run  # noqa: E402
+from .storage.record import LoadedRun, RunRecord, load_run  # noqa: E402
 
 __all__ = [
     "RunConfig", "TeacherConfig", "DeadwoodingConfig", "CutConfig", "HydraConfig", "FinetuneConfig", "EvalConfig", "LayersConfig",

@@ -56,7 +56,7 @@ class DeadwoodingConfig:
 
     epochs: int = 15
     lr: float = 2e-3  # primal Adam step
-    dual_update: str = "dual-ascent"  # see deadwood.dual.RULES
+    dual_update: str = "dual-ascent"  # see deadwood.methods.deadwooding.multipliers.RULES
     dual_step: float = 0.05  # s, per epoch (0.5 before: see docs/method.md, defaults; Fioretto et al. used 0.02-0.3)
     dual_every: int = 23  # k: dual updates at most every k primal steps, s scaled to k (0: once per epoch)
     penalty: float = 1.0  # c of the augmented Lagrangian
@@ -68,10 +68,10 @@ class DeadwoodingConfig:
     attack: str = "fgsm"  # a_ε inside g_rob
     pgd_steps: int = 5
     layer_normalize: bool = True  # divide each layer's L1 term by its initial mean |w|
-    profile_samples: int = 500  # test samples of the one-shot profile at every κ (deadwood.profile); 0: none
+    profile_samples: int = 500  # test samples of the one-shot profile at every κ (deadwood.pruning.sparsity_profile); 0: none
 
     def validate(self):
-        from .dual import RULES
+        from .methods.deadwooding.multipliers import RULES
 
         _positive("deadwooding.epochs", self.epochs)
         _positive("deadwooding.lr", self.lr)
@@ -99,10 +99,10 @@ class CutConfig:
     """Stage 2 of the magnitude and Deadwooding methods: how the lowest |w| are cut.
 
     ``granularity`` 'bcr' cuts whole rows and columns inside ``block_rows`` x ``block_cols``
-    tiles of each weight matrix (GRIM's block-based column-row pruning; see deadwood.bcr).
+    tiles of each weight matrix (GRIM's block-based column-row pruning; see deadwood.pruning.bcr).
     ``allocation`` sets the per-layer sparsity: 'global' one threshold over all layers,
     'uniform' the same fraction per layer, 'bound' the fractions that maximise Cai et al.'s
-    bound on linear regions (mlp only; see deadwood.region_bound).
+    bound on linear regions (mlp only; see deadwood.pruning.region_bound).
     """
 
     granularity: str = "unstructured"
@@ -177,7 +177,7 @@ class EvalConfig:
 class LayersConfig:
     """Which layers are pruned: the Linear and Conv2d layers whose module name matches a pattern
     of ``include`` and none of ``exclude`` (shell patterns: ``"features.*"``, ``"fc"``).
-    The default prunes every Linear and Conv2d weight (see deadwood.masks.select_layers)."""
+    The default prunes every Linear and Conv2d weight (see deadwood.pruning.masks.select_layers)."""
 
     include: tuple[str, ...] = ("*",)
     exclude: tuple[str, ...] = ()
@@ -229,7 +229,7 @@ class RunConfig:
         from .device import DEVICES
         from .methods import cut_methods, get_method
         from .methods.budget import BUDGETS, plan
-        from .models import check_fits
+        from .models.registry import check_fits
 
         if not (isinstance(self.image_size, int) and not isinstance(self.image_size, bool)
                 and 4 <= self.image_size <= 1024):
@@ -256,18 +256,18 @@ class RunConfig:
         return self
 
     def data_info(self):
-        """The :class:`deadwood.data.DatasetInfo` of this run's data (a folder is scanned, not read)."""
-        from .data import dataset_info
+        """The :class:`deadwood.data.datasets.DatasetInfo` of this run's data (a folder is scanned, not read)."""
+        from .data.datasets import dataset_info
 
         return dataset_info(self.dataset, self.data_dir, self.image_size)
 
     def data_identity(self) -> dict:
         """What the data and the teacher's starting weights are, by content: a digest of the data
-        actually loaded (deadwood.data.data_digest; never only a name or a folder path) and of
+        actually loaded (deadwood.data.datasets.data_digest; never only a name or a folder path) and of
         the checkpoint file. Two folders holding the same images share cached runs; two
         different folders of the same name do not."""
-        from .checkpoint import file_digest
-        from .data import data_digest
+        from .data.digest import file_digest
+        from .data.datasets import data_digest
 
         ident = {"data": data_digest(self.dataset, self.data_dir, self.seed, self.image_size)}
         if self.teacher_checkpoint is not None:
@@ -328,7 +328,7 @@ class RunConfig:
     def solve_key(self) -> str:
         """A hash of what decides Deadwooding's Stage 1 solve: the teacher, the ``deadwooding``
         section, epsilon, seed, batch size, the pruned layers (never the sparsity, the cut, the fine-tune or the
-        evaluation; see deadwood.solves)."""
+        evaluation; see deadwood.methods.deadwooding.solve_cache)."""
         return _digest({"teacher": self.teacher_key(), "deadwooding": dataclasses.asdict(self.deadwooding),
                         "epsilon": self.epsilon, "seed": self.seed, "batch_size": self.batch_size,
                         "amp": self.amp, "prune_layers": dataclasses.asdict(self.prune_layers)})

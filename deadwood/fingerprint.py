@@ -1,18 +1,20 @@
 """The code that computes results, as one hash: a cached result is served only to the same code.
 
 Every cache key (:meth:`deadwood.RunConfig.key`, ``teacher_key``, ``solve_key``) holds
-:func:`code_fingerprint`, a hash of the source of the engine modules that decide a result's
-numbers: data, models, masks, the cut and its allocations, the dual solve, training, attacks and
-robustness, the methods, the pipeline. Editing any of them (the training loop, say) changes every
-key, so the next run recomputes instead of serving what the old code made; entries made by other
-code stay on disk as *stale* until ``deadwood cache prune`` removes them.
+:func:`code_fingerprint`, a hash of the source of the engine code that decides a result's
+numbers, listed in :data:`COVERS`: the packages ``data``, ``models``, ``pruning``,
+``robustness`` and ``methods``, and the modules ``config``, ``train``, ``pipeline``,
+``prune_api`` and ``device``. Editing any file there changes every key, so the next run
+recomputes instead of serving what the old code made; entries made by other code stay on disk
+as *stale* until ``deadwood cache prune`` removes them. Editing anything else (the command
+line, the benchmark tooling, the lenses in ``analysis``, ``storage``, ``deploy``, events,
+progress, the app) keeps every cached result. It lives at the package's root, below
+``config`` (whose keys hold it) and ``storage`` (which records it).
 
 Why a fingerprint rather than a hand-kept results version: a version number moves only when
 somebody remembers to move it, and the benchmark work here once served stale numbers for exactly
 that reason; a hash of the source cannot be forgotten. The price is that an edit that changes no
-number (a comment in train.py) also recomputes; the modules that cannot change a number (the
-command line, benchmark tooling, the lenses in ``analysis/``, progress bars, events, errors, the
-file store) are left out, so editing them keeps every cached result.
+number (a comment in train.py) also recomputes.
 """
 from __future__ import annotations
 
@@ -21,20 +23,18 @@ import hashlib
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
-# Folders and modules whose source cannot change a cached number.
-NOT_COMPUTING = ("cli", "bench", "analysis", "__main__.py", "__init__.py", "errors.py", "events.py",
-                 "fingerprint.py", "progress.py", "stages.py", "store.py", "version.py")
+# What makes results: packages (every .py below them) and root modules.
+COVERS = ("data", "models", "pruning", "robustness", "methods",
+          "config.py", "train.py", "pipeline.py", "prune_api.py", "device.py")
 
 
 def computing_modules(root: Path = PACKAGE) -> list[Path]:
     """The source files the fingerprint covers, in a fixed order."""
     out = []
-    for path in sorted(root.rglob("*.py")):
-        rel = path.relative_to(root)
-        if rel.parts[0] in NOT_COMPUTING or (len(rel.parts) == 1 and rel.name in NOT_COMPUTING):
-            continue
-        out.append(path)
-    return out
+    for entry in COVERS:
+        path = root / entry
+        out.extend(sorted(path.rglob("*.py")) if path.is_dir() else [path])
+    return sorted(out)
 
 
 def fingerprint_of(root: Path) -> str:

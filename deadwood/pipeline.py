@@ -15,24 +15,25 @@ import torch
 from torch import nn
 
 from .config import RunConfig
-from .data import ArrayDataset, load_split
+from .data.datasets import ArrayDataset, load_split
 from .device import cpu_threads, resolve_device
 from .events import OnEvent, emit
 from . import fingerprint
 from .stages import EVAL, FINETUNE, TEACHER, TEACHER_EVAL
 from .methods import PruneContext, get_method
 from .methods.budget import plan
-from .checkpoint import load_checkpoint
-from .masks import check_cuttable
-from .models import model_for
-from .cache import TEACHER_FILE, Cache
+from .models.checkpoint import load_checkpoint
+from .pruning.masks import check_cuttable
+from .models.registry import model_for
+from .storage.cache import TEACHER_FILE, Cache
 from .errors import RunFileError
-from .record import (DENSE_FILE, RECORD_FILE, LoadedRun, RunRecord, check_out, copy_run, load_run, sparsity_of, versions,
-                     write_run)
-from .solves import SolveCache
+from .storage.record import DENSE_FILE, RECORD_FILE, LoadedRun, RunRecord, check_out, copy_run, load_run, versions, write_run
+from .pruning.masks import sparsity_of
+from .methods.deadwooding.solve_cache import SolveCache
 from . import robustness
-from .store import WAITING, atomic_save_state, atomic_write_json, entry_lock, publish_dir, staging_dir
-from .train import accuracy, adversarial_step, distill_step, natural_step, run_epochs
+from .storage.files import WAITING, atomic_save_state, atomic_write_json, entry_lock, publish_dir, staging_dir
+from .train import adversarial_step, distill_step, natural_step, run_epochs
+from .robustness.accuracy import accuracy
 
 
 def load_data(config: RunConfig, device: torch.device) -> tuple[ArrayDataset, ArrayDataset]:
@@ -155,7 +156,7 @@ def run(config: RunConfig, *, on_event: OnEvent = None, cache_dir=None, out=None
     """Run ``config`` end to end (or fetch it from the cache) and return the loaded run.
 
     With ``out``, the run directory is also copied there: ``out`` is checked first, before any
-    work (:func:`deadwood.record.check_out`; a previous run there is replaced only with
+    work (:func:`deadwood.storage.record.check_out`; a previous run there is replaced only with
     ``force``). A damaged cache entry (teacher or run) is computed again and replaced, with a
     'damaged' event. Raise :class:`deadwood.errors.RunStopped` from ``on_event`` to stop; the
     teacher, once trained, stays cached.

@@ -1,7 +1,7 @@
 """Deadwooding as a library: :func:`prune` your own trained network on your own data.
 
 The network and the data are registered in this process under digests of their content
-(:func:`deadwood.models.register_model`, :func:`deadwood.data.register_arrays`), and the run is an
+(:func:`deadwood.models.registry.register_model`, :func:`deadwood.data.datasets.register_arrays`), and the run is an
 ordinary :class:`deadwood.RunConfig` through :func:`deadwood.run`: the same stages, the same
 cache, the same :class:`deadwood.RunRecord` as a run from the CLI. Asking again with the same
 network, data and settings is a cache look-up.
@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from .config import RunConfig, TeacherConfig, with_updates
 from .errors import ConfigError, DatasetFileError
 from .events import OnEvent
-from .masks import Mask, clear_selection
+from .pruning.masks import Mask, clear_selection
 
 _RANGE_SLACK = 1e-6  # inputs may stray this far outside [0, 1] (float rounding of x / 255)
 
@@ -56,8 +56,8 @@ def prune(model: nn.Module, train, test, *, method: str = "deadwooding", sparsit
     Every problem with the input is a :class:`deadwood.DeadwoodError` raised before anything is
     written to the cache.
     """
-    from .data import register_arrays
-    from .models import model_for, register_model
+    from .data.datasets import register_arrays
+    from .models.registry import model_for, register_model
     from .pipeline import run
 
     if not isinstance(model, nn.Module):
@@ -89,7 +89,7 @@ def prune(model: nn.Module, train, test, *, method: str = "deadwooding", sparsit
 
 def _plain(model: nn.Module) -> nn.Module:
     """``model`` as the user's own class and nothing else: no input hook, no layer choice."""
-    from .models import without_normalization
+    from .models.registry import without_normalization
 
     return clear_selection(without_normalization(model))
 
@@ -182,7 +182,7 @@ def _check_labels(y: torch.Tensor, count: int, split: str) -> None:
 
 @torch.no_grad()
 def _check_output(name: str, x: torch.Tensor, count: int) -> None:
-    from .models import user_model
+    from .models.registry import user_model
 
     model = user_model(name)
     try:

@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import ArrayDataset, batches
+from .data.datasets import ArrayDataset, batches
 from .events import OnEvent, emit
-from .masks import Mask
-from .robustness import perturb
+from .pruning.masks import Mask
+from .robustness.training import perturb
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, dict]]
 
@@ -78,20 +78,6 @@ def _plain(v: torch.Tensor):
     v = v.cpu()
     return float(v) if v.numel() == 1 else v.tolist()
 
-
-@torch.no_grad()
-def predict(model: nn.Module, ds: ArrayDataset, batch_size: int = 1024) -> torch.Tensor:
-    """Predicted labels for every sample of ``ds`` (model in eval mode)."""
-    was = model.training
-    model.eval()
-    out = torch.cat([model(x).argmax(1) for x, _ in batches(ds, batch_size)])
-    model.train(was)
-    return out
-
-
-def accuracy(model: nn.Module, ds: ArrayDataset, batch_size: int = 1024) -> float:
-    """Fraction of ``ds`` classified correctly (an exact count over ``len(ds)``)."""
-    return int((predict(model, ds, batch_size) == ds.y).sum()) / len(ds)
 
 
 # --------------------------------------------------------------------------- losses

@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "deadwood_app" / "streamlit_app.py")
+APP = str(ROOT / "app" / "streamlit_app.py")
 CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 # every stage shrunk through the app's own widgets; each test file adds its own seed
@@ -70,7 +70,7 @@ def serve(cache: Path, log: Path, flags=(), root: Path = ROOT):
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "deadwood_app/streamlit_app.py", "--server.headless", "true",
+            [sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.headless", "true",
              "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
              "--server.fileWatcherType", "none", *flags], cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
         url = Url(f"http://127.0.0.1:{port}")
@@ -114,7 +114,7 @@ def set_number(page, label: str, value) -> None:
 
 def shrink_stages(page, seed: int) -> None:
     """Open "Advanced" and set the small stages of :data:`FAST_STAGES` and ``seed``, as a user would."""
-    from deadwood_app.widgets import ADVANCED
+    from app.widgets import ADVANCED
 
     labels = {f.key: f.label for f in ADVANCED}
     page.get_by_text("Advanced", exact=True).click()

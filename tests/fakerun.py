@@ -7,9 +7,10 @@ from pathlib import Path
 import torch
 
 import deadwood
-from deadwood.bcr import bcr_cut
-from deadwood.masks import magnitudes, random_cut
-from deadwood.record import RunRecord, sparsity_of, versions, write_run
+from deadwood.pruning.bcr import bcr_cut
+from deadwood.pruning.masks import magnitudes, random_cut
+from deadwood.storage.record import RunRecord, versions, write_run
+from deadwood.pruning.masks import sparsity_of
 
 
 def fake_run(path: Path, config: deadwood.RunConfig) -> Path:

@@ -10,7 +10,7 @@ from apptest import APP, FAST_STAGES, figures, run_to_end, widget
 from deadwood import RunConfig, run, with_updates
 from deadwood.analysis import linear_regions_2d
 from deadwood.pipeline import Cache
-from deadwood.record import load_run
+from deadwood.storage.record import load_run
 
 PAGE = "views/inside.py"
 FAST = dict(FAST_STAGES, seed=5)

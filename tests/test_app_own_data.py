@@ -13,8 +13,8 @@ from streamlit.testing.v1 import AppTest
 
 from apptest import APP, widget
 from deadwood import RunConfig, with_updates
-from deadwood.models import build_model
-from deadwood_app import runs, widgets
+from deadwood.models.registry import build_model
+from app import runs, widgets
 
 CLASSES = ("red", "green", "blue")
 

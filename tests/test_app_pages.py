@@ -12,10 +12,10 @@ from streamlit.testing.v1 import AppTest
 from apptest import APP, FAST_STAGES, figures, run_to_end, running, widget
 from deadwood import RunConfig, with_updates
 from deadwood.pipeline import Cache
-from deadwood.record import read_record
+from deadwood.storage.record import read_record
 
 # The runs here use 2-step PGD for speed; its sanity-check warnings are expected, and shown on the page.
-pytestmark = pytest.mark.filterwarnings("ignore::deadwood.robustness.RobustnessWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::deadwood.robustness.evaluation.RobustnessWarning")
 
 FAST = dict(FAST_STAGES, seed=3)
 

@@ -10,10 +10,10 @@ from apptest import APP, FAST_STAGES, run_to_end, running, widget
 from conftest import tiny
 from deadwood import Event, RunConfig, with_updates
 from deadwood.pipeline import Cache
-from deadwood.record import read_record
-from deadwood_app import jobs
+from deadwood.storage.record import read_record
+from app import jobs
 
-pytestmark = pytest.mark.filterwarnings("ignore::deadwood.robustness.RobustnessWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::deadwood.robustness.evaluation.RobustnessWarning")
 
 
 def open_app(seed, **widgets):

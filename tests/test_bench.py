@@ -10,8 +10,8 @@ import torch
 
 from deadwood import bench
 from deadwood.cli import main
-from deadwood.record import load_run
-from deadwood.models import build_model
+from deadwood.storage.record import load_run
+from deadwood.models.registry import build_model
 from deadwood.bench.throughput import SYNTHETIC_NAME, step_throughput, synthetic_32x32
 from conftest import tiny
 from fakedata import write_cifar10

@@ -5,8 +5,9 @@ import shutil
 import pytest
 
 import deadwood
-from deadwood import fingerprint, run
-from deadwood.cache import entries, prune
+from deadwood import fingerprint
+from deadwood import run
+from deadwood.storage.cache import entries, prune
 from deadwood.cli import main
 from conftest import tiny
 
@@ -17,15 +18,22 @@ def test_the_fingerprint_moves_with_the_computing_code_and_only_with_it(tmp_path
     before = fingerprint.fingerprint_of(copy)
     assert before == fingerprint.code_fingerprint()
     train = copy / "train.py"
-    train.write_text(train.read_text().replace("def accuracy(", "def accuracy(  ", 1))  # an edit of the loop's module
+    train.write_text(train.read_text().replace("def run_epochs(", "def run_epochs(  ", 1))  # an edit of the loop
     edited = fingerprint.fingerprint_of(copy)
     assert edited != before
     (copy / "cli" / "run.py").write_text("# a new help text\n" + (copy / "cli" / "run.py").read_text())
     (copy / "progress.py").write_text("# a new bar\n" + (copy / "progress.py").read_text())
-    assert fingerprint.fingerprint_of(copy) == edited  # the command line and progress bars compute nothing
+    (copy / "deploy" / "export.py").write_text("# a new format\n" + (copy / "deploy" / "export.py").read_text())
+    # the command line, progress bars and deployment compute nothing that is cached
+    assert fingerprint.fingerprint_of(copy) == edited
     names = {p.relative_to(copy).as_posix() for p in fingerprint.computing_modules(copy)}
-    assert {"train.py", "pipeline.py", "methods/deadwooding.py", "robustness.py", "data.py"} <= names
-    assert not any(n.startswith(("cli/", "bench/", "analysis/")) for n in names)
+    assert {"train.py", "pipeline.py", "methods/deadwooding/method.py", "robustness/evaluation.py",
+            "data/datasets.py", "pruning/masks.py", "models/registry.py"} <= names
+    assert not any(n.startswith(("cli/", "bench/", "analysis/", "storage/", "deploy/")) for n in names)
+    # what it covers is read from one list: every file under each entry, nothing else
+    listed = {p for entry in fingerprint.COVERS for p in ([entry] if entry.endswith(".py") else
+              [q.relative_to(copy).as_posix() for q in (copy / entry).rglob("*.py")])}
+    assert names == listed
 
 
 def test_editing_the_engine_code_makes_the_next_run_recompute(tmp_path, monkeypatch):

@@ -1,12 +1,12 @@
-"""deadwood_app/charts.py without Streamlit: each builder draws the traces its record implies."""
+"""app/charts.py without Streamlit: each builder draws the traces its record implies."""
 import re
 
 import pytest
 
 import deadwood
-from deadwood_app import charts
-from deadwood.data import dataset_info
-from deadwood.masks import prunable
+from app import charts
+from deadwood.data.datasets import dataset_info
+from deadwood.pruning.masks import prunable
 from conftest import tiny
 
 
@@ -221,7 +221,7 @@ def test_class_recall_bars_match_the_evaluation_and_weigh_up_to_accuracy(attacke
 
 
 def test_security_curve_is_a_step_line_per_model(attacked):
-    from deadwood.robustness import curve_at
+    from deadwood.robustness.evaluation import curve_at
 
     _, _, curves = attacked
     fig = charts.security_figure(curves, 0.1, "magnitude")
@@ -248,8 +248,8 @@ def test_two_dimensional_inputs_are_drawn_as_points_with_arrows():
 
 
 def test_profile_figure_draws_both_models_clean_and_robust_and_marks_the_chosen_sparsity():
-    from deadwood.profile import at
-    from deadwood_app.charts_profile import profile_figure
+    from deadwood.pruning.sparsity_profile import at
+    from app.charts_profile import profile_figure
 
     profile = {"sparsities": [0.0, 0.5, 0.9, 0.99], "attack": "fgsm", "epsilon": 0.1, "samples": 50,
                "student": {"clean": [0.9, 0.9, 0.8, 0.5], "robust": [0.6, 0.6, 0.5, 0.3]},

@@ -1,10 +1,10 @@
-"""deadwood_app/charts_inside.py without Streamlit: every figure draws the numbers it is given."""
+"""app/charts_inside.py without Streamlit: every figure draws the numbers it is given."""
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from deadwood_app import charts_inside as ci
+from app import charts_inside as ci
 from deadwood import build_model, dataset_info
 from deadwood.analysis import granularity_masks, linear_regions_2d, mask_matrices
 
@@ -85,7 +85,7 @@ def test_mask_figure_shows_each_granularity():
 def test_layers_have_one_name_on_every_page():
     """Live pruning's names (charts.layer_labels: "layer 1", "layer 2", ... in model order) label the
     SVCCA axis, the allocation bars and the mask's title, never the module paths ("0", "2", "4")."""
-    from deadwood_app.charts import layer_labels
+    from app.charts import layer_labels
 
     names = ["0.weight", "2.weight", "4.weight"]
     assert layer_labels(names) == {"0.weight": "layer 1", "2.weight": "layer 2", "4.weight": "layer 3"}

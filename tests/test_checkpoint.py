@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from deadwood.checkpoint import file_digest, load_checkpoint
+from deadwood.models.checkpoint import load_checkpoint
+from deadwood.data.digest import file_digest
 from deadwood.errors import ConfigError, RunFileError
 
 RAN = []

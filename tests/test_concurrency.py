@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from deadwood import cache as cache_health
-from deadwood.store import entry_lock
+from deadwood.storage import cache as cache_health
+from deadwood.storage.files import entry_lock
 
 # long enough a teacher (about 5-10 s here) that the second process starts while the first computes
 SLOW = ["--method", "magnitude", "--teacher-epochs", "60", "--finetune-epochs", "1", "--evaluation-steps", "2",
@@ -84,7 +84,7 @@ def test_a_solve_another_process_is_computing_is_waited_for_then_loaded(tmp_path
 
 def test_the_lock_is_released_when_its_holder_is_killed(tmp_path):
     final = tmp_path / "runs" / "k"
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from deadwood.store import entry_lock\n"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from deadwood.storage.files import entry_lock\n"
                                f"with entry_lock({str(final)!r}):\n print('held', flush=True); time.sleep(600)"],
                               stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from deadwood import cache as cache_health
+from deadwood.storage import cache as cache_health
 from deadwood.cli import main
 
 # every stage long enough (half a second or more here) to be caught running

@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from deadwood import ConfigError, CutConfig, build_model, dataset_info, get_method, run, with_updates
-from deadwood.bcr import bcr_cut, gemm_form
+from deadwood.pruning.bcr import bcr_cut, gemm_form
 from deadwood.cli import main
-from deadwood.masks import magnitudes, prunable
+from deadwood.pruning.masks import magnitudes, prunable
 from deadwood.methods import PruneContext
 from deadwood.pipeline import Cache, get_teacher, load_data
 from conftest import tiny
@@ -92,7 +92,7 @@ def test_default_cut_leaves_magnitude_a_global_cut_and_uniform_equals_magnitude_
     def mask_of(cfg):
         return get_method(cfg.method).prune(PruneContext(teacher, cfg, train, test, device)).mask
 
-    from deadwood.masks import global_cut
+    from deadwood.pruning.masks import global_cut
     want, _ = global_cut(magnitudes(teacher), config.sparsity, config.min_keep)
     got = mask_of(config)
     assert all(torch.equal(got[n], want[n]) for n in want)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from deadwood import ConfigError, DatasetFileError, DatasetNotFound, load_dataset
-from deadwood.data import dataset_names
+from deadwood.data.datasets import dataset_names
 
 from fakedata import write_cifar10, write_mnist, write_svhn
 

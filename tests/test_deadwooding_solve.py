@@ -2,8 +2,9 @@
 import pytest
 import torch
 
-from deadwood.masks import global_cut, magnitudes, prunable
-from deadwood.methods import PruneContext, deadwooding
+from deadwood.pruning.masks import global_cut, magnitudes, prunable
+from deadwood.methods import PruneContext
+from deadwood.methods.deadwooding import method as deadwooding
 from deadwood.pipeline import Cache, get_teacher, load_data
 from conftest import tiny
 
@@ -45,7 +46,7 @@ def test_solve_leaves_the_weights_uncut_and_prune_is_solve_then_one_global_cut(f
 
 
 def test_dual_pace_keeps_the_per_epoch_rise_and_starts_within_the_first_epoch():
-    from deadwood.methods.deadwooding import dual_pace
+    from deadwood.methods.deadwooding.method import dual_pace
 
     # digits at batch 64: 23 steps an epoch, so the default is the paper group's once-per-epoch update
     assert dual_pace(23, 0.05, 1437, 64) == (0, 0.05)
@@ -64,8 +65,8 @@ def test_constraint_captures_do_not_outlive_a_step():
 
     from deadwood.bench.throughput import synthetic_32x32
     from deadwood.config import RunConfig
-    from deadwood.methods.deadwooding import dual_solve
-    from deadwood.models import build_model
+    from deadwood.methods.deadwooding.method import dual_solve
+    from deadwood.models.registry import build_model
 
     data = synthetic_32x32(8)
     teacher = build_model("resnet20", data.info, seed=0).eval()

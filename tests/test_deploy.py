@@ -11,10 +11,10 @@ import torch
 
 import deadwood
 from deadwood import deploy
-from deadwood import sparse_forms as sf
-from deadwood.bcr import bcr_cut
+from deadwood.deploy import sparse_forms as sf
+from deadwood.pruning.bcr import bcr_cut
 from deadwood.cli import main
-from deadwood.masks import magnitudes, random_cut
+from deadwood.pruning.masks import magnitudes, random_cut
 
 from fakerun import fake_run
 
@@ -173,7 +173,7 @@ def test_deploy_command_errors_are_one_line(tmp_path, capsys):
 
 
 def test_charts_draw_every_form_mark_the_crossover_and_label_counts(measured):
-    from deadwood_app import charts_deploy as cd
+    from app import charts_deploy as cd
 
     d = measured
     lat = cd.latency_figure(d)
@@ -202,7 +202,7 @@ def test_live_panel_offers_a_button_then_shows_the_cached_measurement(run_dir, m
     from streamlit.testing.v1 import AppTest
 
     def page(folder):
-        from deadwood_app.deploy_panel import what_the_cut_buys
+        from app.deploy_panel import what_the_cut_buys
 
         what_the_cut_buys(folder)
 

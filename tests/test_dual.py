@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from deadwood.dual import RULES, Multipliers
+from deadwood.methods.deadwooding.multipliers import RULES, Multipliers
 from deadwood.errors import ConfigError
 
 

@@ -157,7 +157,7 @@ def test_the_compare_pages_job_computes_its_grid_on_ray_from_its_thread(tmp_path
     pytest.importorskip("ray")
     from deadwood.bench.executor import batch_runner
     from deadwood.pipeline import Cache
-    from deadwood_app.jobs import Job
+    from app.jobs import Job
 
     configs = [tiny(method="magnitude", sparsity=s, seed=5) for s in (0.9, 0.95)]
     job = Job(configs, runner=batch_runner(configs, RayExecutor(2)), cache_dir=tmp_path)

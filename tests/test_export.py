@@ -7,10 +7,10 @@ import pytest
 import torch
 
 import deadwood
-from deadwood import export as ex
+from deadwood.deploy import export as ex
 from deadwood.cli import main
 from deadwood.errors import ExportError, RunFileError
-from deadwood.record import MODEL_FILE, copy_run
+from deadwood.storage.record import MODEL_FILE, copy_run
 
 from fakerun import fake_run
 

@@ -152,7 +152,7 @@ def test_out_under_a_file_is_refused(tmp_path, capsys):
 
 
 def test_a_failed_copy_leaves_nothing_behind(tmp_path):
-    from deadwood.record import copy_run
+    from deadwood.storage.record import copy_run
 
     src = tmp_path / "src"
     src.mkdir()
@@ -167,7 +167,7 @@ def test_publishing_sweeps_what_a_crashed_writer_left_and_nothing_else(tmp_path)
     import subprocess
     import sys
 
-    from deadwood.store import publish_dir, staging_dir
+    from deadwood.storage.files import publish_dir, staging_dir
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
@@ -297,7 +297,7 @@ def test_lookup_of_an_absent_run_is_none_without_damage(tmp_path):
 
 
 def test_a_run_directory_is_recognised_exactly(tmp_path):
-    from deadwood.record import is_run_dir
+    from deadwood.storage.record import is_run_dir
 
     run_dir = tmp_path / "run"
     assert _run_out(tmp_path, run_dir) == 0

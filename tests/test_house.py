@@ -1,6 +1,7 @@
 """The layout's rules, checked from the source: the engine never imports its faces, no import
 circles, one registry of method facts that everything else reads, and the installed command."""
 import ast
+import re
 import importlib.metadata
 from pathlib import Path
 
@@ -14,18 +15,88 @@ from deadwood.methods import cut_methods, get_method, method_sections, methods
 from conftest import tiny
 
 PACKAGE = Path(deadwood.__file__).resolve().parent
-FACES = ("deadwood.cli", "deadwood.bench", "deadwood_app", "streamlit")  # what the engine must not import
+FACES = ("deadwood.cli", "deadwood.bench", "app", "streamlit")  # what the engine must not import
+
+# Which part of the package may import which: the same table as docs/architecture.md, lowest first.
+# A part is a package (``data``), a root module (``config``), or a lower layer of a package
+# (``storage.files``, ``methods.registry``). Each part may import only parts listed above it.
+IMPORT_TABLE = {
+    "errors": set(), "version": set(), "events": set(), "fingerprint": set(),
+    "device": {"errors"},
+    "data": {"errors"},
+    "robustness": {"data", "device", "errors", "events"},
+    "pruning": {"data", "robustness", "errors"},
+    "models": {"data", "pruning", "errors"},
+    "storage.files": {"models", "errors"},
+    "train": {"data", "pruning", "robustness", "events"},
+    "methods.registry": {"data", "pruning", "errors", "events"},
+    "methods.budget": {"methods.registry", "errors"},
+    "methods": {"methods.registry", "methods.budget", "data", "models", "pruning", "robustness", "train",
+                "storage.files", "fingerprint", "errors", "events"},
+    "config": {"methods", "methods.budget", "data", "models", "device", "fingerprint", "errors"},
+    "storage": {"storage.files", "config", "data", "models", "pruning", "robustness", "fingerprint", "errors",
+                "version"},
+    "stages": {"methods", "methods.budget", "events"},
+    "progress": {"stages", "events"},
+    "pipeline": {"config", "storage", "storage.files", "stages", "methods", "methods.budget", "train", "models",
+                 "pruning", "robustness", "data", "device", "fingerprint", "errors", "events"},
+    "prune_api": {"pipeline", "config", "models", "pruning", "data", "errors", "events"},
+    "deploy": {"storage", "storage.files", "pruning", "data", "device", "errors"},
+    "analysis": {"pipeline", "config", "train", "models", "pruning", "robustness", "data", "device"},
+    "deadwood": {"prune_api", "pipeline", "storage", "config", "methods", "models", "pruning", "data", "errors",
+                 "events", "version"},
+    "bench": {"deploy", "pipeline", "storage", "storage.files", "stages", "config", "methods", "train", "models",
+              "robustness", "data", "device", "fingerprint", "errors", "events"},
+    "cli": {"bench", "deploy", "progress", "pipeline", "storage", "storage.files", "config", "methods", "train",
+            "models", "robustness", "data", "device", "errors"},
+    "__main__": {"cli"},
+}
+_LAYERS = {"methods.registry", "methods.budget", "storage.files"}
 
 
-def _module(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+def part_of(module: str) -> str:
+    """The table's part that holds ``module`` (a dotted name under ``deadwood``)."""
+    parts = module.split(".")[1:]
+    if not parts:
+        return "deadwood"
+    if ".".join(parts[:2]) in _LAYERS:
+        return ".".join(parts[:2])
+    return parts[0]
+
+
+def import_table_breaches(root: Path = PACKAGE) -> dict[str, list[str]]:
+    """Every import in the package under ``root`` that the table does not allow, by module (imports
+    inside functions included: a lazy import is still a dependency)."""
+    out = {}
+    for path in sorted(root.rglob("*.py")):
+        me = _module(path, root)
+        mine = part_of(me)
+        for name in sorted(_imports(path, top_level_only=False, root=root)):
+            if not name.startswith("deadwood.") or not _exists(name, root):
+                continue
+            other = part_of(name)
+            inside = other == mine or (mine == "methods" and other.startswith("methods.")) or (
+                mine == "storage" and other == "storage.files")
+            if not inside and other not in IMPORT_TABLE.get(mine, set()):
+                out.setdefault(me, []).append(name)
+    return out
+
+
+def _exists(name: str, root: Path) -> bool:
+    """Whether the dotted ``name`` is a module or package under ``root`` (not a function imported by name)."""
+    rel = Path(*name.split(".")[1:])
+    return (root / rel).with_suffix(".py").is_file() or (root / rel).is_dir()
+
+
+def _module(path: Path, root: Path = PACKAGE) -> str:
+    parts = path.relative_to(root.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imports(path: Path, top_level_only: bool) -> set[str]:
+def _imports(path: Path, top_level_only: bool, root: Path = PACKAGE) -> set[str]:
     """Absolute names of the modules ``path`` imports (relative imports resolved)."""
     tree = ast.parse(path.read_text())
-    package = _module(path) if path.name == "__init__.py" else _module(path).rpartition(".")[0]
+    package = _module(path, root) if path.name == "__init__.py" else _module(path, root).rpartition(".")[0]
     nodes = tree.body if top_level_only else list(ast.walk(tree))
     out = set()
     for node in nodes:
@@ -58,6 +129,39 @@ def test_the_engine_never_imports_the_cli_the_bench_tooling_or_the_app():
         if bad:
             offenders[str(path.relative_to(PACKAGE))] = sorted(bad)
     assert offenders == {}
+
+
+def test_every_import_follows_the_table():
+    assert import_table_breaches() == {}
+
+
+def test_the_table_lists_every_part_once_and_only_parts_above_each():
+    order = list(IMPORT_TABLE)
+    for i, (part, allowed) in enumerate(IMPORT_TABLE.items()):
+        assert allowed <= set(order[:i]), f"{part} may import {sorted(allowed - set(order[:i]))}, listed after it"
+    on_disk = {part_of(_module(p)) for p in PACKAGE.rglob("*.py")}
+    assert on_disk == set(IMPORT_TABLE), "a part of the package is missing from the table, or the table names a ghost"
+
+
+def test_an_import_against_the_table_is_caught(tmp_path):
+    """The check fails on a real breach: data importing the pipeline, in a copy of the package."""
+    import shutil
+
+    copy = tmp_path / "deadwood"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert import_table_breaches(copy) == {}
+    target = copy / "data" / "digest.py"
+    target.write_text(target.read_text() + "\n\ndef _late():\n    from ..pipeline import run\n    return run\n")
+    assert import_table_breaches(copy) == {"deadwood.data.digest": ["deadwood.pipeline"]}
+
+
+def test_the_architecture_doc_shows_the_same_table():
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    for part, allowed in IMPORT_TABLE.items():
+        row = next((line for line in doc.splitlines() if line.startswith(f"| `{part}` |")), None)
+        assert row is not None, f"docs/architecture.md has no row for {part}"
+        cell = row.split("|")[2]
+        assert set(re.findall(r"`([\w.]+)`", cell)) == allowed, f"docs/architecture.md's row for {part} differs"
 
 
 def test_no_import_circles_among_the_package_modules():

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from deadwood import build_model, dataset_info, get_method
-from deadwood.masks import layerwise_cut, magnitudes, prunable
+from deadwood.pruning.masks import layerwise_cut, magnitudes, prunable
 from deadwood.methods import PruneContext
 from deadwood.methods.hydra import ScoredModel
 from deadwood.pipeline import Cache, get_teacher, load_data

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deadwood import image_folder
+from deadwood.data import image_folder
 from deadwood.errors import ConfigError, DatasetFileError, DatasetNotFound
-from deadwood.image_folder import digest, read, scan
+from deadwood.data.image_folder import digest, read, scan
 
 # class k is pure colour k (red, green, blue): the label can be read back from the pixels
 COLOURS = {"cat": 0, "dog": 1, "eel": 2}

@@ -1,4 +1,4 @@
-"""deadwood_app/jobs.py: background runs the pages follow, without Streamlit."""
+"""app/jobs.py: background runs the pages follow, without Streamlit."""
 import os
 import signal
 import threading
@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from deadwood.stages import planned as planned_stages
-from deadwood_app.jobs import Job, RunQueue, find, watch
+from app.jobs import Job, RunQueue, find, watch
 from deadwood import ConfigError, DeadwoodingConfig, Event
 from deadwood.pipeline import Cache
-from deadwood.record import read_record
+from deadwood.storage.record import read_record
 from conftest import tiny
 
 
@@ -259,7 +259,7 @@ def test_run_pressed_again_while_queued_attaches_and_stop_leaves_the_queue_only_
         assert watch([tiny(seed=92)], runner=queued, holding=page) is page  # Run again: the same hold
         other = watch([tiny(seed=92)], runner=queued)  # another page: the same job, one place in the queue
         assert other.job is page.job and other is not page and page.job._watchers == 2
-        from deadwood_app.jobs import QUEUE
+        from app.jobs import QUEUE
         assert QUEUE.counts() == (1, 1)
         assert find(page.token) is page and find(other.token) is other and find("nonsense") is None
         page.stop()  # one page lets go: still queued for the other

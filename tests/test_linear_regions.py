@@ -10,7 +10,7 @@ from torch import nn
 
 from deadwood import build_model, dataset_info, load_dataset
 from deadwood.analysis.linear_regions import linear_regions_2d, plane_through
-from deadwood.region_bound import (RankSampler, bound_allocation, expected_region_bound, log10,
+from deadwood.pruning.region_bound import (RankSampler, bound_allocation, expected_region_bound, log10,
                                             model_region_bound, region_bound, structural_rank)
 
 

@@ -3,7 +3,7 @@ import torch
 from torch.nn.utils import prune
 
 from deadwood import ConfigError, Mask, build_model, dataset_info
-from deadwood.masks import global_cut, global_threshold, layerwise_cut, magnitudes, prunable, random_cut
+from deadwood.pruning.masks import global_cut, global_threshold, layerwise_cut, magnitudes, prunable, random_cut
 
 
 def _model(seed=0, name="mlp", dataset="digits"):

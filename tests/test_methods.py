@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from deadwood import get_method, method_names, run
-from deadwood.masks import prunable
+from deadwood.pruning.masks import prunable
 from deadwood.methods import PruneContext
 from deadwood.pipeline import finetune, get_teacher, load_data, Cache
 from conftest import tiny

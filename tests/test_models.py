@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from deadwood import ConfigError, build_model, dataset_info, model_names
-from deadwood.masks import prunable
+from deadwood.pruning.masks import prunable
 
 FITS = {"mlp": ["digits", "moons", "mnist", "cifar10"], "lenet5": ["mnist", "cifar10"],
         "convnet": ["digits", "mnist", "cifar10"], "vgg": ["cifar10", "svhn"], "resnet20": ["cifar10", "svhn"]}

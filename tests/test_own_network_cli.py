@@ -7,7 +7,7 @@ import torch
 
 from deadwood import RunConfig, TeacherConfig
 from deadwood.cli import main
-from deadwood.zoo import build_torchvision
+from deadwood.models.zoo import build_torchvision
 from fakedata import write_mnist
 from test_image_folder import make_tree
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from deadwood import RunFileError, load_run, run
-from deadwood.masks import prunable
+from deadwood.pruning.masks import prunable
 from conftest import tiny
 
 

@@ -31,7 +31,7 @@ def _correct_count(model, x, y):
 
 
 def plain_pgd(model, x, y, eps, steps, step_size, gen):
-    """Madry's L-inf PGD written out here, independently of foolbox and of deadwood.attacks."""
+    """Madry's L-inf PGD written out here, independently of foolbox and of deadwood.robustness.training."""
     delta = (torch.rand(x.shape, generator=gen) * 2 - 1) * eps
     adv = (x + delta).clamp(0, 1)
     for _ in range(steps):
@@ -248,7 +248,7 @@ def test_foolbox_is_not_imported_by_the_engine_or_the_cli_start():
 def test_the_epsilon_zero_check_compares_sample_by_sample_not_by_count(trained):
     """A model that gets as many right on its second look at the samples, but other ones, is flagged."""
     _, data = trained
-    from deadwood.data import ArrayDataset
+    from deadwood.data.datasets import ArrayDataset
 
     pair = ArrayDataset(data.x[:2], torch.tensor([0, 1]), data.info, "test")
     seen = set()

@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from deadwood import ConfigError, RunStopped, run, with_updates
-from deadwood.dead_wood import dead_fractions, magnitude_quantiles
-from deadwood.masks import global_threshold, magnitudes
-from deadwood.models import build_model
-from deadwood.data import dataset_info
-from deadwood.profile import at, default_sparsities, sparsity_profile
-from deadwood.solves import SUMMARY_FILE, SolveCache
+from deadwood.pruning.dead_wood import dead_fractions, magnitude_quantiles
+from deadwood.pruning.masks import global_threshold, magnitudes
+from deadwood.models.registry import build_model
+from deadwood.data.datasets import dataset_info
+from deadwood.pruning.sparsity_profile import at, default_sparsities, sparsity_profile
+from deadwood.methods.deadwooding.solve_cache import SUMMARY_FILE, SolveCache
 from conftest import tiny
 
 
@@ -70,8 +70,8 @@ def test_profile_at_the_run_sparsity_is_the_records_one_shot_accuracy(tmp_path):
     assert p["student"]["clean"][p["sparsities"].index(0.9)] == r.one_shot_accuracy
     assert at(p, 0.9)["student"]["clean"] == r.one_shot_accuracy
     # nothing cut: the teacher's curve starts at the dense teacher's own accuracy on those samples
-    from deadwood.data import load_dataset
-    from deadwood.train import accuracy
+    from deadwood.data.datasets import load_dataset
+    from deadwood.robustness.accuracy import accuracy
 
     assert p["teacher"]["clean"][0] == accuracy(loaded.dense(), load_dataset("digits", "test", seed=43))
     # robust accuracy never above clean at the same κ
@@ -84,7 +84,7 @@ def test_profile_grid_is_dense_near_the_top_and_refuses_bad_sparsities():
     assert len(grid) >= 40 and grid == sorted(grid) and grid[-1] == 0.995
     assert sum(k >= 0.9 for k in grid) > sum(k < 0.5 for k in grid)
     model = build_model("mlp", dataset_info("digits"))
-    from deadwood.data import load_dataset
+    from deadwood.data.datasets import load_dataset
 
     test = load_dataset("digits", "test")
     for bad in (1.0, -0.1, 1.5):

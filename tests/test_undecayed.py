@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from deadwood import TeacherConfig, get_method
-from deadwood.masks import global_cut, prunable
+from deadwood.pruning.masks import global_cut, prunable
 from deadwood.methods import PruneContext
 from deadwood.methods.undecayed import undecayed_scores
 from deadwood.pipeline import Cache, get_teacher, load_data

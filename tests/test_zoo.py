@@ -5,7 +5,7 @@ import torchvision
 from torch import nn
 
 from deadwood.errors import ConfigError
-from deadwood.zoo import build_torchvision, torchvision_names
+from deadwood.models.zoo import build_torchvision, torchvision_names
 
 
 def test_names_are_torchvision_classifiers():

@@ -1,7 +1,7 @@
 """Lenses from related work on pruning: what pruning changed inside the network.
 
 - :mod:`.linear_regions`: linear regions over a 2-D input plane; Cai et al.'s bound on their
-  number as a function of per-layer density lives in the core (:mod:`deadwood.region_bound`,
+  number as a function of per-layer density lives in the core (:mod:`deadwood.pruning.region_bound`,
   since the cut's 'bound' allocation uses it) and is re-exported here as a lens;
 - :mod:`.similarity`: SVCCA between pruned and dense layers (Raghu et al.; Blakeney et al.);
 - :mod:`.recall`: recall distortion and the intensification statistic α (Good et al.);
@@ -11,7 +11,7 @@ from .block_structure import granularity_masks, mask_matrices
 from .linear_regions import Plane, Regions, linear_regions_2d, plane_through
 from .recall import (distortion_sweep, intensification, per_class_recall, recall_balance, recall_distortion,
                      record_distortion)
-from ..region_bound import (bound_allocation, bound_curve, expected_region_bound, linear_shapes,
+from ..pruning.region_bound import (bound_allocation, bound_curve, expected_region_bound, linear_shapes,
                              model_region_bound, region_bound)
 from .similarity import layer_similarity, similarity_study, svcca_similarity
 

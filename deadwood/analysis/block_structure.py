@@ -1,6 +1,6 @@
 """Block-based column-row structure (GRIM, Niu et al.) next to unstructured masks.
 
-The BCR cut itself lives in :mod:`deadwood.bcr` (it is a Stage 2 option); this module
+The BCR cut itself lives in :mod:`deadwood.pruning.bcr` (it is a Stage 2 option); this module
 holds what the app and the notebook draw: each layer's mask as the matrix its layer
 multiplies by, for a BCR and an unstructured cut of the same scores.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
-from ..bcr import bcr_cut, gemm_form
-from ..masks import Mask, global_cut, magnitudes
+from ..pruning.bcr import bcr_cut, gemm_form
+from ..pruning.masks import Mask, global_cut, magnitudes
 
 
 def mask_matrices(mask: Mask) -> dict[str, np.ndarray]:

@@ -15,7 +15,7 @@ pruning intensified the dense model's imbalance (strong classes got relatively
 stronger, weak ones weaker), ``α < 1`` that it attenuated it.
 
 "Under attack" uses robust recall and robust accuracy at the run's epsilon, as
-measured by :func:`deadwood.robustness.evaluate` (foolbox L-inf PGD): a sample counts as
+measured by :func:`deadwood.robustness.evaluation.evaluate` (foolbox L-inf PGD): a sample counts as
 recalled when the attack on that model fails. Every run record already holds that
 evaluation for the pruned model and its teacher, on the same samples with the same
 random starts, so :func:`record_distortion` needs no new attack.
@@ -28,13 +28,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data import ArrayDataset
-from ..robustness import per_class_recall as robust_recall
+from ..data.datasets import ArrayDataset
+from ..robustness.evaluation import per_class_recall as robust_recall
 
 
 def per_class_recall(pred, y, num_classes: int) -> np.ndarray:
     """``recall_c`` = correct predictions of class ``c`` / samples of class ``c``, as an array
-    (nan for a class without samples): :func:`deadwood.robustness.per_class_recall` on
+    (nan for a class without samples): :func:`deadwood.robustness.evaluation.per_class_recall` on
     predictions, its None turned into nan for the arithmetic here."""
     pred, y = torch.as_tensor(pred).cpu(), torch.as_tensor(y).cpu()
     recall = robust_recall(pred == y, y, num_classes)
@@ -77,7 +77,7 @@ def _at(result: dict, epsilon: float) -> dict:
 
 
 def distortion_from_results(dense: dict, pruned: dict, epsilon: float) -> dict:
-    """Balances and ``α`` from two :func:`deadwood.robustness.evaluate` results on the same
+    """Balances and ``α`` from two :func:`deadwood.robustness.evaluation.evaluate` results on the same
     samples: ``{"clean": {...}, "attack": {...}}`` (no "attack" when ``epsilon`` is 0).
     Each part holds ``epsilon``, the ``dense`` and ``pruned`` reports and ``alpha``."""
     if dense.get("samples") != pruned.get("samples") or dense.get("seed") != pruned.get("seed"):
@@ -102,7 +102,7 @@ def recall_distortion(dense: nn.Module, pruned: nn.Module, data: ArrayDataset, e
                       steps: int = 10, seed: int = 0) -> dict:
     """Balances of ``dense`` and ``pruned`` on ``data`` and ``α``, clean and (when ``epsilon > 0``)
     under foolbox L-inf PGD of that size, both models on the same samples and random starts."""
-    from ..robustness import evaluate_pair
+    from ..robustness.evaluation import evaluate_pair
 
     pair = evaluate_pair(dense, pruned, data, "pgd", sorted({0.0, float(epsilon)}), steps=steps, seed=seed,
                          checks=False, warn=False)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..masks import Mask, prunable
+from ..pruning.masks import Mask, prunable
 
 
 def _reduce(a: np.ndarray, keep_variance: float) -> np.ndarray:
@@ -120,8 +120,9 @@ def train_from_scratch(config, train, test, *, seed: int, mask: Mask | None = No
     """A fresh model (initialised with ``seed``) trained with the teacher's recipe
     (``config.teacher``), under ``mask`` when given (pruned weights stay zero)."""
     from ..config import with_updates
-    from ..models import model_for
-    from ..train import accuracy, adversarial_step, natural_step, run_epochs
+    from ..models.registry import model_for
+    from ..train import adversarial_step, natural_step, run_epochs
+    from ..robustness.accuracy import accuracy
 
     cfg = with_updates(config, seed=seed)
     tc = cfg.teacher
@@ -152,11 +153,11 @@ def similarity_study(config, methods=("deadwooding", "magnitude", "random"), *, 
     Returns ``{"layers": [...], "similarity": {name: {layer: svcca}}, "accuracy": {name: acc}}``.
     """
     from ..config import with_updates
-    from ..cut import cut
-    from ..masks import magnitudes
+    from ..pruning.cut import cut
+    from ..pruning.masks import magnitudes
     from ..device import resolve_device
     from ..pipeline import finetune, load_data, run
-    from ..train import accuracy
+    from ..robustness.accuracy import accuracy
 
     device = resolve_device(config.device)
     train, test = load_data(config, device)

@@ -54,8 +54,8 @@ def _timed(variants: dict[str, RunConfig], repeats: int, first: RunConfig, devic
            sparsities: Optional[Sequence[float]]) -> dict[str, dict]:
     from ..methods import PruneContext, get_method
     from ..pipeline import Cache, evaluate, finetune, get_teacher, load_data
-    from ..solves import SolveCache
-    from ..train import accuracy
+    from ..methods.deadwooding.solve_cache import SolveCache
+    from ..robustness.accuracy import accuracy
 
     train, test = load_data(first, device)
     teacher, _ = get_teacher(first, train, test, device, Cache())

@@ -1,6 +1,6 @@
 """The benchmark's deployment section: what each method's cut buys at each sparsity, measured.
 
-For the first seed of every (method, sparsity) point, :func:`deadwood.deploy.deployment` on the
+For the first seed of every (method, sparsity) point, :func:`deadwood.deploy.measure.deployment` on the
 benchmark's copy of the run (so the measurement is kept in that copy's ``record.json`` and a
 resumed benchmark reads it back); the crossover sweep once, on the first pruned run (it depends
 on the layer shapes only, which every point shares).
@@ -13,8 +13,8 @@ from pathlib import Path
 def measure_deployment(rows: list[dict], out: Path, *, repeats: int = 30, warmup: int = 5, sweep=None,
                        sweep_repeats: int = 15) -> dict:
     """One entry per (method, sparsity) of ``rows`` (benchmark rows, ``run`` relative to ``out``) at its
-    first seed, and the crossover sweep (default :data:`deadwood.deploy.SWEEP`) of the first."""
-    from ..deploy import SWEEP, deployment
+    first seed, and the crossover sweep (default :data:`deadwood.deploy.measure.SWEEP`) of the first."""
+    from ..deploy.measure import SWEEP, deployment
 
     sweep = SWEEP if sweep is None else tuple(sweep)
 

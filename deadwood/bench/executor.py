@@ -2,7 +2,7 @@
 
 A grid is many small independent jobs with two shared prefixes: every run of a seed starts from
 that seed's teacher, every Deadwooding run of a (seed, ε, solve settings) from one Stage 1 solve
-(:mod:`deadwood.solves`). :meth:`RayExecutor.compute` therefore goes in dependency order: the
+(:mod:`deadwood.methods.deadwooding.solve_cache`). :meth:`RayExecutor.compute` therefore goes in dependency order: the
 teachers (in parallel), the solves, every run, each task submitted as soon as what it needs is
 done (a baseline run does not wait for the solves). A task is one cache entry:
 
@@ -57,8 +57,8 @@ class Task:
 
     def folder(self, root) -> Path:
         """Where the entry lives under the cache ``root``."""
-        from ..cache import Cache
-        from ..solves import SolveCache
+        from ..storage.cache import Cache
+        from ..methods.deadwooding.solve_cache import SolveCache
 
         if self.kind == "teacher":
             return Cache(root).teacher_dir(self.config)
@@ -67,8 +67,8 @@ class Task:
         return Cache(root).run_dir(self.config)
 
     def cached(self, root) -> bool:
-        from ..cache import Cache
-        from ..solves import SolveCache
+        from ..storage.cache import Cache
+        from ..methods.deadwooding.solve_cache import SolveCache
 
         if self.kind == "teacher":
             return Cache(root).has_teacher(self.config)
@@ -78,7 +78,7 @@ class Task:
 
     def needs(self) -> list["Task"]:
         """The entries this task starts from."""
-        from ..solves import caches_solve
+        from ..methods.deadwooding.solve_cache import caches_solve
 
         if self.kind == "teacher":
             return []
@@ -128,7 +128,7 @@ class Outcome:
 
 def plan(configs: Sequence[RunConfig], cache_dir=None) -> dict[str, list[Task]]:
     """The tasks ``configs`` need that the cache lacks, per kind, each entry once, in grid order."""
-    from ..cache import Cache
+    from ..storage.cache import Cache
 
     root = Cache(cache_dir).root
     phases: dict[str, list[Task]] = {k: [] for k in KINDS}
@@ -155,7 +155,7 @@ def write_entry(root, task: Task, files: dict[str, bytes]) -> None:
     renamed into place, so a reader sees the whole entry or none of it."""
     import shutil
 
-    from ..store import atomic_write_bytes, publish_dir, staging_dir
+    from ..storage.files import atomic_write_bytes, publish_dir, staging_dir
 
     final = task.folder(root)
     tmp = staging_dir(final)
@@ -337,7 +337,7 @@ class RayExecutor:
         button's :class:`deadwood.RunStopped`), or Ctrl-C, cancels what is still running and is
         raised on; what finished stays cached."""
         from ..fingerprint import code_fingerprint
-        from ..cache import Cache
+        from ..storage.cache import Cache
 
         if self._ray is None:
             raise RuntimeError("RayExecutor.compute outside its `with` block")
@@ -466,7 +466,7 @@ def from_environment() -> Optional[RayExecutor]:
 
 
 def batch_runner(configs: Sequence[RunConfig], executor: Optional[RayExecutor] = None):
-    """A ``runner`` for :class:`deadwood_app.jobs.Job` (``runner(config, on_event=, cache_dir=)``).
+    """A ``runner`` for :class:`app.jobs.Job` (``runner(config, on_event=, cache_dir=)``).
 
     Its first call computes every entry of ``configs`` on ``executor`` (default:
     :func:`from_environment`, read then, so a bad setting ends the job with its message) and every

@@ -35,7 +35,7 @@ from typing import Callable, Optional
 
 from ..config import RunConfig, with_updates
 from ..errors import ConfigError
-from ..store import atomic_write_bytes, atomic_write_json
+from ..storage.files import atomic_write_bytes, atomic_write_json
 from .report import markdown, pareto_figure, summarize, write_figure
 
 TIMED_STAGES = ("prune", "finetune", "eval")  # what time_s adds up (the teacher is shared)
@@ -125,7 +125,7 @@ def row_of(loaded, run_dir: str, cached: bool) -> dict:
         "teacher_clean_accuracy": r.teacher.get("clean_accuracy"),
         "teacher_robust_accuracy": teacher_rob.get(eps),
         # Deadwooding's Stage 1 is solved once per (seed, epsilon, solve settings): the first sparsity's
-        # time_s includes the solve, every other one's starts from it (see deadwood.solves).
+        # time_s includes the solve, every other one's starts from it (see deadwood.methods.deadwooding.solve_cache).
         "solve_cached": r.prune_info.get("solve_cached"),
         "run": run_dir, "key": r.key, "cached": cached, "device": cfg.get("device"),
         "warnings": list(r.robustness.get("warnings") or []),  # failed robustness sanity checks
@@ -251,7 +251,7 @@ def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callab
     from ..device import resolve_device
     from ..pipeline import run
 
-    from ..data import load_split
+    from ..data.datasets import load_split
 
     points = spec.points()
     device = resolve_device(spec.base.device)
@@ -334,7 +334,7 @@ def restore_run(config: RunConfig, run_out: Path, cache_dir=None) -> bool:
     loads). Returns whether it did."""
     from ..errors import RunFileError
     from ..pipeline import Cache
-    from ..record import DENSE_FILE, RECORD_FILE, copy_run, load_run
+    from ..storage.record import DENSE_FILE, RECORD_FILE, copy_run, load_run
 
     cache, run_out = Cache(cache_dir), Path(run_out)
     if cache.has_run(config) or not all((run_out / f).is_file() for f in (RECORD_FILE, DENSE_FILE)):
@@ -361,7 +361,7 @@ def restore_run(config: RunConfig, run_out: Path, cache_dir=None) -> bool:
 
 def measure_throughput(base: RunConfig, device, **kwargs) -> dict:
     """:func:`deadwood.throughput.step_throughput` on the benchmark's data, model and device."""
-    from ..data import load_split
+    from ..data.datasets import load_split
     from .throughput import step_throughput
 
     from ..device import cpu_threads

@@ -9,7 +9,7 @@ import statistics
 from pathlib import Path
 from typing import Optional
 
-from ..store import atomic_write_bytes
+from ..storage.files import atomic_write_bytes
 
 METRICS = ("one_shot_accuracy", "clean_accuracy", "robust_accuracy", "time_s")
 # beside PGD (the record's own): robust accuracy under AutoAttack, PGD on AutoAttack's samples, the teacher's

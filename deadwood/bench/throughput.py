@@ -6,8 +6,8 @@ dual step and a foolbox PGD evaluation, so the overheads are ratios of numbers t
 ``synthetic_32x32`` is a stand-in for CIFAR-10 (random inputs and labels) for timing the 32x32
 models where the real data is absent; it has no accuracy to report and is labelled as such.
 
-``pgd_overhead`` times the project's foolbox PGD (:func:`deadwood.robustness.evaluate`, one
-epsilon, checks off) against a plain PyTorch PGD loop (:func:`deadwood.attacks.pgd`, the same
+``pgd_overhead`` times the project's foolbox PGD (:func:`deadwood.robustness.evaluation.evaluate`, one
+epsilon, checks off) against a plain PyTorch PGD loop (:func:`deadwood.robustness.training.pgd`, the same
 algorithm: random start, ``steps`` signed steps of ``2.5ε/steps``) on the same model, samples,
 batch size and steps, each followed by the forward passes that score it. ``sweep_seconds`` times
 a whole evaluation as the run record gets it. These are benchmarks, not tests: timings on a
@@ -25,8 +25,8 @@ from torch import nn
 
 from .. import robustness
 from ..device import device_name
-from ..attacks import pgd
-from ..data import ArrayDataset, batches
+from ..robustness.training import pgd
+from ..data.datasets import ArrayDataset, batches
 
 
 def _plain_pgd_accuracy(model: nn.Module, data: ArrayDataset, eps: float, steps: int, batch_size: int,
@@ -95,7 +95,7 @@ def synthetic_32x32(n: int, seed: int = 0, num_classes: int = 10) -> ArrayDatase
     """A CIFAR-10-shaped stand-in for timing: ``n`` uniform random 3x32x32 inputs in [0, 1] with
     random labels. It has CIFAR-10's normalisation constants so models build the same way; the
     accuracies any model reaches on it mean nothing, and its name says so."""
-    from ..data import DatasetInfo, dataset_info
+    from ..data.datasets import DatasetInfo, dataset_info
 
     cifar = dataset_info("cifar10")
     info = DatasetInfo(SYNTHETIC_NAME, (3, 32, 32), num_classes, cifar.mean, cifar.std, embedded=True,
@@ -194,8 +194,8 @@ def step_throughput(model_name: str, train: ArrayDataset, test: ArrayDataset, *,
     """
     from ..config import RunConfig, with_updates
     from ..methods import PruneContext
-    from ..methods.deadwooding import dual_solve
-    from ..models import build_model
+    from ..methods.deadwooding.method import dual_solve
+    from ..models.registry import build_model
     from ..train import adversarial_step, distill_step, natural_step
 
     device = torch.device(device)

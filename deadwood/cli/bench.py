@@ -85,7 +85,7 @@ def add_bench_command(sub) -> None:
 
 def _gpu_setting(ns) -> tuple[str, str]:
     """(dataset, note) for --gpu: CIFAR-10 when the data folder holds it, else the stand-in."""
-    from ..data import dataset_info
+    from ..data.datasets import dataset_info
 
     if ns.dataset not in (None, "cifar10"):
         raise ConfigError(f"--gpu runs on 32x32 CIFAR-10 (or its synthetic stand-in), not '{ns.dataset}'")
@@ -93,7 +93,7 @@ def _gpu_setting(ns) -> tuple[str, str]:
     if ns.data_dir and all((Path(ns.data_dir).expanduser() / f).exists() for f in files):
         return "cifar10", ""
     if ns.dataset == "cifar10":  # asked for explicitly: say what is missing instead of substituting
-        from ..data import load_dataset
+        from ..data.datasets import load_dataset
 
         load_dataset("cifar10", "test", ns.data_dir)
     where = ns.data_dir or "no --data-dir given"
@@ -145,7 +145,7 @@ def cmd_bench(ns) -> int:
 def _bench(ns) -> int:
     from .. import bench
     from ..device import resolve_device
-    from ..robustness import RobustnessWarning
+    from ..robustness.evaluation import RobustnessWarning
 
     command = "deadwood " + " ".join(shlex.quote(a) for a in getattr(ns, "argv", None) or ["bench"])
     note = ""

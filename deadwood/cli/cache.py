@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from ..cache import entries, prune
-from ..store import default_cache_dir
+from ..storage.cache import entries, prune
+from ..storage.files import default_cache_dir
 
 
 def add_cache_command(sub) -> None:

@@ -10,7 +10,7 @@ run already measured is shown from its record unless ``--force``.
 """
 from __future__ import annotations
 
-from ..deploy import BATCH_SIZES, SWEEP, deployment, summary_lines
+from ..deploy.measure import BATCH_SIZES, SWEEP, deployment, summary_lines
 from ..device import deadwood_threads
 from ..errors import ConfigError
 from .options import check_threads

@@ -22,7 +22,7 @@ _SUMMARY_KEYS = ("epsilons", "accuracy", "clean_accuracy", "steps", "samples", "
 
 
 def add_eval_command(sub) -> None:
-    from ..robustness import EVAL_ATTACKS
+    from ..robustness.evaluation import EVAL_ATTACKS
 
     e = sub.add_parser("eval", help="re-evaluate a finished run's robustness (pruned and teacher) and update "
                                     "its record")
@@ -42,7 +42,7 @@ def add_eval_command(sub) -> None:
 
 
 def _check_run_dir(path: Path) -> None:
-    from ..record import MODEL_FILE, RECORD_FILE
+    from ..storage.record import MODEL_FILE, RECORD_FILE
 
     if not path.is_dir():
         raise RunFileError(f"no run directory at {path}")
@@ -66,9 +66,9 @@ def cmd_eval(ns) -> int:
     from .. import robustness
     import dataclasses
 
-    from ..data import load_split
+    from ..data.datasets import load_split
     from ..device import resolve_device
-    from ..record import DENSE_FILE, load_run, update_record
+    from ..storage.record import DENSE_FILE, load_run, update_record
 
     if ns.attack not in robustness.EVAL_ATTACKS:
         raise ConfigError(f"unknown attack '{ns.attack}'; choose one of: {', '.join(robustness.EVAL_ATTACKS)}")

@@ -1,4 +1,4 @@
-"""``deadwood export``: a finished run's pruned network as a file (see :mod:`deadwood.export`).
+"""``deadwood export``: a finished run's pruned network as a file (see :mod:`deadwood.deploy.export`).
 
     deadwood export --run DIR --format state_dict|prune|sparse|onnx [--out PATH]
 
@@ -7,7 +7,7 @@ is missing or not writable ends in one line on stderr and exit status 2, with no
 """
 from __future__ import annotations
 
-from ..export import FORMATS, export
+from ..deploy.export import FORMATS, export
 
 
 def add_export_command(sub) -> None:

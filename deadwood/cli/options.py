@@ -44,8 +44,8 @@ def _add_field(group, prefix: str, f: dataclasses.Field, owner):
                            help=f"(default: {default}; 0 with --teacher-checkpoint)")
         return
     if dest in _HELP:
-        from ..data import dataset_names
-        from ..models import model_names
+        from ..data.datasets import dataset_names
+        from ..models.registry import model_names
 
         text = _HELP[dest].format(models=", ".join(model_names()), datasets=", ".join(dataset_names()))
         group.add_argument(flag, dest=dest, type=_base(typ), default=default, help=f"{text} (default: {default})")

@@ -27,8 +27,8 @@ def add_throughput_command(sub) -> None:
 
 def _default_model():
     """The embedded default's model (digits, mlp), trained naturally for a few seconds."""
-    from ..data import load_dataset
-    from ..models import build_model
+    from ..data.datasets import load_dataset
+    from ..models.registry import build_model
     from ..train import natural_step, run_epochs
 
     train, test = load_dataset("digits", "train"), load_dataset("digits", "test")
@@ -42,8 +42,8 @@ def cmd_throughput(ns) -> int:
     if ns.threads:
         torch.set_num_threads(ns.threads)
     if ns.run:
-        from ..data import load_split
-        from ..record import load_run
+        from ..data.datasets import load_split
+        from ..storage.record import load_run
 
         loaded = load_run(ns.run)
         cfg = loaded.config

@@ -1,5 +1,5 @@
 """``dense``: no pruning, for reference (fine-tuned with the same budget as the others)."""
-from ..masks import Mask
+from ..pruning.masks import Mask
 from .registry import PruneContext, PruneResult, register
 
 

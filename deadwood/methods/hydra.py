@@ -21,10 +21,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from ..allocation import uniform_counts
-from ..masks import Mask, prunable
-from ..robustness import perturb
-from ..train import accuracy, run_epochs
+from ..pruning.allocation import uniform_counts
+from ..pruning.masks import Mask, prunable
+from ..robustness.training import perturb
+from ..train import run_epochs
+from ..robustness.accuracy import accuracy
 from ..events import Stage
 from .budget import own_stage_epochs
 from .registry import PruneContext, PruneResult, register

@@ -1,10 +1,10 @@
 """``magnitude``: one global lowest-|w| cut of the teacher (Deadwooding without Stage 1).
 
 ``config.cut`` can change the cut: per-layer allocation (uniform, or guided by the
-linear-region bound) and block-row-column granularity (see deadwood.cut).
+linear-region bound) and block-row-column granularity (see deadwood.pruning.cut).
 """
-from ..cut import cut
-from ..masks import magnitudes
+from ..pruning.cut import cut
+from ..pruning.masks import magnitudes
 from .registry import PruneContext, PruneResult, register
 
 

@@ -1,5 +1,5 @@
 """``magnitude-layerwise``: the same fraction of smallest |w| cut from every layer."""
-from ..masks import layerwise_cut, magnitudes
+from ..pruning.masks import layerwise_cut, magnitudes
 from .registry import PruneContext, PruneResult, register
 
 

@@ -1,7 +1,7 @@
 """``random``: a uniformly random global mask at the same sparsity (a floor for every method)."""
 import torch
 
-from ..masks import magnitudes, random_cut
+from ..pruning.masks import magnitudes, random_cut
 from .registry import PruneContext, PruneResult, register
 
 

@@ -19,10 +19,10 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from ..data import ArrayDataset
+from ..data.datasets import ArrayDataset
 from ..errors import ConfigError
 from ..events import OnEvent, Stage
-from ..masks import Mask
+from ..pruning.masks import Mask
 
 
 @dataclass
@@ -33,7 +33,7 @@ class PruneContext:
     test: ArrayDataset
     device: torch.device
     on_event: OnEvent = None
-    solves: Optional["SolveCache"] = None  # noqa: F821  (deadwood.solves: where a Stage 1 solve may be stored)
+    solves: Optional["SolveCache"] = None  # noqa: F821  (deadwood.methods.deadwooding.solve_cache: where a Stage 1 solve may be stored)
 
     def student(self) -> nn.Module:
         """A trainable copy of the teacher."""
@@ -53,7 +53,7 @@ class PruneResult:
     # an object with ``lagrangian(x, y, objective=False) -> (loss, metrics)``, ``end_epoch() -> dict``
     # and ``close()``; None for methods without constraints.
     constraints: Optional[object] = None
-    profile: Optional[dict] = None  # the sparsity profile of the method's own weights (deadwood.profile)
+    profile: Optional[dict] = None  # the sparsity profile of the method's own weights (deadwood.pruning.sparsity_profile)
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..data import batches
-from ..masks import global_cut, prunable
-from ..robustness import perturb
+from ..data.datasets import batches
+from ..pruning.masks import global_cut, prunable
+from ..robustness.training import perturb
 from .registry import PruneContext, PruneResult, register
 
 

@@ -1,0 +1,195 @@
+"""Runs for the pages: start a background job, follow it live, look up finished runs.
+
+Each page owns one job slot in the session, and names its job's hold in the page's address
+(``?live=<token>``): a reloaded page reads it back and follows the same job (:func:`current`).
+While a job is queued, the fragment says how many runs are ahead of it. While a job runs, only a fragment
+re-renders (every :data:`REFRESH` seconds): stage progress bars and a Stop button;
+the page's live chart, whose Plotly figure costs far more to build, in a second one
+every :data:`CHART_REFRESH` seconds; the rest of the page and the sidebar stay usable. The run itself computes in a worker process
+(:mod:`app.jobs`), so these refreshes never slow it. When the job ends, the
+fragment reruns the whole page, which then draws results read from the engine's
+on-disk cache, so a finished run survives restarts.
+"""
+from __future__ import annotations
+
+import shutil
+from typing import Callable, Sequence
+
+import streamlit as st
+
+import deadwood
+from deadwood.pipeline import Cache
+from deadwood.storage.record import RECORD_FILE, RunRecord, read_record
+from deadwood.methods.deadwooding.solve_cache import SUMMARY_FILE, SolveCache, caches_solve
+from deadwood.stages import stage as stage_of
+
+from . import jobs
+from .jobs import JobView, Watch
+
+REFRESH = 0.5  # seconds between live updates of the progress bars
+# seconds between redraws of a page's live chart: building its figure takes ~70 ms (measured on the multiplier
+# chart at 37 epochs), and a fragment must redraw all it shows on every run (what it skips vanishes)
+CHART_REFRESH = 2.0
+
+jobs.warm()  # once per server: start workers now, so the first Run does not wait ~2 s for torch
+
+
+def current(slot: str) -> Watch | None:
+    """The job this page follows: this session's, or after a reload the one its address names."""
+    job = st.session_state.get(f"job:{slot}")
+    if job is None:
+        job = jobs.find(st.query_params.get(slot))
+        if job is not None:
+            st.session_state[f"job:{slot}"] = job
+    return job
+
+
+def busy(slot: str) -> bool:
+    job = current(slot)
+    return job is not None and job.view().running
+
+
+def start(slot: str, configs: Sequence[deadwood.RunConfig], sweep: bool = False) -> Watch:
+    """Start ``configs`` (fixed now: later widget changes cannot reach them) in the background,
+    or follow the job another page already runs on the same configurations.
+
+    A ``sweep`` (a grid, no live curves) on a server started with ``DEADWOOD_WORKERS`` > 1 (a local
+    Ray with that many workers) or ``DEADWOOD_RAY_ADDRESS`` (a cluster) is computed on Ray
+    (:func:`deadwood.bench.executor.batch_runner`); otherwise in the server's worker process."""
+    from deadwood.bench import executor
+
+    runner = executor.batch_runner(configs) if sweep and executor.requested() else None
+    job = jobs.watch(configs, runner=runner, holding=current(slot))
+    st.session_state[f"job:{slot}"] = job
+    st.query_params[slot] = job.token  # a reload finds it again
+    return job
+
+
+def queued_text(ahead: int) -> str:
+    try:
+        limit = jobs.max_runs()
+    except deadwood.DeadwoodError:  # the job itself fails with that message
+        limit = 1
+    return (f"Queued behind {ahead} run{'' if ahead == 1 else 's'}: it starts as soon as a place is free "
+            f"(this server computes {limit} run{'' if limit == 1 else 's'} at a time, `DEADWOOD_MAX_RUNS`).")
+
+
+def follow(job: Watch, live: Callable[[JobView], None] | None = None) -> None:
+    """Draw the job's progress, refreshed in place until it ends; then rerun the page.
+
+    ``live(view)`` draws the page's live chart, in its own fragment that refreshes
+    every :data:`CHART_REFRESH` seconds rather than every :data:`REFRESH`.
+    """
+
+    @st.fragment(run_every=REFRESH)
+    def progress():
+        view = job.view()
+        if not view.running:
+            st.rerun()  # the whole page: it now draws the results
+        if view.state == "queued":
+            st.info(queued_text(view.ahead), icon=":material/hourglass_top:")
+        if view.waiting:
+            st.info(f"{view.waiting[0].upper()}{view.waiting[1:]}; its result is served here when it ends.",
+                    icon=":material/lock_clock:")
+        cfg = view.config
+        head = f"{'Queued' if view.state == 'queued' else 'Running'} **{cfg.method}** at κ = {cfg.sparsity:g}, ε = {cfg.epsilon:g} on {cfg.dataset}/{cfg.model}"
+        if len(view.configs) > 1:
+            head = f"Run {view.index + 1} of {len(view.configs)}: " + head[0].lower() + head[1:]
+            st.progress(len(view.finished) / len(view.configs), text=f"{len(view.finished)} of "
+                        f"{len(view.configs)} runs done")
+        st.markdown(f"{head} · {view.seconds:.0f} s")
+        for notice in view.notices:
+            st.warning(f"{notice}; computing it again", icon=":material/build:")
+        for stage, p in view.stages.items():
+            label = stage_of(stage).label
+            text = {"pending": f"{label}: waiting", "cached": f"{label}: from the cache",
+                    "done": f"{label}: done"}.get(p.state, f"{label}: epoch {p.done} of {p.total}")
+            st.progress(p.fraction, text=text)
+        st.button("Stop", key="stop", on_click=job.stop, icon=":material/stop_circle:",
+                  help="stops at the next epoch; a finished teacher stays cached")
+
+    @st.fragment(run_every=CHART_REFRESH)
+    def chart():
+        live(job.view())
+
+    progress()
+    if live is not None:
+        chart()
+
+
+def outcome(job: Watch | None) -> None:
+    """Say how the last job ended when it did not simply finish."""
+    if job is None:
+        return
+    view = job.view()
+    if view.state == "stopped":
+        done = len(view.finished)
+        st.warning(f"Stopped after {view.seconds:.0f} s" + (f" ({done} of {len(view.configs)} runs finished)"
+                                                             if len(view.configs) > 1 else "")
+                   + ". Finished stages stay cached (the teacher, earlier runs); press Run to go on.")
+    elif view.state == "failed":
+        st.error(view.error)
+        if view.details:
+            with st.expander("Details (please report this)"):
+                st.code(view.details)
+
+
+def record(config: deadwood.RunConfig) -> RunRecord | None:
+    """The finished run of ``config`` from the on-disk cache, or None: also when its entry is
+    damaged (:func:`damaged` says how), so a bad file never takes a page down."""
+    return _lookup(config)[0]
+
+
+def damaged(config: deadwood.RunConfig) -> str | None:
+    """Why the cached run of ``config`` cannot be read (one line), or None when it can or is absent."""
+    return _lookup(config)[1]
+
+
+def discard(config: deadwood.RunConfig) -> None:
+    """Remove the cache entry of ``config`` (its run folder only), so the next run computes it afresh."""
+    shutil.rmtree(Cache().run_dir(config), ignore_errors=True)
+
+
+def _lookup(config: deadwood.RunConfig) -> tuple[RunRecord | None, str | None]:
+    folder = Cache().run_dir(config)
+    if not (folder / RECORD_FILE).exists():
+        return None, None
+    try:  # the record only (no model load): cheap enough for every rerun
+        return read_record(folder), None
+    except deadwood.DeadwoodError as e:
+        return None, str(e)
+
+
+def profile(config: deadwood.RunConfig) -> dict | None:
+    """The sparsity profile of the stored Stage 1 solve that ``config`` would start from (any κ), or
+    None: no solve stored yet, or a method without one. A small JSON read, cached by its mtime, so
+    moving the κ slider redraws at once."""
+    if config is None or not caches_solve(config):
+        return None
+    path = SolveCache(Cache().root).folder(config) / SUMMARY_FILE
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    return _profile(config, stamp)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _profile(config: deadwood.RunConfig, stamp: int) -> dict | None:
+    summary = SolveCache(Cache().root).summary(config)
+    return None if summary is None else summary["profile"]
+
+
+def run_dir(config: deadwood.RunConfig):
+    return Cache().run_dir(config)
+
+
+def baselines(config: deadwood.RunConfig) -> dict[str, RunRecord]:
+    """Cached runs of every other method at the same settings (label -> record)."""
+    out = {}
+    for name in deadwood.method_names():
+        if name != config.method:
+            other = record(deadwood.with_updates(config, method=name))
+            if other is not None:
+                out[f"{name} (cached)"] = other
+    return out

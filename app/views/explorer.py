@@ -1,0 +1,45 @@
+"""Robustness explorer: attack a finished run's dense teacher and pruned model side by side."""
+import streamlit as st
+
+from app import analysis, charts, runs, show, widgets
+from deadwood import RunFileError
+
+st.title("Robustness explorer")
+busy = runs.busy("explore")  # once: the job may end while the page draws
+choice, pressed = widgets.sidebar(widgets.single_run, busy=busy)
+if choice.problem:
+    st.error(choice.problem, icon=":material/block:")
+recompute = show.damaged(choice.configs, busy=busy)
+attack, epsilon, samples = widgets.attack_widgets(choice.config)
+config = choice.config
+if (pressed or recompute) and runs.record(config) is None:
+    runs.start("explore", choice.configs)
+    st.rerun()
+if busy:
+    runs.follow(runs.current("explore"))
+else:
+    runs.outcome(runs.current("explore"))
+    record = runs.record(config) if config else None
+    if config and record is None and not runs.damaged(config):
+        st.info("This configuration has not been run yet: press **Run** to prune it first.")
+    if record is not None:
+        folder, classes = str(runs.run_dir(config)), list(config.data_info().classes)
+        try:
+            with st.spinner(f"Attacking both models with {attack}..."):
+                shown, pair, curves = analysis.explore(folder, config, attack, epsilon, samples)
+        except RunFileError as e:  # a damaged checkpoint in the cache: say so, offer to recompute
+            if show.unloadable(e, choice.configs, busy=False):
+                runs.start("explore", choice.configs)
+                st.rerun()
+            st.stop()
+        show.pair_metrics(pair, config.method)
+        st.caption(f"Measured on the {pair['pruned']['samples']} test samples attacked here (the same for both "
+                   f"models), so the clean accuracies differ from Live pruning's, which come from the run's own "
+                   f"evaluation on {record.robustness.get('samples', 'all the')} test samples: "
+                   f"{record.clean_accuracy:.1%} for the pruned model there.")
+        show.figure(charts.adversarial_examples_figure(shown, classes), "adversarial-examples")
+        # full width: ten classes times four bars need it
+        show.figure(charts.class_recall_figure(pair, classes, config.method), "class-recall")
+        show.figure(charts.security_figure(curves, epsilon, config.method), "security-curve")
+        for message in pair["teacher"]["warnings"] + pair["pruned"]["warnings"]:
+            st.warning(f"Sanity check: {message}", icon=":material/warning:")

@@ -1,0 +1,48 @@
+"""Live pruning: one configuration, run with live multipliers, then every chart of its record."""
+import streamlit as st
+
+from app import charts, deploy_panel, runs, show, widgets
+from app.charts_profile import profile_figure
+
+st.title("Live pruning")
+job = runs.current("live")
+busy = runs.busy("live")  # once: the job may end while the page draws
+choice, pressed = widgets.sidebar(widgets.single_run, busy=busy)
+if choice.problem:
+    st.error(choice.problem, icon=":material/block:")
+recompute = show.damaged(choice.configs, busy=busy)
+if pressed or recompute:
+    runs.start("live", choice.configs)
+    st.rerun()  # redraw the sidebar with Run disabled while the job goes
+
+
+def live_chart(view):
+    if charts.dual_entries(view.history):
+        st.plotly_chart(charts.multipliers_figure(view.history), key="live_multipliers")
+    elif view.history:
+        st.plotly_chart(charts.training_figure(view.history), key="live_training")
+    profile = runs.profile(view.config)  # there as soon as the solve ends
+    if profile:
+        st.plotly_chart(profile_figure(profile, view.config.sparsity, view.config.method), key="live_profile")
+
+
+if busy:
+    runs.follow(job, live_chart)
+else:
+    runs.outcome(job)
+    config = choice.config
+    record = runs.record(config) if config else None
+    profile = runs.profile(config) if record is None and config else None
+    if profile:  # the solve is stored: the cut at this κ answers at once, before any fine-tuning
+        show.one_shot_preview(profile, config.sparsity, config.method)
+    elif record is None and job is not None and job.view().state == "done":
+        config = job.configs[0]
+        record = runs.record(config)
+        st.info("Showing the last run; the settings in the sidebar have not been run yet: press **Run**.")
+    if record is not None:
+        show.run_report(record, config.epsilon, runs.baselines(config), runs.run_dir(config))
+        deploy_panel.what_the_cut_buys(runs.run_dir(config))
+    elif not profile and not (config and runs.damaged(config)):  # a damaged entry has its own message
+        st.info("Press **Run** in the sidebar. A fresh run on the embedded digits takes seconds; "
+                "repeating a configuration is instant.")
+show.about_the_method()

@@ -1,0 +1,28 @@
+"""Stage 2 as configured by ``RunConfig.cut``: which layers lose how much, at which granularity.
+
+The magnitude and Deadwooding methods both end in one cut of their scores; this
+module turns ``config.cut`` into that cut. With the defaults (global allocation,
+unstructured granularity) it is exactly :func:`deadwood.pruning.masks.global_cut`.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+
+from .allocation import layer_counts
+from .masks import Mask, global_cut, per_layer_cut
+
+
+def cut(scores: Mapping[str, torch.Tensor], config) -> tuple[Mask, dict]:
+    """The mask ``config.cut`` asks for at ``config.sparsity``, and a JSON-able report."""
+    cc = config.cut
+    counts, report = layer_counts(scores, config)
+    if cc.granularity == "bcr":
+        from .bcr import bcr_cut
+
+        mask, rep = bcr_cut(scores, config.sparsity, (cc.block_rows, cc.block_cols), config.min_keep, counts)
+        return mask, {**report, **rep}
+    if counts is None:
+        return global_cut(scores, config.sparsity, config.min_keep)
+    return per_layer_cut(scores, counts), report

@@ -1,0 +1,213 @@
+"""The configuration-hash cache: ``run(config)`` asked twice is a look-up; and its health.
+
+Teachers live under ``teacher_key()`` (every method at every sparsity prunes the same one),
+Deadwooding's Stage 1 solves under ``solve_key()`` (:mod:`deadwood.methods.deadwooding.solve_cache`), finished runs under
+``key()``; every key holds the engine code's fingerprint (:mod:`deadwood.fingerprint`). Nothing
+here computes; :mod:`deadwood.pipeline` fills the cache.
+
+For ``deadwood cache list | verify | prune`` an entry is
+
+- ``ok``: whole, readable, and made by this code;
+- ``stale``: whole, but made by other engine code (its recorded fingerprint differs from
+  :func:`deadwood.fingerprint.code_fingerprint`, or it predates fingerprints): never served,
+  since every key holds the fingerprint, and safe to remove;
+- ``damaged``: a file is missing, unreadable JSON, or a checkpoint that does not load: never
+  served (recomputed on the next request) and safe to remove;
+- ``partial``: a staging folder a crash left behind (a name starting with a dot), never read;
+  one whose writer is still running is ``writing`` and left alone.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
+
+from torch import nn
+
+if TYPE_CHECKING:  # a type only: storage sits above config, which imports nothing of it
+    from ..config import RunConfig
+
+from .. import fingerprint
+from .. import robustness
+from ..errors import RunFileError
+from .record import DENSE_FILE, RECORD_FILE, RUN_FILES, LoadedRun, is_fraction, load_model, load_run, read_record
+from .files import check_writable, default_cache_dir, load_state, process_alive
+
+TEACHER_FILE = "teacher.json"
+
+
+class Cache:
+    """``root/teachers/<teacher_key>/`` and ``root/runs/<key>/``.
+
+    An entry is served only when it is sound: a damaged one (a truncated checkpoint, an invalid or
+    self-contradicting record or summary) is a miss, which the pipeline computes again and replaces.
+    """
+
+    def __init__(self, root=None):
+        self.root = Path(root) if root is not None else default_cache_dir()
+
+    def run_dir(self, config: RunConfig) -> Path:
+        return self.root / "runs" / config.key()
+
+    def teacher_dir(self, config: RunConfig) -> Path:
+        return self.root / "teachers" / config.teacher_key()
+
+    def check_writable(self) -> None:
+        """RunFileError naming the folder and how to choose another, unless entries can be written here."""
+        try:
+            check_writable(self.root)
+        except RunFileError as e:
+            raise RunFileError(f"{e}: the cache folder {self.root} must be writable; choose another with "
+                               "DEADWOOD_CACHE (or --cache-dir)") from None
+
+    def has_run(self, config: RunConfig) -> bool:
+        """Whether a sound run of ``config`` is cached: its record reads and agrees with itself
+        (:func:`deadwood.storage.record.read_record`) and both checkpoints are there. Loads no model."""
+        folder = self.run_dir(config)
+        try:
+            read_record(folder)
+        except RunFileError:
+            return False
+        return all((folder / f).is_file() for f in RUN_FILES)
+
+    def has_teacher(self, config: RunConfig) -> bool:
+        """Whether :func:`deadwood.pipeline.get_teacher` would serve ``config``'s teacher from here
+        (sound and measured the way ``config`` measures; no training)."""
+        try:
+            return self.teacher(config) is not None
+        except RunFileError:
+            return False
+
+    def lookup(self, config: RunConfig) -> LoadedRun | None:
+        """The cached run of ``config``, loaded; None when there is none or it is damaged
+        (:meth:`damage` says how). Never raises for a damaged entry."""
+        return self.load(config)[0]
+
+    def damage(self, config: RunConfig) -> str | None:
+        """Why the cached run of ``config`` cannot be served, in one line; None when there is none
+        or it is sound. A damaged entry is recomputed (and replaced) by :func:`run`."""
+        return self.load(config)[1]
+
+    def load(self, config: RunConfig) -> tuple[LoadedRun | None, str | None]:
+        """:meth:`lookup` and :meth:`damage` at once (one load)."""
+        folder = self.run_dir(config)
+        if not (folder / RECORD_FILE).exists():
+            return None, None
+        try:
+            loaded = load_run(folder)
+            if not (folder / DENSE_FILE).is_file():
+                raise RunFileError(f"{folder / DENSE_FILE} is missing")
+        except RunFileError as e:
+            return None, str(e)
+        return loaded, None
+
+    def teacher(self, config: RunConfig) -> tuple[nn.Module, dict] | None:
+        """The teacher cached for ``config`` (CPU, eval mode) and its summary; None when absent or
+        measured another way (:func:`summary_fits`). A damaged entry raises :class:`RunFileError`
+        naming the file."""
+        folder = self.teacher_dir(config)
+        summary_file, state_file = folder / TEACHER_FILE, folder / DENSE_FILE
+        if not (summary_file.is_file() and state_file.is_file()):
+            return None
+        try:
+            summary = json.loads(summary_file.read_text())
+        except (ValueError, OSError) as e:
+            raise RunFileError(f"{summary_file} is not a valid teacher summary ({e})") from None
+        if not isinstance(summary, dict) or not isinstance(summary.get("robustness"), dict):
+            raise RunFileError(f"{summary_file} is not a valid teacher summary")
+        if not summary_fits(summary, config):
+            return None
+        if not (isinstance(summary.get("history"), list) and is_fraction(summary.get("clean_accuracy"))
+                and summary["clean_accuracy"] == summary["robustness"].get("clean_accuracy")
+                and isinstance(summary.get("seconds"), (int, float)) and isinstance(summary.get("key"), str)):
+            raise RunFileError(f"{summary_file} lacks the teacher's history, time or key, or contradicts "
+                               "its robustness curve")
+        return load_model(config, state_file), summary
+
+
+def summary_fits(summary: dict, config: RunConfig) -> bool:
+    """A cached teacher summary is reused only when its robustness was measured the way this
+    configuration would measure it (same epsilons, samples, steps, result format)."""
+    rob = summary.get("robustness", {})
+    return (summary.get("epsilons") == config.eval_epsilons and summary.get("samples") == config.evaluation.samples
+            and rob.get("steps") == config.evaluation.steps and rob.get("format") == robustness.FORMAT)
+
+
+# kind -> (folder, summary file, checkpoint files)
+KINDS = {"teacher": ("teachers", TEACHER_FILE, ("dense.pt",)),
+         "solve": ("solves", "solve.json", ("student.pt",)),
+         "run": ("runs", "record.json", ("model.pt", "dense.pt"))}
+STATES = ("ok", "stale", "damaged", "partial", "writing")
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str
+    path: Path
+    state: str
+    why: str
+    bytes: int
+
+
+def _size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else 0
+
+
+def check(kind: str, path: Path, deep: bool = True) -> tuple[str, str]:
+    """(state, why) of one entry folder; ``deep`` also loads its checkpoints."""
+    _, summary_file, checkpoints = KINDS[kind]
+    if path.name.startswith("."):
+        writer = re.search(r"\.(?:old|tmp)-(\d+)-", path.name)
+        if writer and process_alive(int(writer.group(1))):
+            return "writing", "being written by a running process"
+        return "partial", "a staging folder left by an interrupted write"
+    try:
+        summary = json.loads((path / summary_file).read_text())
+    except FileNotFoundError:
+        return "damaged", f"{summary_file} is missing"
+    except (OSError, ValueError) as e:
+        return "damaged", f"{summary_file} is not valid JSON ({type(e).__name__})"
+    if not isinstance(summary, dict):
+        return "damaged", f"{summary_file} does not hold a JSON object"
+    for name in checkpoints:
+        if not (path / name).is_file():
+            return "damaged", f"{name} is missing"
+        if deep:
+            try:
+                load_state(path / name)
+            except RunFileError as e:
+                return "damaged", str(e)
+    code = summary.get("code")
+    if code != fingerprint.code_fingerprint():
+        return "stale", ("made before code fingerprints were recorded" if not code
+                         else f"made by other engine code ({code}, this code is {fingerprint.code_fingerprint()})")
+    return "ok", ""
+
+
+def entries(root=None, deep: bool = True) -> list[Entry]:
+    """Every entry under the cache folder ``root`` (default ``$DEADWOOD_CACHE``), kind by kind."""
+    root = Path(root) if root is not None else default_cache_dir()
+    out = []
+    for kind, (folder, _, _) in KINDS.items():
+        base = root / folder
+        if not base.is_dir():
+            continue
+        for path in sorted(p for p in base.iterdir() if p.is_dir()):
+            state, why = check(kind, path, deep)
+            out.append(Entry(kind, path, state, why, _size(path)))
+    return out
+
+
+def prune(root=None, states: Iterable[str] = ("stale", "damaged", "partial"), dry_run: bool = False) -> list[Entry]:
+    """Remove every entry in one of ``states`` (never an ``ok`` one); return what was (or would be) removed."""
+    states = set(states)
+    if "ok" in states:
+        raise ValueError("prune never removes entries that may be served")
+    gone = [e for e in entries(root) if e.state in states]
+    if not dry_run:
+        for e in gone:
+            shutil.rmtree(e.path, ignore_errors=True)
+    return gone
