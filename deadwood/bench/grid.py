@@ -360,7 +360,7 @@ def restore_run(config: RunConfig, run_out: Path, cache_dir=None) -> bool:
 
 
 def measure_throughput(base: RunConfig, device, **kwargs) -> dict:
-    """:func:`deadwood.throughput.step_throughput` on the benchmark's data, model and device."""
+    """:func:`deadwood.bench.throughput.step_throughput` on the benchmark's data, model and device."""
     from ..data.datasets import load_split
     from .throughput import step_throughput
 
