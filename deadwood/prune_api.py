@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .config import RunConfig, TeacherConfig, with_updates
+from .config import RunConfig, TeacherConfig, resolve, with_updates
 from .errors import ConfigError, DatasetFileError
 from .events import OnEvent
 from .pruning.masks import Mask, clear_selection
@@ -79,7 +79,7 @@ def prune(model: nn.Module, train, test, *, method: str = "deadwooding", sparsit
     if not train_teacher and updates.get("teacher.epochs", 0) != 0:
         raise ConfigError("teacher.epochs trains the given network first: pass train_teacher=True with it")
     updates.update(_layer_updates(prune_layers))
-    config = with_updates(config, **updates).validate()
+    config = resolve(with_updates(config, **updates))
     model_for(config)  # a pattern that matches nothing, or no layer at all, fails here
     loaded = run(config, on_event=on_event, cache_dir=cache_dir)
     pruned = _plain(copy.deepcopy(loaded.model))
