@@ -17,12 +17,9 @@ import streamlit as st
 import torch
 
 import deadwood
-from deadwood.models.checkpoint import load_checkpoint
-from deadwood.data.digest import file_digest
 from deadwood.data.datasets import FOLDER, SPLITS, dataset_info, load_split
 from deadwood.methods.deadwooding.multipliers import RULES
-from deadwood.models.registry import TORCHVISION, build_model
-from deadwood.models.zoo import torchvision_names
+from deadwood.models.zoo import TORCHVISION, torchvision_names
 
 SPARSITY_RANGE = (0.5, 0.995)
 EPSILON_RANGE = (0.0, 0.3)
@@ -243,8 +240,8 @@ def sweep_run() -> Choice:
 
 def choose(values: list[dict], advanced: dict) -> Choice:
     """One configuration per dict in ``values`` (its fields, then the ``advanced`` ones, then its own
-    dotted ones such as ``"cut.granularity"``), or the first reason none can run: the data, the model,
-    the checkpoint."""
+    dotted ones such as ``"cut.granularity"``), or the first reason none can run: a value, then what a
+    run checks as it starts (the folder, the model on that data, the checkpoint), then the data's files."""
     if values[0]["dataset"] == FOLDER and values[0].get("data_dir") is None:  # in the app's words, not --data-dir
         return Choice(problem="type the path of your images into 'Image folder' in the sidebar: a folder in "
                               "torchvision's ImageFolder layout (DIR/train/<class>/* and DIR/test/<class>/*, "
@@ -254,9 +251,9 @@ def choose(values: list[dict], advanced: dict) -> Choice:
         advanced = {**advanced, "teacher.epochs": 0}
     try:
         configs = tuple(_config(v, advanced) for v in values)
-    except deadwood.DeadwoodError as e:  # a model that does not fit, a folder that cannot be scanned
+    except deadwood.DeadwoodError as e:  # a value out of range, a name no registry knows
         return Choice(problem=str(e))
-    problem = data_problem(configs[0]) or checkpoint_problem(configs[0])
+    problem = start_problem(configs[0]) or data_problem(configs[0])
     return Choice(configs=() if problem else configs, problem=problem)
 
 
@@ -291,13 +288,13 @@ def attack_widgets(config: deadwood.RunConfig | None) -> tuple[str, float, int]:
 @st.cache_resource(show_spinner="Loading the dataset...", max_entries=8)
 def dataset(name: str, split: str, data_dir: str | None, seed: int,
             image_size: int = 32) -> deadwood.data.datasets.ArrayDataset:
-    """A dataset split, loaded once per process and shared by every session (read-only tensors)."""
+    """A dataset split, loaded once per process and shared by every session (never edit its tensors in place)."""
     return deadwood.load_dataset(name, split, data_dir, seed, image_size=image_size)
 
 
 def data_problem(config: deadwood.RunConfig) -> str | None:
     """Why ``config``'s dataset cannot be read, in words that say where to put the files (None if it can)."""
-    if config.dataset == FOLDER:  # scanned when the config was built; reading finds the damaged images
+    if config.dataset == FOLDER:  # scanned by start_problem; reading finds the damaged images
         try:  # through the engine's own cache, keyed by the images' digest: a repaired file is read again
             with st.spinner("Reading the images..."):
                 for split in SPLITS:  # a bad file in either split would stop the run
@@ -324,29 +321,18 @@ def data_problem(config: deadwood.RunConfig) -> str | None:
     return None
 
 
-def checkpoint_problem(config: deadwood.RunConfig) -> str | None:
-    """Why ``config.teacher_checkpoint`` cannot start the teacher (None if it can, or there is none):
-    a missing or unsafe file, or weights for another architecture, input size or class count."""
-    if config.teacher_checkpoint is None:
-        return None
-    path = Path(config.teacher_checkpoint).expanduser()
-    if not path.is_file():
-        return (f"teacher checkpoint {path} {'is a folder' if path.is_dir() else 'does not exist'}: type the path "
-                "of a file holding your trained state_dict into 'Teacher checkpoint', or clear it")
-    try:  # the file's digest keys the answer, so an overwritten file is checked again
-        digest = file_digest(path)
-    except deadwood.DeadwoodError as e:
-        return str(e)
-    return _checkpoint_problem(config.model, config.data_info(), config.teacher_checkpoint, digest)
-
-
-@st.cache_data(max_entries=16, show_spinner="Checking the checkpoint...")
-def _checkpoint_problem(model: str, info: deadwood.data.datasets.DatasetInfo, path: str, digest: str) -> str | None:
-    """The checkpoint loaded into a fresh ``model`` for ``info``'s data, as Stage 0 will load it; keyed
-    by what decides the answer (``digest``: the file's content; never the sparsity or the method), so
-    moving a slider does not redo it."""
+def start_problem(config: deadwood.RunConfig) -> str | None:
+    """Why a run of ``config`` would be refused as it starts (None if it would not): the engine's own
+    check (:func:`deadwood.resolve`: the image folder scanned, the model fitted to the data, the
+    teacher checkpoint loaded into it), which keeps its answers per process, so moving a slider does
+    not redo them. A checkpoint path that is no file is said first, in the app's words."""
+    if config.teacher_checkpoint is not None:
+        path = Path(config.teacher_checkpoint).expanduser()
+        if not path.is_file():
+            return (f"teacher checkpoint {path} {'is a folder' if path.is_dir() else 'does not exist'}: type the "
+                    "path of a file holding your trained state_dict into 'Teacher checkpoint', or clear it")
     try:
-        load_checkpoint(build_model(model, info), path)
+        deadwood.resolve(config)
     except deadwood.DeadwoodError as e:
         return str(e)
     return None

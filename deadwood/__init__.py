@@ -13,7 +13,7 @@ The public API::
 from .version import __version__  # noqa: E402,F401
 
 from .config import (CutConfig, DeadwoodingConfig, EvalConfig, FinetuneConfig, HydraConfig,  # noqa: E402
-                     LayersConfig, RunConfig, TeacherConfig, with_updates)
+                     LayersConfig, RunConfig, TeacherConfig, resolve, with_updates)
 from .data.datasets import dataset_info, dataset_names, load_dataset  # noqa: E402
 from .errors import (ConfigError, DatasetFileError, DatasetNotFound, DeadwoodError, RunFileError,  # noqa: E402
                      RunStopped)
@@ -27,7 +27,7 @@ from .storage.record import LoadedRun, RunRecord, load_run  # noqa: E402
 
 __all__ = [
     "RunConfig", "TeacherConfig", "DeadwoodingConfig", "CutConfig", "HydraConfig", "FinetuneConfig", "EvalConfig", "LayersConfig",
-    "with_updates", "load_dataset", "dataset_info", "dataset_names", "build_model", "model_for", "model_names",
+    "with_updates", "resolve", "load_dataset", "dataset_info", "dataset_names", "build_model", "model_for", "model_names",
     "method_names", "get_method", "run", "prune", "Pruned", "Cache", "load_run", "LoadedRun", "RunRecord", "Mask", "Event",
     "DeadwoodError", "ConfigError", "DatasetNotFound", "DatasetFileError", "RunFileError", "RunStopped",
 ]

@@ -1,8 +1,14 @@
-"""Every hyperparameter, as frozen dataclasses with validation.
+"""Every hyperparameter, as frozen dataclasses with validation, and the check a run starts with.
 
 The CLI, the app and the notebooks build a :class:`RunConfig`; the engine only
 ever reads it. Change one with ``dataclasses.replace`` (or :func:`with_updates`
 for dotted names such as ``"deadwooding.dual_step"``).
+
+Building a configuration checks its values only: types, ranges, choices, and names the registries
+know. It reads no file and builds no network, so it is cheap and can be built for data that is not
+there (yet). :func:`resolve` is the one place that looks at what the values point to (the image
+folder, the network on that data, the teacher checkpoint), and everything that starts a run calls it
+before any work.
 """
 from __future__ import annotations
 
@@ -226,15 +232,17 @@ class RunConfig:
         self.validate()
 
     def validate(self) -> "RunConfig":
+        from .data import registry as datasets
         from .device import DEVICES
         from .methods import cut_methods, get_method
         from .methods.budget import BUDGETS, plan
-        from .models.registry import check_fits
+        from .models import registry as models
 
         if not (isinstance(self.image_size, int) and not isinstance(self.image_size, bool)
                 and 4 <= self.image_size <= 1024):
             raise ConfigError(f"image_size must be a whole number from 4 to 1024, got {self.image_size!r}")
-        check_fits(self.model, self.data_info())
+        datasets.lookup(self.dataset).known(self.dataset)
+        models.lookup(self.model).known(self.model)
         get_method(self.method)  # names the unknown method and the known ones
         if not (isinstance(self.sparsity, (int, float)) and 0 <= self.sparsity < 1):
             raise ConfigError(f"sparsity must be in [0, 1), got {self.sparsity!r}")
@@ -256,7 +264,7 @@ class RunConfig:
         return self
 
     def data_info(self):
-        """The :class:`deadwood.data.datasets.DatasetInfo` of this run's data (a folder is scanned, not read)."""
+        """The :class:`deadwood.data.registry.DatasetInfo` of this run's data (a folder is scanned, not read)."""
         from .data.datasets import dataset_info
 
         return dataset_info(self.dataset, self.data_dir, self.image_size)
@@ -339,6 +347,29 @@ class RunConfig:
                         "model": self.model, "seed": self.seed, "batch_size": self.batch_size, "amp": self.amp,
                         "epsilon": self.teacher_epsilon, "teacher": dataclasses.asdict(self.teacher),
                         "image_size": self.image_size, **self.data_identity()})
+
+
+def resolve(config: RunConfig) -> RunConfig:
+    """``config``, checked as a run of it starts, before any work; the first problem is raised.
+
+    In order: its values (:meth:`RunConfig.validate`); its data's shape and classes (an image folder
+    is scanned; no image is read); its model on that data (a torchvision network is built and probed,
+    once per process and input); its teacher checkpoint loaded into that model (once per process and
+    file content). :func:`deadwood.run`, :func:`deadwood.pipeline.prepare`, :func:`deadwood.prune`, the
+    benchmark and the app call it; the CLI reaches it through them.
+
+    The cache keys do not come from here: :meth:`RunConfig.key` digests the data when it is asked,
+    which the cache also does for configurations no run starts (a record's, a look-up's)."""
+    from .data.datasets import dataset_info
+    from .models.checkpoint import check_checkpoint
+    from .models.registry import check_fits
+
+    config = config.validate()
+    info = dataset_info(config.dataset, config.data_dir, config.image_size)
+    check_fits(config.model, info)
+    if config.teacher_checkpoint is not None:
+        check_checkpoint(config.model, info, config.teacher_checkpoint)
+    return config
 
 
 _SUBCONFIGS = {"teacher": TeacherConfig, "deadwooding": DeadwoodingConfig, "cut": CutConfig,

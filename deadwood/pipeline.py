@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .config import RunConfig
+from .config import RunConfig, resolve
 from .data.datasets import ArrayDataset, load_split
 from .device import cpu_threads, resolve_device
 from .events import OnEvent, emit
@@ -157,11 +157,12 @@ def run(config: RunConfig, *, on_event: OnEvent = None, cache_dir=None, out=None
 
     With ``out``, the run directory is also copied there: ``out`` is checked first, before any
     work (:func:`deadwood.storage.record.check_out`; a previous run there is replaced only with
-    ``force``). A damaged cache entry (teacher or run) is computed again and replaced, with a
+    ``force``). ``config`` is checked first, values and what they point to (:func:`deadwood.config.resolve`).
+    A damaged cache entry (teacher or run) is computed again and replaced, with a
     'damaged' event. Raise :class:`deadwood.errors.RunStopped` from ``on_event`` to stop; the
     teacher, once trained, stays cached.
     """
-    config = config.validate()
+    config = resolve(config)
     if out is not None:
         out = check_out(Path(out), force)
     cache = Cache(cache_dir)
@@ -229,7 +230,7 @@ def prepare(config: RunConfig, upto: str, *, cache_dir=None, on_event: OnEvent =
     Stage 1 solve, that solve). What the sweep executor runs on a worker, one cache entry a task."""
     if upto not in ("teacher", "solve"):
         raise ValueError(f"prepare: upto must be 'teacher' or 'solve', got {upto!r}")
-    config = config.validate()
+    config = resolve(config)
     cache = Cache(cache_dir)
     device = resolve_device(config.device)
     with cpu_threads(device):

@@ -1,7 +1,7 @@
 """Deadwooding as a library: :func:`prune` your own trained network on your own data.
 
 The network and the data are registered in this process under digests of their content
-(:func:`deadwood.models.registry.register_model`, :func:`deadwood.data.datasets.register_arrays`), and the run is an
+(:func:`deadwood.models.user.register_model`, :func:`deadwood.data.arrays.register_arrays`), and the run is an
 ordinary :class:`deadwood.RunConfig` through :func:`deadwood.run`: the same stages, the same
 cache, the same :class:`deadwood.RunRecord` as a run from the CLI. Asking again with the same
 network, data and settings is a cache look-up.
@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .config import RunConfig, TeacherConfig, with_updates
+from .config import RunConfig, TeacherConfig, resolve, with_updates
 from .errors import ConfigError, DatasetFileError
 from .events import OnEvent
 from .pruning.masks import Mask, clear_selection
@@ -56,8 +56,9 @@ def prune(model: nn.Module, train, test, *, method: str = "deadwooding", sparsit
     Every problem with the input is a :class:`deadwood.DeadwoodError` raised before anything is
     written to the cache.
     """
-    from .data.datasets import register_arrays
-    from .models.registry import model_for, register_model
+    from .data.arrays import register_arrays
+    from .models.registry import model_for
+    from .models.user import register_model
     from .pipeline import run
 
     if not isinstance(model, nn.Module):
@@ -79,7 +80,7 @@ def prune(model: nn.Module, train, test, *, method: str = "deadwooding", sparsit
     if not train_teacher and updates.get("teacher.epochs", 0) != 0:
         raise ConfigError("teacher.epochs trains the given network first: pass train_teacher=True with it")
     updates.update(_layer_updates(prune_layers))
-    config = with_updates(config, **updates).validate()
+    config = resolve(with_updates(config, **updates))
     model_for(config)  # a pattern that matches nothing, or no layer at all, fails here
     loaded = run(config, on_event=on_event, cache_dir=cache_dir)
     pruned = _plain(copy.deepcopy(loaded.model))
@@ -89,7 +90,7 @@ def prune(model: nn.Module, train, test, *, method: str = "deadwooding", sparsit
 
 def _plain(model: nn.Module) -> nn.Module:
     """``model`` as the user's own class and nothing else: no input hook, no layer choice."""
-    from .models.registry import without_normalization
+    from .models.user import without_normalization
 
     return clear_selection(without_normalization(model))
 
@@ -182,7 +183,7 @@ def _check_labels(y: torch.Tensor, count: int, split: str) -> None:
 
 @torch.no_grad()
 def _check_output(name: str, x: torch.Tensor, count: int) -> None:
-    from .models.registry import user_model
+    from .models.user import user_model
 
     model = user_model(name)
     try:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..config import RunConfig, with_updates
+from ..config import RunConfig, resolve, with_updates
 from ..errors import ConfigError
 from ..storage.files import atomic_write_bytes, atomic_write_json
 from .report import markdown, pareto_figure, summarize, write_figure
@@ -256,6 +256,7 @@ def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callab
     points = spec.points()
     device = resolve_device(spec.base.device)
     b = spec.base
+    resolve(points[0])  # the points differ in method, sparsity and seed only: what resolve reads is shared
     load_split(b, "train")  # a missing data set fails before any write
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

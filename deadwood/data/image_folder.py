@@ -22,7 +22,9 @@ from PIL import Image
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from ..errors import ConfigError, DatasetFileError, DatasetNotFound
+from .registry import DatasetInfo, read_once
 
+FOLDER = "folder"  # the dataset name of an image folder under data_dir
 TEST_FRACTION = 0.2
 SPLITS = ("train", "test")
 _SHOWN = 5  # files named in one error message
@@ -122,6 +124,47 @@ def read(root, split: str, image_size: int, seed: int = 0) -> tuple[np.ndarray, 
         raise DatasetFileError(f"image folder {base}: {len(bad)} image file(s) could not be read: "
                                f"{'; '.join(bad[:_SHOWN])}{more}")
     return x, y, layout.classes
+
+
+# Photos in a folder are normalised with ImageNet's per-channel statistics (inside the model).
+_PHOTO_MEAN, _PHOTO_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+class FolderEntry:
+    """The registry entry of dataset ``folder``: the image folder at ``data_dir``, at ``image_size``."""
+
+    embedded = False
+
+    def known(self, name: str) -> None:
+        return None
+
+    def info(self, name: str, data_dir=None, image_size: int = 32) -> DatasetInfo:
+        """The folder is scanned for its classes; no image is read."""
+        classes = scan(_require_folder(data_dir)).classes
+        return DatasetInfo(FOLDER, (3, image_size, image_size), len(classes), _PHOTO_MEAN, _PHOTO_STD, False,
+                           classes=tuple(classes))
+
+    def digest(self, name: str, data_dir=None, seed: int = 0, image_size: int = 32) -> str:
+        """Every image's path and bytes (:func:`digest`), never the folder's place, and the size."""
+        return f"folder:{digest(_require_folder(data_dir))}:{image_size}"
+
+    def load(self, name: str, split: str, data_dir=None, seed: int = 0, download: bool = False,
+             image_size: int = 32):
+        """Read once per process, folder and digest: changed images are read again."""
+        root = str(_require_folder(data_dir).resolve())
+        return read_once(_read_split, split, root, seed, image_size, self.digest(name, root, seed, image_size))
+
+
+def _read_split(split, root, seed, image_size, digest):
+    x, y, _ = read(root, split, image_size, seed)
+    return x, y
+
+
+def _require_folder(data_dir) -> Path:
+    if data_dir is None:
+        raise DatasetNotFound("dataset 'folder' needs --data-dir: a folder in torchvision's ImageFolder layout "
+                              "(DIR/train/<class>/*, DIR/test/<class>/*, or DIR/<class>/* split by seed)")
+    return Path(data_dir).expanduser()
 
 
 # (absolute path, size, mtime_ns) -> SHA-256 of the file's bytes

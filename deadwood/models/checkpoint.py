@@ -7,6 +7,7 @@ tensors and plain containers is refused before any of its code could run.
 """
 from __future__ import annotations
 
+import functools
 import io
 import re
 import warnings
@@ -15,7 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import ConfigError, RunFileError
+from ..data.registry import DatasetInfo
+from ..errors import ConfigError, DeadwoodError, RunFileError
 
 WRAPPER_KEYS = ("state_dict", "model")  # where training scripts commonly nest the weights
 _SHOWN = 4  # keys named per kind of mismatch
@@ -49,6 +51,31 @@ def load_checkpoint(model: nn.Module, path) -> None:
         raise ConfigError(f"checkpoint {path} does not load into {type(model).__name__}: "
                           f"{str(e).strip().splitlines()[0]}") from None
 
+def check_checkpoint(model: str, info: DatasetInfo, path) -> None:
+    """Raise what :func:`load_checkpoint` would when the file at ``path`` is loaded into a fresh
+    ``model`` for ``info``'s data (the global RNG left alone), or RunFileError when the file cannot be
+    read. The answer is kept per process by the file's content (:func:`deadwood.data.digest.file_digest`),
+    so asking again for the same file costs a ``stat``."""
+    from ..data.digest import file_digest
+
+    path = str(Path(path).expanduser())
+    problem = _checkpoint_problem(model, info, path, file_digest(path))
+    if problem is not None:
+        kind, message = problem
+        raise kind(message)
+
+
+@functools.lru_cache(maxsize=16)
+def _checkpoint_problem(model: str, info: DatasetInfo, path: str, digest: str):
+    """``(error class, message)`` of loading ``path`` into ``model``, or None when it loads."""
+    from .registry import build_model
+
+    try:
+        with torch.random.fork_rng(devices=[]):
+            load_checkpoint(build_model(model, info), path)
+    except DeadwoodError as e:
+        return type(e), str(e)
+    return None
 
 
 def _load(path: Path):

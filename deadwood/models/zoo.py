@@ -1,19 +1,25 @@
-"""torchvision's classification architectures, built untrained and fitted to a dataset's input and classes.
+"""torchvision's classification architectures, built untrained and fitted to a dataset's input and
+classes, and the registry entry of every ``torchvision:NAME`` model.
 
-Nothing here ever downloads: every model is built with ``weights=None``. The returned module takes
-inputs in [0, 1] as they are and does not normalise; the caller wraps it.
+Nothing here ever downloads: every model is built with ``weights=None``. :func:`build_torchvision`
+returns a module that takes inputs in [0, 1] as they are and does not normalise; the registry entry
+wraps it (:func:`deadwood.models.user.normalize_inputs`).
 """
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 
 import torch
 import torchvision
 from torch import nn
 
+from ..data.registry import DatasetInfo
 from ..errors import ConfigError
+from .user import normalize_inputs
 
+TORCHVISION = "torchvision:"
 # ResNet-style models whose stem (7x7 stride-2 conv, then a stride-2 max-pool) shrinks a small image 4x
 # before the first block; below this side length they get the CIFAR stem instead.
 _RESNET = re.compile(r"^(resnet|resnext|wide_resnet)\d")
@@ -45,12 +51,7 @@ def build_torchvision(name: str, input_shape: tuple[int, int, int], num_classes:
     the model is returned in training mode, as torchvision builds it. Raises :class:`ConfigError` for an
     unknown name (with the closest names), or when the probe fails or does not give ``(2, num_classes)``.
     """
-    names = torchvision_names()
-    if name not in names:
-        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-        hint = f"closest: {', '.join(close)}; " if close else ""
-        raise ConfigError(f"unknown torchvision architecture '{name}' ({hint}"
-                          "list them all with deadwood.models.zoo.torchvision_names())")
+    check_architecture(name)
     channels, height, width = input_shape
     kwargs = {}
     if name in ("googlenet", "inception_v3"):
@@ -70,6 +71,40 @@ def build_torchvision(name: str, input_shape: tuple[int, int, int], num_classes:
         _set_stem_channels(model, channels)
     _probe(model, name, input_shape, num_classes)
     return model
+
+
+def check_architecture(name: str) -> None:
+    """ConfigError, with the closest names, unless torchvision offers the classifier ``name`` (builds nothing)."""
+    names = torchvision_names()
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        hint = f"closest: {', '.join(close)}; " if close else ""
+        raise ConfigError(f"unknown torchvision architecture '{name}' ({hint}"
+                          "list them all with deadwood.models.zoo.torchvision_names())")
+
+
+class TorchvisionModels:
+    """The registry entry of every ``torchvision:NAME`` model: torchvision's ``NAME``, fitted to the data."""
+
+    def known(self, name: str) -> None:
+        check_architecture(name[len(TORCHVISION):])
+
+    def check(self, name: str, info: DatasetInfo) -> None:
+        """Builds and probes the network (:func:`build_torchvision`), once per process and input."""
+        if not info.is_image:
+            raise ConfigError(f"model '{name}' needs image inputs (C, H, W), but '{info.name}' has vector "
+                              f"inputs of shape {info.input_shape}")
+        _fits_once(name[len(TORCHVISION):], info.input_shape, info.num_classes)
+
+    def make(self, name: str, info: DatasetInfo) -> nn.Module:
+        model = build_torchvision(name[len(TORCHVISION):], info.input_shape, info.num_classes)
+        return normalize_inputs(model, info.mean, info.std)
+
+
+@functools.lru_cache(maxsize=32)
+def _fits_once(arch: str, input_shape: tuple, num_classes: int) -> None:
+    with torch.random.fork_rng(devices=[]):  # the probe's initialisation leaves the caller's RNG alone
+        build_torchvision(arch, input_shape, num_classes)  # raises ConfigError when it does not fit
 
 
 def _set_stem_channels(model: nn.Module, channels: int) -> None:
