@@ -55,10 +55,10 @@ def start(slot: str, configs: Sequence[deadwood.RunConfig], sweep: bool = False)
 
     A ``sweep`` (a grid, no live curves) on a server started with ``DEADWOOD_WORKERS`` > 1 (a local
     Ray with that many workers) or ``DEADWOOD_RAY_ADDRESS`` (a cluster) is computed on Ray
-    (:func:`deadwood.bench.executor.batch_runner`); otherwise in the server's worker process."""
-    from deadwood.bench import executor
+    (:func:`app.jobs.ray_grid.batch_runner`); otherwise in the server's worker process."""
+    from .jobs import ray_grid  # imports the sweep executor (not Ray): only a sweep needs it
 
-    runner = executor.batch_runner(configs) if sweep and executor.requested() else None
+    runner = ray_grid.batch_runner(configs) if sweep and ray_grid.requested() else None
     job = jobs.watch(configs, runner=runner, holding=current(slot))
     st.session_state[f"job:{slot}"] = job
     st.query_params[slot] = job.token  # a reload finds it again

@@ -12,6 +12,7 @@ from deadwood import Event, RunConfig, with_updates
 from deadwood.pipeline import Cache
 from deadwood.storage.record import read_record
 from app import jobs
+from app.jobs import sharing
 
 pytestmark = pytest.mark.filterwarnings("ignore::deadwood.robustness.evaluation.RobustnessWarning")
 
@@ -118,7 +119,7 @@ def test_four_pages_on_two_settings_compute_each_once(fresh_cache, monkeypatch):
             made.append(tuple(configs))
             super().__init__(configs, **kwargs)
 
-    monkeypatch.setattr(jobs, "Job", Counted)
+    monkeypatch.setattr(sharing, "Job", Counted)
     kappas = (0.8, 0.9, 0.8, 0.9)
     pages = [open_app(seed=311, sparsity=k) for k in kappas]
     t0 = time.perf_counter()

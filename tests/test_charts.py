@@ -4,7 +4,7 @@ import re
 import pytest
 
 import deadwood
-from app import charts
+from app import charts, charts_attacks
 from deadwood.data.datasets import dataset_info
 from deadwood.pruning.masks import prunable
 from conftest import tiny
@@ -193,7 +193,7 @@ def attacked():
 def test_adversarial_examples_one_image_per_sample_and_row_titled_with_predictions(attacked):
     examples, _, _ = attacked
     classes = [str(i) for i in range(10)]
-    fig = charts.adversarial_examples_figure(examples, classes)
+    fig = charts_attacks.adversarial_examples_figure(examples, classes)
     assert len(fig.data) == 3 * 6 and all(t.type == "heatmap" for t in fig.data)
     assert [list(map(list, t.z)) for t in fig.data[6:12]] == [list(map(list, x[0])) for x in examples["dense"]["x_adv"]]
     titles = [a.text for a in fig.layout.annotations if a.text and a.text.startswith(("label", "<span"))]
@@ -207,7 +207,7 @@ def test_adversarial_examples_one_image_per_sample_and_row_titled_with_predictio
 def test_class_recall_bars_match_the_evaluation_and_weigh_up_to_accuracy(attacked):
     _, pair, _ = attacked
     classes = [str(i) for i in range(10)]
-    fig = charts.class_recall_figure(pair, classes, "magnitude")
+    fig = charts_attacks.class_recall_figure(pair, classes, "magnitude")
     assert [t.name for t in fig.data] == ["dense · clean", "dense · attacked (ε=0.1)", "magnitude · clean",
                                          "magnitude · attacked (ε=0.1)"]
     assert all(len(t.x) == 10 for t in fig.data)
@@ -224,7 +224,7 @@ def test_security_curve_is_a_step_line_per_model(attacked):
     from deadwood.robustness.evaluation import curve_at
 
     _, _, curves = attacked
-    fig = charts.security_figure(curves, 0.1, "magnitude")
+    fig = charts_attacks.security_figure(curves, 0.1, "magnitude")
     assert [t.name for t in fig.data] == ["dense teacher", "pruned (magnitude)"]
     assert all(t.line.shape == "hv" for t in fig.data)
     assert not fig.layout.annotations and "dotted: ε = 0.1" in fig.layout.title.text
@@ -241,7 +241,7 @@ def test_two_dimensional_inputs_are_drawn_as_points_with_arrows():
     examples = {name: {k: (v.numpy() if hasattr(v, "numpy") else v) for k, v in
                        robustness.adversarial_examples(model, test.x, test.y, "pgd", 0.1).items()}
                 for name, model in (("dense", loaded.dense()), ("pruned", loaded.model))}
-    fig = charts.adversarial_examples_figure(examples, ["upper", "lower"])
+    fig = charts_attacks.adversarial_examples_figure(examples, ["upper", "lower"])
     fooled = [t for t in fig.data if t.name == "fooled"]
     assert [len(t.x) for t in fooled] == [int(examples[k]["success"].sum()) for k in ("dense", "pruned")]
     assert len([a for a in fig.layout.annotations if a.showarrow]) == 2 * 5

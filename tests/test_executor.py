@@ -3,10 +3,12 @@
 Each test that needs Ray starts a local instance of 2 workers (127.0.0.1, token-protected, no
 dashboard) and stops it before it ends.
 """
+import ast
 import json
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +34,23 @@ def test_importing_deadwood_or_its_cli_never_imports_ray():
     code = "import sys, deadwood, deadwood.cli, deadwood.bench; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def _imports_ray(path: Path) -> bool:
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                 else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+        if any(n == "ray" or n.startswith("ray.") for n in names):
+            return True
+    return False
+
+
+def test_ray_is_imported_in_one_module_the_sweep_executor_and_the_app_uses_its_api():
+    root = Path(__file__).resolve().parents[1]
+    importers = sorted(str(p.relative_to(root)) for folder in ("deadwood", "app")
+                       for p in (root / folder).rglob("*.py") if _imports_ray(p))
+    assert importers == ["deadwood/bench/executor.py"]  # whose import sits inside a function: the walk sees it
+
 
 
 def test_two_workers_give_exactly_the_rows_of_one_process(tmp_path):
@@ -139,7 +158,7 @@ def test_workers_below_one_is_refused(tmp_path, capsys):
 
 
 def test_the_app_reads_its_executor_from_the_environment(monkeypatch):
-    from deadwood.bench.executor import from_environment
+    from app.jobs.ray_grid import from_environment
     from deadwood.errors import ClusterError
 
     monkeypatch.delenv("DEADWOOD_WORKERS", raising=False)
@@ -155,7 +174,7 @@ def test_the_app_reads_its_executor_from_the_environment(monkeypatch):
 
 def test_the_compare_pages_job_computes_its_grid_on_ray_from_its_thread(tmp_path):
     pytest.importorskip("ray")
-    from deadwood.bench.executor import batch_runner
+    from app.jobs.ray_grid import batch_runner
     from deadwood.pipeline import Cache
     from app.jobs import Job
 

@@ -1,4 +1,4 @@
-"""app/jobs.py: background runs the pages follow, without Streamlit."""
+"""app/jobs/: background runs the pages follow, without Streamlit."""
 import os
 import signal
 import threading
@@ -258,7 +258,7 @@ def test_run_pressed_again_while_queued_attaches_and_stop_leaves_the_queue_only_
         assert page.view().state == "queued" and page.view().ahead == 1
         assert watch([tiny(seed=92)], runner=queued, holding=page) is page  # Run again: the same hold
         other = watch([tiny(seed=92)], runner=queued)  # another page: the same job, one place in the queue
-        assert other.job is page.job and other is not page and page.job._watchers == 2
+        assert other.job is page.job and other is not page and page.job.watchers == 2
         from app.jobs import QUEUE
         assert QUEUE.counts() == (1, 1)
         assert find(page.token) is page and find(other.token) is other and find("nonsense") is None

@@ -1,7 +1,7 @@
 """Robustness explorer: attack a finished run's dense teacher and pruned model side by side."""
 import streamlit as st
 
-from app import analysis, charts, runs, show, widgets
+from app import charts_attacks, explorer_attacks, runs, show, widgets
 from deadwood import RunFileError
 
 st.title("Robustness explorer")
@@ -26,7 +26,7 @@ else:
         folder, classes = str(runs.run_dir(config)), list(config.data_info().classes)
         try:
             with st.spinner(f"Attacking both models with {attack}..."):
-                shown, pair, curves = analysis.explore(folder, config, attack, epsilon, samples)
+                shown, pair, curves = explorer_attacks.explore(folder, config, attack, epsilon, samples)
         except RunFileError as e:  # a damaged checkpoint in the cache: say so, offer to recompute
             if show.unloadable(e, choice.configs, busy=False):
                 runs.start("explore", choice.configs)
@@ -37,9 +37,9 @@ else:
                    f"models), so the clean accuracies differ from Live pruning's, which come from the run's own "
                    f"evaluation on {record.robustness.get('samples', 'all the')} test samples: "
                    f"{record.clean_accuracy:.1%} for the pruned model there.")
-        show.figure(charts.adversarial_examples_figure(shown, classes), "adversarial-examples")
+        show.figure(charts_attacks.adversarial_examples_figure(shown, classes), "adversarial-examples")
         # full width: ten classes times four bars need it
-        show.figure(charts.class_recall_figure(pair, classes, config.method), "class-recall")
-        show.figure(charts.security_figure(curves, epsilon, config.method), "security-curve")
+        show.figure(charts_attacks.class_recall_figure(pair, classes, config.method), "class-recall")
+        show.figure(charts_attacks.security_figure(curves, epsilon, config.method), "security-curve")
         for message in pair["teacher"]["warnings"] + pair["pruned"]["warnings"]:
             st.warning(f"Sanity check: {message}", icon=":material/warning:")

@@ -2,7 +2,7 @@
 import streamlit as st
 
 import deadwood
-from app import charts, inside, runs, show, widgets
+from app import charts, lenses, runs, show, widgets
 from app import charts_inside as ci
 
 LENSES = ("Linear regions", "Representations", "Recall distortion", "Block structure")
@@ -29,7 +29,7 @@ def choice(settings: list[dict]) -> widgets.Choice:
 
 def regions_lens():
     st.caption("Each colour is one linear region (one on/off pattern of the ReLUs) of the `moons` MLP, dense and "
-               f"pruned; black: the decision boundary. Counted on a {inside.REGION_RESOLUTION}² grid, so regions "
+               f"pruned; black: the decision boundary. Counted on a {lenses.REGION_RESOLUTION}² grid, so regions "
                "smaller than a grid cell are missed. Bound: Cai et al.'s bound with the ranks of the weights.")
     left, right = st.columns(2)
     method = left.selectbox("Method", pruners, index=pruners.index("magnitude"), key="regions_method")
@@ -40,7 +40,7 @@ def regions_lens():
     pick = choice([dict(moons, method=method, sparsity=round(sparsity, 4))])
 
     def draw():
-        r = inside.regions(inside.as_text(pick.config))
+        r = lenses.regions(lenses.as_text(pick.config))
         panels = [("dense teacher", r["dense"]), (f"{method}, κ = {pick.config.sparsity:g}", r["pruned"])]
         test = widgets.dataset("moons", "test", None, pick.config.seed)
         show.figure(ci.regions_figure(panels, (test.x[:, 0], test.x[:, 1], test.y), r["bounds"]), "regions")
@@ -57,7 +57,7 @@ def bound_section(moons_config):
                "same density and when the densities maximise the bound (the `bound` allocation of the magnitude "
                "cut). Ranks of random sparse matrices, sampled.")
     kappa = st.select_slider("Sparsity for the allocation", BOUND_GRID, value=0.99, key="bound_sparsity")
-    rows = inside.bound_rows(inside.as_text(config), BOUND_GRID)
+    rows = lenses.bound_rows(lenses.as_text(config), BOUND_GRID)
     left, right = st.columns(2)
     with left:
         show.figure(ci.bound_figure(rows), "bound")
@@ -79,7 +79,7 @@ def similarity_lens():
     pick = choice([dict(method=m, sparsity=round(sparsity, 4)) for m in methods])
 
     def draw():
-        study = inside.similarity(inside.as_text(pick.config), tuple(methods))
+        study = lenses.similarity(lenses.as_text(pick.config), tuple(methods))
         show.figure(ci.similarity_figure(study), "similarity")
         labels = charts.layer_labels(study["layers"])
         show.table([{"model": n, "accuracy": study["accuracy"][n], **{labels[k]: v for k, v in s.items()}}
@@ -101,13 +101,13 @@ def distortion_lens():
     pick = choice([dict(method=m, sparsity=k) for m in methods for k in sorted(grid)])
 
     def draw():
-        rows = inside.distortion(inside.as_text(pick.config), tuple(methods), tuple(sorted(grid)))
+        rows = lenses.distortion(lenses.as_text(pick.config), tuple(methods), tuple(sorted(grid)))
         show.figure(ci.distortion_figure(rows), "distortion")
         labels = {f"{c.method}, κ = {c.sparsity:g}": c for c in pick.configs}
         one = labels[st.selectbox("Per-class balances of", list(labels), key="distortion_run")]
         info = one.data_info()
         classes = list(info.classes) or [str(c) for c in range(info.num_classes)]
-        show.figure(ci.balance_figure(inside.balances(one), classes), "balances")
+        show.figure(ci.balance_figure(lenses.balances(one), classes), "balances")
 
     return pick, draw
 
@@ -131,7 +131,7 @@ def blocks_lens():
                      "after the cut": r.one_shot_accuracy, "after fine-tuning": r.clean_accuracy,
                      robust: r.robust_accuracy(c.epsilon)} for c, r in zip(pick.configs, records)],
                    percent=("sparsity", "after the cut", "after fine-tuning", robust))
-        masks = [inside.saved_masks(inside.as_text(c)) for c in pick.configs]
+        masks = [lenses.saved_masks(lenses.as_text(c)) for c in pick.configs]
         labels = charts.layer_labels(masks[0])
         layer = st.selectbox("Layer", list(masks[0]), key="blocks_layer", format_func=labels.get)
         show.figure(ci.mask_figure({"unstructured": masks[0][layer], "bcr": masks[1][layer]}, labels[layer]),
@@ -147,7 +147,7 @@ with run_slot:
 if pick.problem:
     st.error(pick.problem, icon=":material/block:")
 recompute = show.damaged(pick.configs, busy=busy)
-todo = inside.missing(pick.configs)
+todo = lenses.missing(pick.configs)
 if (pressed or recompute) and todo:
     runs.start("inside", todo)
     st.rerun()

@@ -18,6 +18,8 @@ running the same command again resumes. The numbers are those of a serial grid, 
 task runs the same code from the same cached inputs with the same seeds and one torch thread
 (``$DEADWOOD_THREADS``), and the driver afterwards reads its rows from its cache as it always did.
 
+Its users are ``deadwood bench --workers``/``--ray-address`` and the app's Compare page
+(``app.jobs.ray_grid``); both go through :class:`RayExecutor` and never import Ray themselves.
 Ray is imported only when an executor starts: importing :mod:`deadwood` or running
 ``deadwood run`` never imports or starts it. A local instance (``RayExecutor(workers=N)``)
 advertises 127.0.0.1, runs no dashboard, and requires a random per-instance token
@@ -43,8 +45,6 @@ RETRIES = 1  # a task whose worker died runs once more (Ray's max_retries), then
 PROBE_SECONDS = 3.0  # how long a cluster address may take to accept a TCP connection
 POLL_SECONDS = 0.5  # how often the driver looks up from waiting (Ctrl-C, a Stop button)
 RAY_PIN = "ray==2.60.0"  # what requirements.txt installs
-# Environment variables that configure the executor where no command line does (the app's server).
-WORKERS_ENV, ADDRESS_ENV = "DEADWOOD_WORKERS", "DEADWOOD_RAY_ADDRESS"
 
 
 # ------------------------------------------------------------------------------------------ tasks
@@ -439,70 +439,3 @@ def _reason(ray, e: Exception) -> str:
     if isinstance(e, exc.TaskCancelledError):
         return "cancelled"
     return f"{type(e).__name__}: {e}".splitlines()[0]
-
-
-# ------------------------------------------------------------------------------------ settings
-def requested() -> bool:
-    """Whether the environment asks for Ray (``$DEADWOOD_WORKERS`` other than 1, or
-    ``$DEADWOOD_RAY_ADDRESS``); a malformed value counts, so :func:`from_environment` names it."""
-    return (os.environ.get(WORKERS_ENV, "").strip() not in ("", "1")
-            or bool(os.environ.get(ADDRESS_ENV, "").strip()))
-
-
-def from_environment() -> Optional[RayExecutor]:
-    """The executor ``$DEADWOOD_WORKERS`` (a whole number; >1 starts a local Ray) or
-    ``$DEADWOOD_RAY_ADDRESS`` (join that cluster) ask for, or None (one process, no Ray)."""
-    raw = os.environ.get(WORKERS_ENV, "").strip() or "1"
-    try:
-        workers = int(raw)
-    except ValueError:
-        raise ClusterError(f"${WORKERS_ENV} must be a whole number >= 1, got {raw!r}") from None
-    address = os.environ.get(ADDRESS_ENV, "").strip() or None
-    if workers < 1:
-        raise ClusterError(f"${WORKERS_ENV} must be a whole number >= 1, got {raw!r}")
-    if workers == 1 and address is None:
-        return None
-    return RayExecutor(workers, address=address)
-
-
-def batch_runner(configs: Sequence[RunConfig], executor: Optional[RayExecutor] = None):
-    """A ``runner`` for :class:`app.jobs.Job` (``runner(config, on_event=, cache_dir=)``).
-
-    Its first call computes every entry of ``configs`` on ``executor`` (default:
-    :func:`from_environment`, read then, so a bad setting ends the job with its message) and every
-    call then reads its run from the cache through :func:`deadwood.run`; with no executor it is
-    :func:`deadwood.run` itself. Progress goes out as events, one stage per kind of task (the
-    teacher, the method's own Stage 1 for the solves, the fine-tune for the runs): 'start' with
-    the count, 'epoch' as tasks finish (and every :data:`POLL_SECONDS`, so a Stop button is
-    honoured while waiting), 'end'."""
-    from .. import run
-    from ..events import emit
-    from ..methods import get_method
-    from ..stages import FINETUNE, TEACHER
-
-    state = {"done": False}
-
-    def runner(config, *, on_event=None, cache_dir=None):
-        if not state["done"]:
-            ex = executor if executor is not None else from_environment()
-            if ex is not None:
-                stage_of = {"teacher": TEACHER.name, "solve": get_method("deadwooding").stage.name,
-                            "run": FINETUNE.name}
-
-                def on_progress(kind, done, total, task, what, error=None):
-                    if what == "start":
-                        emit(on_event, "start", stage_of[kind], total=total)
-                        return
-                    emit(on_event, "epoch", stage_of[kind], done, total)
-                    if done == total:
-                        emit(on_event, "end", stage_of[kind])
-
-                with ex:
-                    outcome = ex.compute(configs, cache_dir, on_progress)
-                if outcome.failed:
-                    more = f" (and {len(outcome.failed) - 1} more)" if len(outcome.failed) > 1 else ""
-                    raise ClusterError(f"{outcome.failed[0]}{more}; the finished runs are cached")
-            state["done"] = True
-        return run(config, on_event=on_event, cache_dir=cache_dir)
-
-    return runner

@@ -1,4 +1,5 @@
-"""The analyses behind "Inside the network", computed over finished (cached) runs and memoised.
+"""The four lenses of "Inside the network" (:mod:`deadwood.analysis`), computed over finished
+(cached) runs and memoised.
 
 Every function takes configurations as JSON text (hashable, so Streamlit's cache keys
 on the whole configuration) and reads runs from the engine's cache; the page calls them

@@ -1,0 +1,116 @@
+"""A job's progress, read from the engine's events: the page's side of what ``deadwood.progress``
+draws as tqdm bars on the command line.
+
+:class:`Progress` turns the events of one job into stage bars, the epoch history the live
+charts draw, and notices; :class:`JobView` is the copy of it a page reads. Neither knows how
+the job runs (thread or worker process) or who follows it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from deadwood import Event, RunConfig
+from deadwood.stages import all_stages, planned
+
+
+@dataclass
+class StageProgress:
+    done: int = 0
+    total: int = 0
+    state: str = "pending"  # pending, running, done, cached
+
+    @property
+    def fraction(self) -> float:
+        if self.state in ("done", "cached"):
+            return 1.0
+        return self.done / self.total if self.total else 0.0
+
+
+@dataclass
+class JobView:
+    """A snapshot of a job, safe to read while the job goes on."""
+
+    configs: tuple[RunConfig, ...]
+    state: str  # queued, running, done, stopped, failed
+    index: int  # the configuration being (or last) run
+    stages: dict[str, StageProgress]
+    history: list[dict]  # epoch entries of the configuration being run
+    finished: list[str]  # keys of the configurations completed so far
+    cached: list[str]  # the subset of ``finished`` that came straight from the cache
+    error: str | None
+    details: str | None  # a traceback, only for errors that are bugs rather than bad input
+    seconds: float
+    pid: int | None = None  # the process computing the job (None until it has one)
+    notices: list[str] = field(default_factory=list)  # damaged cache entries found and recomputed
+    ahead: int = 0  # while queued: the runs ahead of this job (computing, or queued before it)
+    waiting: str | None = None  # while another process computes the same entry: what we wait for
+
+    @property
+    def running(self) -> bool:
+        """Not finished yet: computing, or queued to compute."""
+        return self.state in ("queued", "running")
+
+    @property
+    def config(self) -> RunConfig:
+        return self.configs[min(self.index, len(self.configs) - 1)]
+
+
+class Progress:
+    """What one job's events have said: per configuration, its stages and epoch history; over the
+    whole job, the damaged entries recomputed, the configurations served from the cache, and what
+    it waits for. Not locked: its job reads and writes it under the job's own lock."""
+
+    def __init__(self, config: RunConfig):
+        self._notices: list[str] = []
+        self._cached: list[str] = []
+        self._waiting: str | None = None
+        self.begin(config)
+
+    def begin(self, config: RunConfig) -> None:
+        """``config`` starts: its planned stages, all pending, and an empty history."""
+        self._config = config
+        self._stages = {s: StageProgress() for s in planned(config)}
+        self._history: list[dict] = []
+
+    def snapshot(self) -> dict:
+        """Copies of what a :class:`JobView` shows, by its field names."""
+        return dict(stages={k: StageProgress(v.done, v.total, v.state) for k, v in self._stages.items()},
+                    history=list(self._history), cached=list(self._cached), notices=list(self._notices),
+                    waiting=self._waiting)
+
+    def record(self, e: Event) -> None:
+        if e.kind == "waiting":  # another process computes this entry: its result is served after
+            self._waiting = e.metrics.get("message", "waiting for another process computing this run")
+            return
+        self._waiting = None
+        if e.kind == "damaged":  # a damaged cache entry: computed again, and the page says so
+            self._notices.append(e.metrics.get("message", f"a damaged {e.stage} in the cache"))
+            return
+        if e.kind == "cached" and e.stage == "run":
+            for s in self._stages.values():
+                s.state = "cached"
+            self._cached.append(self._config.key())
+            return
+        stage = e.stage
+        if stage not in self._stages:  # an unplanned stage (the teacher's evaluation): in run order
+            self._stages = insert_in_order(self._stages, stage)
+        progress = self._stages[stage]
+        if e.kind == "cached":
+            progress.state = "cached"
+        elif e.kind == "start":
+            progress.state, progress.total, progress.done = "running", e.total, 0
+        elif e.kind == "epoch":
+            progress.done, progress.total = e.epoch, max(e.total, e.epoch)
+            progress.state = "done" if stage == "cut" else "running"  # the cut is one event
+            if e.metrics:  # evaluation batches report progress only
+                self._history.append({"phase": stage, **e.metrics})
+        elif e.kind == "end":
+            progress.state, progress.done = "done", progress.total
+
+
+def insert_in_order(stages: dict, new: str) -> dict:
+    """``stages`` with ``new`` added at its place in the engine's stage order (last if unknown)."""
+    order = [s.name for s in all_stages()]
+    rank = {name: i for i, name in enumerate(order)}
+    items = list(stages.items()) + [(new, StageProgress())]
+    return dict(sorted(items, key=lambda kv: rank.get(kv[0], len(order))))
