@@ -89,10 +89,10 @@ def magnitude_histogram_figure(hist: Mapping, threshold: float | None, sparsity:
         fig.add_trace(go.Scatter(x=centres, y=[c / total for c in counts], name=short[n], mode="lines",
                                  line=dict(color=PALETTE[i % len(PALETTE)], width=2.5, shape="hvh"),
                                  hovertemplate="|w| ≈ %{x:.2g}: %{y:.1%} of the layer<extra>" + n + "</extra>"))
-    title = "Weight magnitudes of the solved student, per layer"
+    title = "Solved student's |w| per layer"
     if threshold is not None:
         fig.add_vline(x=threshold, line=dict(color=CUT_COLOR, dash="dash", width=2.5))
-        title += f" (dashed: θ(κ = {sparsity:g}) = {threshold:.2g})"
+        title += f" (dashed: θ = {threshold:.2g})"
     fig.update_xaxes(type="log", title_text="|w| (log scale)")
     fig.update_yaxes(title_text="share of the layer's weights", tickformat=".0%")
     return _style(fig, title)

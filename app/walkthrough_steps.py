@@ -101,7 +101,7 @@ def cut(s: Story) -> None:
     st.markdown(f"Then **one global cut**: a single threshold θ over |w| across all layers zeroes exactly the "
                 f"fraction κ = {k:g} of the weights. Layers are not given a budget each; the solve decided which "
                 "layers hold dead wood, and the threshold finds it wherever it is.")
-    st.latex(r"\theta(\kappa)=\text{the }\lceil\kappa N\rfloor\text{-th smallest }|w|\ \text{over all layers},"
+    st.latex(r"\theta(\kappa)=\text{the }\operatorname{round}(\kappa N)\text{-th smallest }|w|\ \text{over all layers},"
              r"\qquad m_i=\mathbb{1}\big[|w_i|>\theta(\kappa)\big]")
     if s.cut is None or s.histograms is None:
         return
