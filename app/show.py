@@ -11,7 +11,7 @@ from deadwood import DeadwoodError
 from deadwood.pruning.sparsity_profile import at
 from deadwood.storage.record import MODEL_FILE, RunRecord, load_run
 
-from . import charts, runs
+from . import captions, charts, runs
 from .charts_profile import profile_figure
 
 _PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"scale": 2}}
@@ -81,9 +81,11 @@ def run_report(record: RunRecord, epsilon: float, baselines: dict, folder: Path)
     st.caption(f"{cfg['method']} · κ = {cfg['sparsity']:g} · ε = {cfg['epsilon']:g} · {cfg['dataset']}/"
                f"{cfg['model']} · seed {cfg['seed']} · run {record.key}")
     headline(record, epsilon)
+    captions.epsilon_caption(epsilon)
     dual = bool(charts.dual_entries(record.history))
     if dual:
         figure(charts.multipliers_figure(record.history), "multipliers")
+        captions.multipliers_caption()
     else:
         st.caption(f"No Lagrange multipliers: '{cfg['method']}' has no dual solve.")
     left, right = st.columns(2)

@@ -12,10 +12,11 @@ import streamlit as st
 
 # Not a folder called `pages/`: Streamlit treats one beside the main script as a legacy multipage
 # app, and a shared link such as /explorer opened first on a fresh server then ran that file alone,
-# without this entry point. Each page's URL path is its file name (/compare, /explorer, /inside; /
-# is Live pruning).
+# without this entry point. Each page's URL path is its file name (/walkthrough, /compare, /explorer,
+# /inside; / is Live pruning).
 PAGES = [
     st.Page("views/live.py", title="Live pruning", icon=":material/content_cut:", default=True),
+    st.Page("views/walkthrough.py", title="Walkthrough", icon=":material/school:"),
     st.Page("views/compare.py", title="Compare methods", icon=":material/compare_arrows:"),
     st.Page("views/explorer.py", title="Robustness explorer", icon=":material/shield:"),
     st.Page("views/inside.py", title="Inside the network", icon=":material/biotech:"),

@@ -4,6 +4,9 @@ Widget keys are stable (``dataset``, ``data_dir``, ``image_folder``, ``image_siz
 ``torchvision_model``, ``teacher_checkpoint``, ``method``, ``sparsity``, ``epsilon``, ``run`` and
 the advanced ones in :data:`ADVANCED`) so tests and
 scripts can drive them, and their values persist across pages for the session.
+Each setting is also bound to the page's address under its key (``?sparsity=0.99&epsilon=0.2``):
+a copied link opens the same view, a reload keeps it, and a value the widget cannot take is
+named by :func:`app.links.check` before the widget falls back to its default.
 Defaults come from :class:`deadwood.RunConfig` itself, so the app and the CLI agree.
 """
 from __future__ import annotations
@@ -21,12 +24,17 @@ from deadwood.data.datasets import FOLDER, SPLITS, dataset_info, load_split
 from deadwood.methods.deadwooding.multipliers import RULES
 from deadwood.models.zoo import TORCHVISION, torchvision_names
 
-SPARSITY_RANGE = (0.5, 0.995)
+# The κ slider's stops: spread by what is kept (50 % down to 0.5 %), so 0.9-0.995, where the cliff is,
+# has most of the track; each is a point of the sparsity profile's grid, and its label is its exact value
+# (the address holds the label: ?sparsity=0.985).
+SPARSITY_CHOICES = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.88, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.975, 0.98,
+                    0.985, 0.99, 0.995)
 EPSILON_RANGE = (0.0, 0.3)
 SPARSITY_GRID = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
 DEFAULT_GRID = (0.9, 0.95, 0.98, 0.99)
 DEFAULT_METHODS = ("deadwooding", "magnitude")
 _KEEP = "session"  # widget values survive page switches
+_URL = "query-params"  # and live in the page's address under their key
 TORCHVISION_ENTRY = "torchvision…"  # the model menu's entry that reveals torchvision's architectures
 DEFAULT_ARCHITECTURE = "resnet18"
 
@@ -109,21 +117,21 @@ def data_widgets() -> dict:
     """Dataset, model and where their files are: the values of RunConfig's data and model fields."""
     names = deadwood.dataset_names()
     values = {"dataset": st.selectbox("Dataset", names, index=names.index(_default("dataset")), key="dataset",
-                                      persist_state=_KEEP, format_func=_dataset_label)}
+                                      persist_state=_KEEP, bind=_URL, help=_dataset_help(names))}
     if values["dataset"] == FOLDER:
-        folder = st.text_input("Image folder", key="image_folder", persist_state=_KEEP,
+        folder = st.text_input("Image folder", key="image_folder", persist_state=_KEEP, bind=_URL,
                                help="a folder in torchvision's ImageFolder layout: DIR/train/<class>/* and "
                                     "DIR/test/<class>/*, or DIR/<class>/* split by the seed")
         values["data_dir"] = folder.strip() or None
         values["image_size"] = int(st.number_input(
             "Image size", min_value=4, max_value=1024, value=_default("image_size"), step=1, key="image_size",
-            persist_state=_KEEP, help="every image is resized to this many pixels square"))
+            persist_state=_KEEP, bind=_URL, help="every image is resized to this many pixels square"))
     elif not dataset_info(values["dataset"]).embedded:
-        folder = st.text_input("Data folder", key="data_dir", persist_state=_KEEP,
+        folder = st.text_input("Data folder", key="data_dir", persist_state=_KEEP, bind=_URL,
                                help="the folder holding the dataset's files in torchvision's layout")
         values["data_dir"] = folder.strip() or None
     values["model"] = model_widget()
-    checkpoint = st.text_input("Teacher checkpoint", key="teacher_checkpoint", persist_state=_KEEP,
+    checkpoint = st.text_input("Teacher checkpoint", key="teacher_checkpoint", persist_state=_KEEP, bind=_URL,
                                help="optional: a file holding your trained state_dict for this model (read "
                                     "weights-only); the teacher starts from it and trains 0 epochs unless you "
                                     "change 'Teacher epochs' under Advanced")
@@ -137,38 +145,52 @@ def data_widgets() -> dict:
 def model_widget() -> str:
     """A registry model, or ``torchvision:NAME`` when the "torchvision…" entry reveals the architectures."""
     names = [*deadwood.model_names(), TORCHVISION_ENTRY]
-    pick = st.selectbox("Model", names, key="model", persist_state=_KEEP, index=names.index(_default("model")),
+    pick = st.selectbox("Model", names, key="model", persist_state=_KEEP, bind=_URL, index=names.index(_default("model")),
                         help=f"{TORCHVISION_ENTRY}: any torchvision classification architecture, untrained")
     if pick != TORCHVISION_ENTRY:
         return pick
     archs = torchvision_names()
     arch = st.selectbox("torchvision architecture", archs, index=archs.index(DEFAULT_ARCHITECTURE),
-                        key="torchvision_model", persist_state=_KEEP,
+                        key="torchvision_model", persist_state=_KEEP, bind=_URL,
                         help="built with weights=None (nothing downloads), adapted to the input size and classes")
     return TORCHVISION + arch
 
 
-def _dataset_label(name: str) -> str:
-    if name == FOLDER:  # scanning needs a path, and the label is drawn before one is typed
-        return "folder (your images)"
-    return f"{name} (embedded)" if dataset_info(name).embedded else name
+def _dataset_help(names) -> str:
+    """Which datasets need files. The menu shows the bare names: the address holds what the menu shows."""
+    embedded = [n for n in names if n != FOLDER and dataset_info(n).embedded]
+    files = [n for n in names if n != FOLDER and n not in embedded]
+    return (f"embedded, nothing to download: {', '.join(embedded)} · read from a folder of their files: "
+            f"{', '.join(files)} · {FOLDER}: your own images")
 
 
 def method_widget() -> str:
     names = deadwood.method_names()
     return st.selectbox("Method", names, index=names.index(_default("method")), key="method",
-                        persist_state=_KEEP, help=" · ".join(f"{n}: {deadwood.get_method(n).about}" for n in names))
+                        persist_state=_KEEP, bind=_URL, help=" · ".join(f"{n}: {deadwood.get_method(n).about}" for n in names))
+
+
+def kappa_label(k: float) -> str:
+    """A κ stop as the slider and the address show it: its exact value (0.985)."""
+    return f"{k:g}"
 
 
 def sparsity_widget() -> float:
-    value = st.slider("Target sparsity κ", *SPARSITY_RANGE, value=_default("sparsity"), step=0.005, format="%.3f",
-                      key="sparsity", persist_state=_KEEP, help="fraction of prunable weights the global cut zeroes")
-    return round(float(value), 4)  # 0.95, not 0.9500000000000001: the cache key depends on it
+    """κ from :data:`SPARSITY_CHOICES`: the returned float is the chosen stop itself, exactly."""
+    return st.select_slider("Target sparsity κ", SPARSITY_CHOICES, value=_default("sparsity"), format_func=kappa_label,
+                            key="sparsity", persist_state=_KEEP, bind=_URL,
+                            help="fraction of prunable weights the global cut zeroes; the stops are spread by "
+                                 "what is kept (50 % to 0.5 %), so most of the track is 0.9-0.995")
+
+
+EPSILON_HELP = ("the run's L∞ budget on inputs in [0, 1]: the teacher, the solve's robustness constraint and the "
+                "fine-tune train against it, and the run reports robust accuracy at it. Changing it trains a "
+                "different teacher. (The Robustness explorer's own attack ε only attacks finished models.)")
 
 
 def epsilon_widget() -> float:
-    value = st.slider("Attack epsilon ε", *EPSILON_RANGE, value=_default("epsilon"), step=0.01, format="%.2f",
-                      key="epsilon", persist_state=_KEEP, help="L∞ budget on inputs in [0, 1]")
+    value = st.slider("Run budget ε (train and evaluate)", *EPSILON_RANGE, value=_default("epsilon"), step=0.01,
+                      format="%.2f", key="epsilon", persist_state=_KEEP, bind=_URL, help=EPSILON_HELP)
     return round(float(value), 4)
 
 
@@ -179,15 +201,15 @@ def advanced_widgets() -> dict:
         for f in ADVANCED:
             default = _default(f.path)
             if isinstance(default, bool):
-                value = st.checkbox(f.label, value=default, key=f.key, help=f.help or None, persist_state=_KEEP)
+                value = st.checkbox(f.label, value=default, key=f.key, help=f.help or None, persist_state=_KEEP, bind=_URL)
             elif f.options:
                 value = st.selectbox(f.label, f.options, index=f.options.index(default), key=f.key,
-                                     help=f.help or None, persist_state=_KEEP)
+                                     help=f.help or None, persist_state=_KEEP, bind=_URL)
             else:
                 kind = float if isinstance(f.step, float) else int
                 value = st.number_input(f.label, min_value=kind(f.minimum), max_value=kind(f.maximum),
                                         value=kind(default or 0), step=kind(f.step), format=f.fmt, key=f.key,
-                                        help=f.help or None, persist_state=_KEEP)
+                                        help=f.help or None, persist_state=_KEEP, bind=_URL)
                 value = None if f.zero_is_none and value == 0 else value
             out[f.path] = value
     return out
@@ -223,14 +245,23 @@ def single_run() -> Choice:
     return choose([values], advanced_widgets())
 
 
+def deadwooding_run() -> Choice:
+    """:func:`single_run` without the method menu: the walkthrough tells Deadwooding."""
+    values = data_widgets()
+    values["method"] = "deadwooding"
+    values["sparsity"] = sparsity_widget()
+    values["epsilon"] = epsilon_widget()
+    return choose([values], advanced_widgets())
+
+
 def sweep_run() -> Choice:
     """dataset, model, several methods, a sparsity grid, epsilon, advanced: their product."""
     values = data_widgets()
     pruners = [n for n in deadwood.method_names() if deadwood.get_method(n).prunes]
     methods = st.multiselect("Methods", pruners, default=[m for m in DEFAULT_METHODS if m in pruners],
-                             key="methods", persist_state=_KEEP)
+                             key="methods", persist_state=_KEEP, bind=_URL)
     grid = st.multiselect("Sparsity grid", SPARSITY_GRID, default=DEFAULT_GRID, key="grid",
-                          persist_state=_KEEP, format_func=lambda k: f"{k:.1%}")
+                          persist_state=_KEEP, bind=_URL, format_func=lambda k: f"{k:.1%}")
     values["epsilon"] = epsilon_widget()
     advanced = advanced_widgets()
     if not methods or not grid:
@@ -264,22 +295,28 @@ def _config(values: dict, advanced: dict) -> deadwood.RunConfig:
     return deadwood.with_updates(deadwood.RunConfig(**top), **advanced, **dotted).validate()
 
 
+ATTACK_EPSILON_HELP = ("this page's attack on the finished models only: nothing is trained again. The sidebar's "
+                       "run budget ε is what the run trained and reported against.")
+
+
 def attack_widgets(config: deadwood.RunConfig | None) -> tuple[str, float, int]:
     """Attack, its budget and the number of test samples, in a row above the explorer's charts."""
     from deadwood.robustness.evaluation import ATTACK_INFO
 
     names = list(ATTACK_INFO)
     left, mid, right = st.columns([2, 3, 2])
-    attack = left.selectbox("Attack", names, index=names.index("pgd"), key="attack", persist_state=_KEEP,
+    attack = left.selectbox("Attack", names, index=names.index("pgd"), key="attack", persist_state=_KEEP, bind=_URL,
                             help=" · ".join(f"{n}: {i['about']}" for n, i in ATTACK_INFO.items()))
     if ATTACK_INFO[attack]["norm"] == "linf":  # one slider per norm: their scales differ
-        eps = mid.slider("Attack epsilon (L∞)", 0.0, 0.5, config.epsilon if config else 0.1, step=0.01,
-                         key="attack_epsilon", persist_state=_KEEP, help="budget per pixel, inputs in [0, 1]")
+        eps = mid.slider("Explorer attack ε (L∞)", 0.0, 0.5, config.epsilon if config else 0.1, step=0.01,
+                         key="attack_epsilon", persist_state=_KEEP, bind=_URL, help=ATTACK_EPSILON_HELP +
+                         " Budget per pixel, inputs in [0, 1].")
     else:
-        eps = mid.slider("Attack epsilon (L2)", 0.0, 4.0, 1.0, step=0.05, key="attack_epsilon_l2",
-                         persist_state=_KEEP, help="Euclidean length of the perturbation")
+        eps = mid.slider("Explorer attack ε (L2)", 0.0, 4.0, 1.0, step=0.05, key="attack_epsilon_l2",
+                         persist_state=_KEEP, bind=_URL, help=ATTACK_EPSILON_HELP +
+                         " Euclidean length of the perturbation.")
     samples = right.number_input("Test samples attacked", 10, 10_000, 200, step=50, key="samples",
-                                 persist_state=_KEEP, help="for the recall and the security curve")
+                                 persist_state=_KEEP, bind=_URL, help="for the recall and the security curve")
     return attack, round(float(eps), 4), int(samples)
 
 

@@ -75,7 +75,7 @@ def cached_render() -> dict:
     at.run()
     first = time.perf_counter() - t0
     assert len(at.get("plotly_chart")) >= 4, "the cached run was not drawn"
-    slider = next(s for s in at.slider if s.key == "sparsity")
+    slider = next(s for s in at.select_slider if s.key == "sparsity")
     slider.set_value(0.9).run()  # not computed: the page says so
     t0 = time.perf_counter()
     slider.set_value(0.95).run()

@@ -1,9 +1,10 @@
 """Compare methods: a grid of methods x sparsities against the same teacher; cached runs come back at once."""
 import streamlit as st
 
-from app import charts, runs, show, widgets
+from app import charts, links, runs, show, widgets
 
 st.title("Compare methods")
+links.check()
 job = runs.current("compare")
 busy = runs.busy("compare")  # once: the job may end while the page draws
 choice, pressed = widgets.sidebar(widgets.sweep_run, busy=busy)

@@ -1,10 +1,11 @@
 """Robustness explorer: attack a finished run's dense teacher and pruned model side by side."""
 import streamlit as st
 
-from app import charts_attacks, explorer_attacks, runs, show, widgets
+from app import charts_attacks, explorer_attacks, links, runs, show, widgets
 from deadwood import RunFileError
 
 st.title("Robustness explorer")
+links.check()
 busy = runs.busy("explore")  # once: the job may end while the page draws
 choice, pressed = widgets.sidebar(widgets.single_run, busy=busy)
 if choice.problem:

@@ -2,13 +2,14 @@
 import streamlit as st
 
 import deadwood
-from app import charts, lenses, runs, show, widgets
+from app import charts, lenses, links, runs, show, widgets
 from app import charts_inside as ci
 
 LENSES = ("Linear regions", "Representations", "Recall distortion", "Block structure")
 BOUND_GRID = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998)
 
 st.title("Inside the network")
+links.check({**links.sidebar_rules(), "lens": links.one_of(LENSES, "the lens")})
 job = runs.current("inside")
 busy = runs.busy("inside")  # once: the job may end while the page draws
 with st.sidebar:
@@ -16,7 +17,7 @@ with st.sidebar:
     data = widgets.data_widgets()
     epsilon = widgets.epsilon_widget()
     advanced = widgets.advanced_widgets()
-lens = st.radio("Lens", LENSES, horizontal=True, key="lens", label_visibility="collapsed")
+lens = st.radio("Lens", LENSES, horizontal=True, key="lens", label_visibility="collapsed", bind="query-params")
 pruners = [n for n in deadwood.method_names() if deadwood.get_method(n).prunes]
 
 

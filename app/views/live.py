@@ -1,10 +1,11 @@
 """Live pruning: one configuration, run with live multipliers, then every chart of its record."""
 import streamlit as st
 
-from app import charts, deploy_panel, runs, show, widgets
+from app import captions, charts, deploy_panel, links, runs, show, solve_panel, widgets
 from app.charts_profile import profile_figure
 
 st.title("Live pruning")
+links.check()
 job = runs.current("live")
 busy = runs.busy("live")  # once: the job may end while the page draws
 choice, pressed = widgets.sidebar(widgets.single_run, busy=busy)
@@ -19,6 +20,7 @@ if pressed or recompute:
 def live_chart(view):
     if charts.dual_entries(view.history):
         st.plotly_chart(charts.multipliers_figure(view.history), key="live_multipliers")
+        captions.multipliers_caption()
     elif view.history:
         st.plotly_chart(charts.training_figure(view.history), key="live_training")
     profile = runs.profile(view.config)  # there as soon as the solve ends
@@ -35,6 +37,7 @@ else:
     profile = runs.profile(config) if record is None and config else None
     if profile:  # the solve is stored: the cut at this κ answers at once, before any fine-tuning
         show.one_shot_preview(profile, config.sparsity, config.method)
+        solve_panel.at_kappa(config)  # per-layer sparsity, dead wood and masks of the same cut
     elif record is None and job is not None and job.view().state == "done":
         config = job.configs[0]
         record = runs.record(config)
