@@ -10,7 +10,8 @@ from deadwood.pruning.masks import global_threshold, magnitudes
 from deadwood.models.registry import build_model
 from deadwood.data.datasets import dataset_info
 from deadwood.pruning.sparsity_profile import at, default_sparsities, sparsity_profile
-from deadwood.methods.deadwooding.solve_cache import SUMMARY_FILE, SolveCache
+from deadwood.storage.cache import Cache
+from deadwood.storage.solves import SUMMARY_FILE
 from conftest import tiny
 
 
@@ -111,7 +112,7 @@ def test_dead_fractions_from_quantiles_follow_the_exact_ones():
 def test_a_damaged_cached_solve_is_recomputed_never_served(tmp_path):
     config = tiny(method="deadwooding", sparsity=0.9, seed=44)
     run(config, cache_dir=tmp_path)
-    folder = SolveCache(tmp_path).folder(config)
+    folder = Cache(tmp_path).solve_dir(config)
     (folder / SUMMARY_FILE).write_text("{not json")
     again = run(with_updates(config, sparsity=0.95), cache_dir=tmp_path)
     assert again.record.prune_info["solve_cached"] is False
