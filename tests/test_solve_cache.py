@@ -144,3 +144,18 @@ def test_keep_dual_solves_afresh_and_leaves_the_cache_alone(tmp_path):
     loaded = run(config, cache_dir=tmp_path)
     assert loaded.record.prune_info["solve_cached"] is False
     assert not (tmp_path / "solves").exists() or not any((tmp_path / "solves").iterdir())
+
+
+def test_the_cache_facade_reads_a_stored_solves_profile_at_any_sparsity_and_discards_only_the_run(tmp_path):
+    config = tiny(method="deadwooding", sparsity=0.9, seed=46)
+    cache = Cache(tmp_path)
+    assert cache.profile(config) is None and cache.record(config) == (None, None)
+    loaded = run(config, cache_dir=tmp_path)
+    assert loaded.record.sparsity_profile  # the run computed one
+    assert cache.profile(with_updates(config, sparsity=0.5)) == loaded.record.sparsity_profile  # any κ
+    assert cache.profile(with_updates(config, method="magnitude")) is None  # stores no solve
+    assert cache.profile(with_updates(config, **{"finetune.keep_dual": True})) is None
+    assert cache.record(config)[0].to_dict() == loaded.record.to_dict()
+    cache.discard(config)
+    assert cache.record(config) == (None, None) and not cache.has_run(config)
+    assert cache.solves.has(config) and cache.has_teacher(config)  # the run's starting points stay
