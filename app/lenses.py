@@ -16,8 +16,7 @@ import deadwood
 from deadwood.analysis import (bound_curve, distortion_sweep, linear_regions_2d, linear_shapes, mask_matrices,
                                model_region_bound, record_distortion, similarity_study)
 from deadwood.pruning.region_bound import log10
-from deadwood.pipeline import Cache
-from deadwood.storage.record import load_run, read_record
+from deadwood.errors import RunFileError
 
 from . import runs
 
@@ -33,7 +32,7 @@ def _config(text: str) -> deadwood.RunConfig:
 
 
 def _loaded(config: deadwood.RunConfig):
-    return load_run(Cache().run_dir(config))
+    return runs.loaded(config)
 
 
 def missing(configs: Sequence[deadwood.RunConfig]) -> list[deadwood.RunConfig]:
@@ -72,7 +71,10 @@ def distortion(config_text: str, methods: tuple[str, ...], sparsities: tuple[flo
 
 def balances(config: deadwood.RunConfig) -> dict:
     """Per-class balances of one run's teacher and pruned model, from its record."""
-    return record_distortion(read_record(Cache().run_dir(config)))
+    record = runs.record(config)  # the record alone: no model is loaded
+    if record is None:
+        raise RunFileError(runs.damaged(config) or "this configuration has not been run yet")
+    return record_distortion(record)
 
 
 @st.cache_data(max_entries=16)

@@ -12,16 +12,16 @@ on-disk cache, so a finished run survives restarts.
 """
 from __future__ import annotations
 
-import shutil
+from pathlib import Path
 from typing import Callable, Sequence
 
 import streamlit as st
 
 import deadwood
-from deadwood.pipeline import Cache
-from deadwood.storage.record import RECORD_FILE, RunRecord, read_record
-from deadwood.methods.deadwooding.solve_cache import SUMMARY_FILE, SolveCache, caches_solve
+from deadwood.errors import RunFileError
 from deadwood.stages import stage as stage_of
+from deadwood.storage.cache import Cache
+from deadwood.storage.record import LoadedRun, RunRecord
 
 from . import jobs
 from .jobs import JobView, Watch
@@ -136,52 +136,54 @@ def outcome(job: Watch | None) -> None:
 
 def record(config: deadwood.RunConfig) -> RunRecord | None:
     """The finished run of ``config`` from the on-disk cache, or None: also when its entry is
-    damaged (:func:`damaged` says how), so a bad file never takes a page down."""
-    return _lookup(config)[0]
+    damaged (:func:`damaged` says how), so a bad file never takes a page down. Reads the record
+    only (no model): cheap enough for every rerun."""
+    return Cache().record(config)[0]
 
 
 def damaged(config: deadwood.RunConfig) -> str | None:
     """Why the cached run of ``config`` cannot be read (one line), or None when it can or is absent."""
-    return _lookup(config)[1]
+    return Cache().record(config)[1]
+
+
+def loaded(config: deadwood.RunConfig) -> LoadedRun:
+    """The finished run of ``config`` with its models; RunFileError saying why when its entry is
+    damaged or absent (pages show it, with a button that recomputes)."""
+    cache = Cache()
+    run, why = cache.load(config)
+    if run is None:
+        raise RunFileError(why or f"no run of this configuration in the cache at {cache.root}")
+    return run
 
 
 def discard(config: deadwood.RunConfig) -> None:
     """Remove the cache entry of ``config`` (its run folder only), so the next run computes it afresh."""
-    shutil.rmtree(Cache().run_dir(config), ignore_errors=True)
-
-
-def _lookup(config: deadwood.RunConfig) -> tuple[RunRecord | None, str | None]:
-    folder = Cache().run_dir(config)
-    if not (folder / RECORD_FILE).exists():
-        return None, None
-    try:  # the record only (no model load): cheap enough for every rerun
-        return read_record(folder), None
-    except deadwood.DeadwoodError as e:
-        return None, str(e)
+    Cache().discard(config)
 
 
 def profile(config: deadwood.RunConfig) -> dict | None:
     """The sparsity profile of the stored Stage 1 solve that ``config`` would start from (any κ), or
-    None: no solve stored yet, or a method without one. A small JSON read, cached by its mtime, so
-    moving the κ slider redraws at once."""
-    if config is None or not caches_solve(config):
+    None: no solve stored yet, or a method without one. Kept in memory until the solve is written
+    again, so moving the κ slider redraws at once."""
+    if config is None:
         return None
-    path = SolveCache(Cache().root).folder(config) / SUMMARY_FILE
-    try:
-        stamp = path.stat().st_mtime_ns
-    except OSError:
-        return None
-    return _profile(config, stamp)
+    stamp = Cache().solves.stamp(config) if config.stores_solve() else None
+    return None if stamp is None else _profile(config, stamp)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _profile(config: deadwood.RunConfig, stamp: int) -> dict | None:
-    summary = SolveCache(Cache().root).summary(config)
-    return None if summary is None else summary["profile"]
+    return Cache().profile(config)
 
 
-def run_dir(config: deadwood.RunConfig):
+def run_dir(config: deadwood.RunConfig) -> Path:
+    """The run directory of ``config`` in the cache: what the deployment panel and the explorer open."""
     return Cache().run_dir(config)
+
+
+def model_file(config: deadwood.RunConfig) -> Path:
+    """The pruned checkpoint of ``config``'s cached run, for downloading."""
+    return Cache().model_file(config)
 
 
 def baselines(config: deadwood.RunConfig) -> dict[str, RunRecord]:

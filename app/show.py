@@ -9,7 +9,7 @@ import streamlit as st
 
 from deadwood import DeadwoodError
 from deadwood.pruning.sparsity_profile import at
-from deadwood.storage.record import MODEL_FILE, RunRecord, load_run
+from deadwood.storage.record import RunRecord
 
 from . import captions, charts, runs
 from .charts_profile import profile_figure
@@ -60,7 +60,7 @@ def unloadable(error: Exception, configs, busy: bool) -> list:
 
 def _loads(config) -> bool:
     try:
-        load_run(runs.run_dir(config))
+        runs.loaded(config)
     except DeadwoodError:
         return False
     return True
@@ -75,7 +75,7 @@ def table(rows: list[dict], percent=(), seconds=()) -> None:
     st.dataframe(rows, hide_index=True, column_config=config)
 
 
-def run_report(record: RunRecord, epsilon: float, baselines: dict, folder: Path) -> None:
+def run_report(record: RunRecord, epsilon: float, baselines: dict, model_file: Path) -> None:
     """Everything a finished run shows: headline numbers, its charts, its downloads."""
     cfg = record.config
     st.caption(f"{cfg['method']} · κ = {cfg['sparsity']:g} · ε = {cfg['epsilon']:g} · {cfg['dataset']}/"
@@ -104,7 +104,7 @@ def run_report(record: RunRecord, epsilon: float, baselines: dict, folder: Path)
         figure(profile_figure(record.sparsity_profile, cfg["sparsity"], cfg["method"]), "sparsity-profile")
         st.caption("Before fine-tuning: accuracy right after one cut of the same solve at every κ. Moving the "
                    "κ slider redraws it at once; **Run** then only cuts, fine-tunes and evaluates.")
-    run_downloads(record, folder)
+    run_downloads(record, model_file)
 
 
 def one_shot_preview(profile: dict, sparsity: float, method: str) -> None:
@@ -172,13 +172,13 @@ def pair_metrics(pair: dict, method: str) -> None:
                           help=f"on {r['samples']} test samples, the same for both models")
 
 
-def run_downloads(record: RunRecord, folder: Path) -> None:
+def run_downloads(record: RunRecord, model_file: Path) -> None:
     """The run record (JSON) and the pruned checkpoint (a plain state_dict, zeros stored)."""
     cols = st.columns(2)
     cols[0].download_button("Run record (JSON)", data=json.dumps(record.to_dict(), indent=1),
                             file_name=f"record-{record.key}.json", mime="application/json",
                             key="dl_record", on_click="ignore", icon=":material/download:", width="stretch")
-    cols[1].download_button("Pruned checkpoint (model.pt)", data=lambda: (Path(folder) / MODEL_FILE).read_bytes(),
+    cols[1].download_button("Pruned checkpoint (model.pt)", data=lambda: Path(model_file).read_bytes(),
                             file_name=f"model-{record.key}.pt", mime="application/octet-stream",
                             key="dl_model", on_click="ignore", icon=":material/download:", width="stretch",
                             help="load with torch.load(path, weights_only=True) into deadwood.build_model(...)")

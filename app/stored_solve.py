@@ -1,6 +1,6 @@
 """A configuration's stored Stage 1 solve, read for the pages: its history, and its cut at any κ.
 
-The solve does not depend on κ (:mod:`deadwood.methods.deadwooding.solve_cache`), so once it is
+The solve does not depend on κ (:mod:`deadwood.storage.solves`), so once it is
 stored every κ's per-layer sparsity, dead wood and masks follow from it without any training: the
 cut of the stored student at κ, before fine-tuning. The student's magnitudes are read once per
 stored solve (keyed by the solve, its cut settings and the file's mtime) and each κ's cut is cached,
@@ -14,8 +14,8 @@ import streamlit as st
 import torch
 
 import deadwood
-from deadwood.methods.deadwooding.solve_cache import SUMMARY_FILE, SolveCache, caches_solve, solve_key
 from deadwood.pipeline import Cache
+from deadwood.storage.solves import SolveStore, solve_key
 from deadwood.pruning.cut import cut
 from deadwood.pruning.dead_wood import with_dead_fractions
 from deadwood.pruning.masks import prunable
@@ -25,17 +25,14 @@ from .charts_walkthrough import mask_picture
 HISTOGRAM_BINS = 80  # log-spaced bins of |w| for the weight-magnitude chart
 
 
-def _store() -> SolveCache:
-    return SolveCache(Cache().root)
+def _store() -> SolveStore:
+    return Cache().solves
 
 
 def _stamp(config: deadwood.RunConfig) -> int | None:
-    if config is None or not caches_solve(config):
+    if config is None or not config.stores_solve():
         return None
-    try:
-        return (_store().folder(config) / SUMMARY_FILE).stat().st_mtime_ns
-    except OSError:
-        return None
+    return _store().stamp(config)
 
 
 def _key(config: deadwood.RunConfig) -> str:

@@ -336,10 +336,18 @@ class RunConfig:
     def solve_key(self) -> str:
         """A hash of what decides Deadwooding's Stage 1 solve: the teacher, the ``deadwooding``
         section, epsilon, seed, batch size, the pruned layers (never the sparsity, the cut, the fine-tune or the
-        evaluation; see deadwood.methods.deadwooding.solve_cache)."""
+        evaluation; see deadwood.storage.solves)."""
         return _digest({"teacher": self.teacher_key(), "deadwooding": dataclasses.asdict(self.deadwooding),
                         "epsilon": self.epsilon, "seed": self.seed, "batch_size": self.batch_size,
                         "amp": self.amp, "prune_layers": dataclasses.asdict(self.prune_layers)})
+
+    def stores_solve(self) -> bool:
+        """Whether a run of this configuration reads and writes a stored solve (deadwood.storage.solves):
+        its method's Stage 1 ignores κ (``Method.stores_solve``), and ``finetune.keep_dual`` does not
+        carry that stage's open multipliers on into the fine-tune."""
+        from .methods import get_method
+
+        return get_method(self.method).stores_solve and not self.finetune.keep_dual
 
     def teacher_key(self) -> str:
         """A hash of what decides the teacher: data, model, its starting weights, seed, teacher training."""

@@ -7,7 +7,6 @@ prunes the same one), the finished run under ``key()``; asking again is a lookup
 from __future__ import annotations
 
 import copy
-import shutil
 import time
 from pathlib import Path
 
@@ -25,13 +24,12 @@ from .methods.budget import plan
 from .models.checkpoint import load_checkpoint
 from .pruning.masks import check_cuttable
 from .models.registry import model_for
-from .storage.cache import TEACHER_FILE, Cache
+from .storage.cache import Cache
 from .errors import RunFileError
-from .storage.record import DENSE_FILE, RECORD_FILE, LoadedRun, RunRecord, check_out, copy_run, load_run, versions, write_run
+from .storage.record import RECORD_FILE, LoadedRun, RunRecord, check_out, copy_run, load_run, versions, write_run
 from .pruning.masks import sparsity_of
-from .methods.deadwooding.solve_cache import SolveCache
 from . import robustness
-from .storage.files import WAITING, atomic_save_state, atomic_write_json, entry_lock, publish_dir, staging_dir
+from .storage.files import WAITING, entry_lock
 from .train import adversarial_step, distill_step, natural_step, run_epochs
 from .robustness.accuracy import accuracy
 
@@ -78,7 +76,6 @@ def get_teacher(config: RunConfig, train, test, device, cache: Cache, on_event: 
     Returns the model (eval mode, frozen) and its summary: history, clean accuracy,
     robustness curve, training time.
     """
-    folder = cache.teacher_dir(config)
     if use_cache:
         try:
             found = cache.teacher(config)
@@ -96,14 +93,7 @@ def get_teacher(config: RunConfig, train, test, device, cache: Cache, on_event: 
     summary = {"history": history, "clean_accuracy": clean, "robustness": curve, "seconds": seconds,
                "epsilons": config.eval_epsilons, "samples": config.evaluation.samples,
                "key": config.teacher_key(), "code": fingerprint.code_fingerprint()}
-    tmp = staging_dir(folder)
-    try:
-        atomic_save_state(tmp / DENSE_FILE, model.state_dict())
-        atomic_write_json(tmp / TEACHER_FILE, summary)
-        publish_dir(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    cache.save_teacher(config, model, summary)
     return _frozen(model), summary
 
 
@@ -221,7 +211,7 @@ def _prune(config: RunConfig, device: torch.device, cache: Cache, on_event: OnEv
     train, test, teacher, _ = prefix
     method = get_method(config.method)
     return method.prune(PruneContext(teacher, config, train, test, device, on_event,
-                                     solves=SolveCache(cache.root, read=use_cache)))
+                                     solves=cache.solves if use_cache else cache.solves.write_only()))
 
 
 def prepare(config: RunConfig, upto: str, *, cache_dir=None, on_event: OnEvent = None) -> None:

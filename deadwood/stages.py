@@ -16,7 +16,6 @@ TEACHER_EVAL = Stage("teacher-eval", "Stage 0 · teacher robustness", "teacher r
 CUT = Stage("cut", "Stage 2 · global cut", "cut")
 FINETUNE = Stage("finetune", "Stage 3 · distillation + adversarial fine-tune", "fine-tune")
 EVAL = Stage("eval", "Evaluation · robustness curve", "evaluate")
-SHARED = (TEACHER, TEACHER_EVAL, CUT, FINETUNE, EVAL)
 
 
 def all_stages() -> list[Stage]:

@@ -65,7 +65,7 @@ def test_constraint_captures_do_not_outlive_a_step():
 
     from deadwood.bench.throughput import synthetic_32x32
     from deadwood.config import RunConfig
-    from deadwood.methods.deadwooding.method import dual_solve
+    from deadwood.methods.deadwooding.method import primal_dual
     from deadwood.models.registry import build_model
 
     data = synthetic_32x32(8)
@@ -74,18 +74,18 @@ def test_constraint_captures_do_not_outlive_a_step():
         p.requires_grad_(False)
     ctx = PruneContext(teacher, RunConfig(batch_size=4), data, data, torch.device("cpu"))
     student = ctx.student().train()
-    solve = dual_solve(student, ctx, len(data))
+    step = primal_dual(student, ctx, len(data))
     seen = []  # weak references to every output of every prunable layer of both models
 
     def watch(module, args, output):
         seen.append(weakref.ref(output))
 
-    layers = deadwooding._modules_of(student, solve.problem.layers)
+    layers = deadwooding._modules_of(student, step.problem.layers)
     handles = [m.register_forward_hook(watch) for m in layers.values()]
-    handles += [m.register_forward_hook(watch) for m in deadwooding._modules_of(teacher, solve.problem.layers).values()]
+    handles += [m.register_forward_hook(watch) for m in deadwooding._modules_of(teacher, step.problem.layers).values()]
     try:
         for _ in range(2):
-            loss, _ = solve.lagrangian(data.x[:4], data.y[:4])
+            loss, _ = step.lagrangian(data.x[:4], data.y[:4])
             loss.backward()
             del loss
             assert seen and all(r() is None for r in seen), \
@@ -94,8 +94,8 @@ def test_constraint_captures_do_not_outlive_a_step():
             with torch.no_grad():
                 student(data.x)
                 teacher(data.x)
-            assert not solve.problem.s_cap.out and not solve.problem.t_cap.out
+            assert not step.problem.s_cap.out and not step.problem.t_cap.out
     finally:
         for h in handles:
             h.remove()
-        solve.close()
+        step.close()

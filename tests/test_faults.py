@@ -187,6 +187,70 @@ def test_publishing_sweeps_what_a_crashed_writer_left_and_nothing_else(tmp_path)
     assert not any(d.exists() for d in left) and all(d.exists() for d in kept)
 
 
+def test_staged_publishes_a_whole_folder_and_replaces_the_old_one_at_once(tmp_path):
+    from deadwood.storage.files import staged
+
+    final = tmp_path / "entry"
+    with staged(final) as tmp:
+        (tmp / "a").write_text("old")
+    assert (final / "a").read_text() == "old" and _hidden(tmp_path) == []
+    with staged(final) as tmp:
+        (tmp / "a").write_text("new")
+        (tmp / "b").write_text("new")
+        assert tmp.parent == final.parent and tmp.name.startswith(".entry.tmp-")
+        assert [p.name for p in final.iterdir()] == ["a"] and (final / "a").read_text() == "old"  # not yet seen
+    assert {p.name: p.read_text() for p in final.iterdir()} == {"a": "new", "b": "new"}
+    assert _hidden(tmp_path) == []
+
+
+@pytest.mark.parametrize("old", [False, True])
+def test_a_crash_inside_staged_leaves_the_final_path_as_it_was_and_no_staging_folder(tmp_path, old):
+    from deadwood.storage.files import staged
+
+    final = tmp_path / "entry"
+    if old:
+        final.mkdir()
+        (final / "a").write_text("old")
+    with pytest.raises(RuntimeError, match="crash"):
+        with staged(final) as tmp:
+            (tmp / "a").write_text("half")
+            raise RuntimeError("crash")
+    assert ({p.name: p.read_text() for p in final.iterdir()} == {"a": "old"}) if old else not final.exists()
+    assert _hidden(tmp_path) == []
+
+
+def test_staged_syncs_every_file_before_the_rename_that_publishes_them(tmp_path, monkeypatch):
+    from deadwood.storage import files
+
+    seen, fsync, replace = [], files.os.fsync, files.os.replace
+    monkeypatch.setattr(files.os, "fsync", lambda fd: (seen.append("fsync"), fsync(fd))[1])
+    monkeypatch.setattr(files.os, "replace", lambda a, b: (seen.append("replace"), replace(a, b))[1])
+    with files.staged(tmp_path / "entry") as tmp:
+        (tmp / "a").write_text("unsynced")  # written without fsync, as shutil.copy2 does
+        (tmp / "b").write_text("unsynced")
+    assert seen.index("replace") >= 3  # both files and the folder, before the rename
+
+
+def test_a_failed_last_rename_puts_the_old_entry_back(tmp_path, monkeypatch):
+    from deadwood.storage import files
+
+    final = tmp_path / "entry"
+    final.mkdir()
+    (final / "a").write_text("old")
+    replace = files.os.replace
+
+    def refuse(src, dst):
+        if ".entry.tmp-" in str(src):
+            raise OSError(28, "No space left on device")
+        return replace(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", refuse)
+    with pytest.raises(OSError):
+        with files.staged(final) as tmp:
+            (tmp / "a").write_text("new")
+    assert (final / "a").read_text() == "old" and _hidden(tmp_path) == []
+
+
 # --------------------------------------------------------------------------- damaged cache entries
 
 def _events(config, cache):
@@ -278,22 +342,24 @@ def test_a_damaged_cached_run_is_never_served_but_computed_again(tmp_path, damag
         _edit_record(folder, clean_accuracy=0.1234)
     else:
         (folder / "model.pt").write_bytes((folder / "model.pt").read_bytes()[:1000])
-    assert cache.lookup(config) is None and str(folder) in cache.damage(config)
+    loaded, why = cache.load(config)
+    assert loaded is None and str(folder) in why
     assert cache.has_run(config) is (damage == "truncated model.pt")  # has_run reads no model
     again, events = _events(config, cache.root)
     assert [(e.kind, e.stage) for e in events if e.kind in ("damaged", "cached")] == [
         ("damaged", "run"), ("cached", "teacher")]
     assert again.record.clean_accuracy == first.record.clean_accuracy  # recomputed, same numbers
-    assert cache.damage(config) is None and cache.lookup(config).record.to_dict() == again.record.to_dict()
+    loaded, why = cache.load(config)
+    assert why is None and loaded.record.to_dict() == again.record.to_dict()
     assert _hidden(folder.parent) == []
 
 
-def test_lookup_of_an_absent_run_is_none_without_damage(tmp_path):
+def test_loading_an_absent_run_is_none_without_damage(tmp_path):
     from deadwood.pipeline import Cache
     from conftest import tiny
 
     cache = Cache(tmp_path / "nothing")
-    assert cache.lookup(tiny()) is None and cache.damage(tiny()) is None and not cache.has_run(tiny())
+    assert cache.load(tiny()) == (None, None) and not cache.has_run(tiny())
 
 
 def test_a_run_directory_is_recognised_exactly(tmp_path):

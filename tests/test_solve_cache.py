@@ -10,7 +10,8 @@ from deadwood.pruning.masks import global_threshold, magnitudes
 from deadwood.models.registry import build_model
 from deadwood.data.datasets import dataset_info
 from deadwood.pruning.sparsity_profile import at, default_sparsities, sparsity_profile
-from deadwood.methods.deadwooding.solve_cache import SUMMARY_FILE, SolveCache
+from deadwood.storage.cache import Cache
+from deadwood.storage.solves import SUMMARY_FILE
 from conftest import tiny
 
 
@@ -111,7 +112,7 @@ def test_dead_fractions_from_quantiles_follow_the_exact_ones():
 def test_a_damaged_cached_solve_is_recomputed_never_served(tmp_path):
     config = tiny(method="deadwooding", sparsity=0.9, seed=44)
     run(config, cache_dir=tmp_path)
-    folder = SolveCache(tmp_path).folder(config)
+    folder = Cache(tmp_path).solve_dir(config)
     (folder / SUMMARY_FILE).write_text("{not json")
     again = run(with_updates(config, sparsity=0.95), cache_dir=tmp_path)
     assert again.record.prune_info["solve_cached"] is False
@@ -143,3 +144,18 @@ def test_keep_dual_solves_afresh_and_leaves_the_cache_alone(tmp_path):
     loaded = run(config, cache_dir=tmp_path)
     assert loaded.record.prune_info["solve_cached"] is False
     assert not (tmp_path / "solves").exists() or not any((tmp_path / "solves").iterdir())
+
+
+def test_the_cache_facade_reads_a_stored_solves_profile_at_any_sparsity_and_discards_only_the_run(tmp_path):
+    config = tiny(method="deadwooding", sparsity=0.9, seed=46)
+    cache = Cache(tmp_path)
+    assert cache.profile(config) is None and cache.record(config) == (None, None)
+    loaded = run(config, cache_dir=tmp_path)
+    assert loaded.record.sparsity_profile  # the run computed one
+    assert cache.profile(with_updates(config, sparsity=0.5)) == loaded.record.sparsity_profile  # any κ
+    assert cache.profile(with_updates(config, method="magnitude")) is None  # stores no solve
+    assert cache.profile(with_updates(config, **{"finetune.keep_dual": True})) is None
+    assert cache.record(config)[0].to_dict() == loaded.record.to_dict()
+    cache.discard(config)
+    assert cache.record(config) == (None, None) and not cache.has_run(config)
+    assert cache.solves.has(config) and cache.has_teacher(config)  # the run's starting points stay

@@ -43,7 +43,7 @@ else:
         record = runs.record(config)
         st.info("Showing the last run; the settings in the sidebar have not been run yet: press **Run**.")
     if record is not None:
-        show.run_report(record, config.epsilon, runs.baselines(config), runs.run_dir(config))
+        show.run_report(record, config.epsilon, runs.baselines(config), runs.model_file(config))
         deploy_panel.what_the_cut_buys(runs.run_dir(config))
     elif not profile and not (config and runs.damaged(config)):  # a damaged entry has its own message
         st.info("Press **Run** in the sidebar. A fresh run on the embedded digits takes seconds; "

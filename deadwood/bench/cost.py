@@ -54,7 +54,6 @@ def _timed(variants: dict[str, RunConfig], repeats: int, first: RunConfig, devic
            sparsities: Optional[Sequence[float]]) -> dict[str, dict]:
     from ..methods import PruneContext, get_method
     from ..pipeline import Cache, evaluate, finetune, get_teacher, load_data
-    from ..methods.deadwooding.solve_cache import SolveCache
     from ..robustness.accuracy import accuracy
 
     train, test = load_data(first, device)
@@ -66,7 +65,7 @@ def _timed(variants: dict[str, RunConfig], repeats: int, first: RunConfig, devic
             grid = [config] if sparsities is None else [with_updates(config, sparsity=k) for k in sparsities]
             spent = dict.fromkeys(STAGES, 0.0)
             with tempfile.TemporaryDirectory() as scratch:  # one solve per round, as a fresh grid pays
-                solves = SolveCache(scratch) if sparsities is not None else None
+                solves = Cache(scratch).solves if sparsities is not None else None
                 for c in grid:
                     torch.manual_seed(c.seed)
                     t = time.perf_counter()

@@ -2,7 +2,7 @@
 
 A grid is many small independent jobs with two shared prefixes: every run of a seed starts from
 that seed's teacher, every Deadwooding run of a (seed, ε, solve settings) from one Stage 1 solve
-(:mod:`deadwood.methods.deadwooding.solve_cache`). :meth:`RayExecutor.compute` therefore goes in dependency order: the
+(:mod:`deadwood.storage.solves`). :meth:`RayExecutor.compute` therefore goes in dependency order: the
 teachers (in parallel), the solves, every run, each task submitted as soon as what it needs is
 done (a baseline run does not wait for the solves). A task is one cache entry:
 
@@ -58,31 +58,27 @@ class Task:
     def folder(self, root) -> Path:
         """Where the entry lives under the cache ``root``."""
         from ..storage.cache import Cache
-        from ..methods.deadwooding.solve_cache import SolveCache
 
         if self.kind == "teacher":
             return Cache(root).teacher_dir(self.config)
         if self.kind == "solve":
-            return SolveCache(root).folder(self.config)
+            return Cache(root).solve_dir(self.config)
         return Cache(root).run_dir(self.config)
 
     def cached(self, root) -> bool:
         from ..storage.cache import Cache
-        from ..methods.deadwooding.solve_cache import SolveCache
 
         if self.kind == "teacher":
             return Cache(root).has_teacher(self.config)
         if self.kind == "solve":
-            return SolveCache(root).has(self.config)
+            return Cache(root).solves.has(self.config)
         return Cache(root).has_run(self.config)
 
     def needs(self) -> list["Task"]:
         """The entries this task starts from."""
-        from ..methods.deadwooding.solve_cache import caches_solve
-
         if self.kind == "teacher":
             return []
-        if self.kind == "solve" or not caches_solve(self.config):
+        if self.kind == "solve" or not self.config.stores_solve():
             return [Task("teacher", self.config)]
         return [Task("teacher", self.config), Task("solve", self.config)]
 
@@ -153,21 +149,13 @@ def read_entry(root, task: Task) -> dict[str, bytes]:
 def write_entry(root, task: Task, files: dict[str, bytes]) -> None:
     """Publish ``files`` as ``task``'s entry under ``root``: written into a staging folder, then
     renamed into place, so a reader sees the whole entry or none of it."""
-    import shutil
+    from ..storage.files import atomic_write_bytes, staged
 
-    from ..storage.files import atomic_write_bytes, publish_dir, staging_dir
-
-    final = task.folder(root)
-    tmp = staging_dir(final)
-    try:
+    with staged(task.folder(root)) as tmp:
         for name, data in files.items():
             if Path(name).name != name or name.startswith("."):
                 raise ClusterError(f"a worker returned an entry file with a bad name: {name!r}")
             atomic_write_bytes(tmp / name, data)
-        publish_dir(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def compute_entry(kind: str, config: RunConfig, code: str, threads: int, *entries) -> dict[str, bytes]:

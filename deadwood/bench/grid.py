@@ -125,7 +125,7 @@ def row_of(loaded, run_dir: str, cached: bool) -> dict:
         "teacher_clean_accuracy": r.teacher.get("clean_accuracy"),
         "teacher_robust_accuracy": teacher_rob.get(eps),
         # Deadwooding's Stage 1 is solved once per (seed, epsilon, solve settings): the first sparsity's
-        # time_s includes the solve, every other one's starts from it (see deadwood.methods.deadwooding.solve_cache).
+        # time_s includes the solve, every other one's starts from it (see deadwood.storage.solves).
         "solve_cached": r.prune_info.get("solve_cached"),
         "run": run_dir, "key": r.key, "cached": cached, "device": cfg.get("device"),
         "warnings": list(r.robustness.get("warnings") or []),  # failed robustness sanity checks

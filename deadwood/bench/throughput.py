@@ -194,7 +194,7 @@ def step_throughput(model_name: str, train: ArrayDataset, test: ArrayDataset, *,
     """
     from ..config import RunConfig, with_updates
     from ..methods import PruneContext
-    from ..methods.deadwooding.method import dual_solve
+    from ..methods.deadwooding.method import primal_dual
     from ..models.registry import build_model
     from ..train import adversarial_step, distill_step, natural_step
 
@@ -228,8 +228,8 @@ def step_throughput(model_name: str, train: ArrayDataset, test: ArrayDataset, *,
     # timed batch only, so building it stays cheap on large data sets.
     ctx = PruneContext(teacher, config, batch, batch, device)
     m = ctx.student()
-    solve = dual_solve(m, ctx, len(train))
-    blocks["dual"] = _stepper(solve.lagrangian, m.parameters(), x, y, steps=steps, amp=amp)
+    primal = primal_dual(m, ctx, len(train))
+    blocks["dual"] = _stepper(primal.lagrangian, m.parameters(), x, y, steps=steps, amp=amp)
     # Round-robin, so a change in the machine's load touches every kind alike; round 0 warms up.
     seconds: dict[str, list[float]] = {k: [] for k in blocks}
     try:
@@ -241,7 +241,7 @@ def step_throughput(model_name: str, train: ArrayDataset, test: ArrayDataset, *,
         # After the timing, so every optimizer's state exists and no step pays for its first one.
         memory = {k: step_peak_memory(block, device) for k, block in blocks.items()}
     finally:
-        solve.close()
+        primal.close()
     rates = {k: batch_size * steps / statistics.median(v) for k, v in seconds.items()}
     overhead = None
     if eval_samples:

@@ -6,7 +6,7 @@ trained dense teacher and returns a *new* model with its mask applied. Stage 3
 :mod:`deadwood.pipeline`, so every method gets the same budget and the same judge.
 
 The registry holds every fact about a method (:class:`Method`): its configuration section,
-its own Stage 1 (name and labels), whether the cut options apply, its colour and its place in
+its own Stage 1 (name and labels, and whether it is stored apart from κ), whether the cut options apply, its colour and its place in
 lists. The configuration, the stage table, the command line, the benchmark and the app read
 them from here; adding a method is one file in this folder plus its line at the bottom.
 """
@@ -33,7 +33,7 @@ class PruneContext:
     test: ArrayDataset
     device: torch.device
     on_event: OnEvent = None
-    solves: Optional["SolveCache"] = None  # noqa: F821  (deadwood.methods.deadwooding.solve_cache: where a Stage 1 solve may be stored)
+    solves: Optional["SolveStore"] = None  # noqa: F821  (deadwood.storage.solves: where a Stage 1 solve may be stored)
 
     def student(self) -> nn.Module:
         """A trainable copy of the teacher."""
@@ -66,19 +66,20 @@ class Method:
     section: Optional[str] = None  # the RunConfig section only this method reads (and keys on)
     stage: Optional[Stage] = None  # its own Stage 1, between the teacher and the cut
     cut_options: bool = False  # whether RunConfig.cut (allocation, granularity) shapes its cut
+    stores_solve: bool = False  # whether its Stage 1 ignores κ and is stored once (deadwood.storage.solves)
 
 
 _REGISTRY: dict[str, Method] = {}
 
 
 def register(name: str, about: str, *, color: str, prunes: bool = True, section: Optional[str] = None,
-             stage: Optional[Stage] = None, cut_options: bool = False):
+             stage: Optional[Stage] = None, cut_options: bool = False, stores_solve: bool = False):
     """Add the decorated ``prune`` function to the registry under ``name``; the order of
     registration is the order users see."""
     def deco(fn):
         if name in _REGISTRY:
             raise ValueError(f"method '{name}' registered twice")
-        _REGISTRY[name] = Method(name, fn, about, color, prunes, section, stage, cut_options)
+        _REGISTRY[name] = Method(name, fn, about, color, prunes, section, stage, cut_options, stores_solve)
         return fn
 
     return deco

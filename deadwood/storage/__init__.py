@@ -1,7 +1,8 @@
-"""Storage: files and atomic writes (staged publishing, per-entry locks), the configuration-hash
-cache of teachers, solves and runs, the run record, and the code fingerprint that every key holds.
+"""Storage: files and atomic writes (:func:`files.staged` publishing, per-entry locks), the
+configuration-hash cache of teachers, solves and runs behind one façade (:class:`cache.Cache`; the
+solve store in :mod:`.solves`), and the run record.
 
 May import: ``deadwood.config``, ``deadwood.models`` (to load a stored model), ``deadwood.pruning``
 (sparsity of a stored model), ``deadwood.robustness`` (the result format), ``deadwood.data``,
-``deadwood.errors``, ``deadwood.version``.
+``deadwood.fingerprint`` (what every entry records), ``deadwood.errors``, ``deadwood.version``.
 """

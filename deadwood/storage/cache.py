@@ -1,11 +1,13 @@
 """The configuration-hash cache: ``run(config)`` asked twice is a look-up; and its health.
 
-Teachers live under ``teacher_key()`` (every method at every sparsity prunes the same one),
-Deadwooding's Stage 1 solves under ``solve_key()`` (:mod:`deadwood.methods.deadwooding.solve_cache`), finished runs under
-``key()``; every key holds the engine code's fingerprint (:mod:`deadwood.fingerprint`). Nothing
-here computes; :mod:`deadwood.pipeline` fills the cache.
+:class:`Cache` is the one way in for everything outside storage (the pipeline, the benchmark, the
+app): paths, look-ups, loads, the teacher's publication, discarding a run, the sparsity profile of
+a stored solve. Teachers live under ``teacher_key()`` (every method at every sparsity prunes the
+same one), stored solves under ``solve_key()`` (:mod:`deadwood.storage.solves`, as ``Cache.solves``),
+finished runs under ``key()``; every key holds the engine code's fingerprint
+(:mod:`deadwood.fingerprint`). Nothing here computes; :mod:`deadwood.pipeline` fills the cache.
 
-For ``deadwood cache list | verify | prune`` an entry is
+For ``deadwood cache list | verify | prune`` (:func:`entries`, :func:`prune`) an entry is
 
 - ``ok``: whole, readable, and made by this code;
 - ``stale``: whole, but made by other engine code (its recorded fingerprint differs from
@@ -23,7 +25,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Optional
 
 from torch import nn
 
@@ -33,14 +35,17 @@ if TYPE_CHECKING:  # a type only: storage sits above config, which imports nothi
 from .. import fingerprint
 from .. import robustness
 from ..errors import RunFileError
-from .record import DENSE_FILE, RECORD_FILE, RUN_FILES, LoadedRun, is_fraction, load_model, load_run, read_record
-from .files import check_writable, default_cache_dir, load_state, process_alive
+from .record import (DENSE_FILE, MODEL_FILE, RECORD_FILE, RUN_FILES, LoadedRun, RunRecord, is_fraction, load_model,
+                     load_run, read_record)
+from .files import atomic_save_state, atomic_write_json, check_writable, default_cache_dir, load_state, process_alive, staged
+from . import solves
 
+TEACHERS, RUNS = "teachers", "runs"
 TEACHER_FILE = "teacher.json"
 
 
 class Cache:
-    """``root/teachers/<teacher_key>/`` and ``root/runs/<key>/``.
+    """``root/teachers/<teacher_key>/``, ``root/solves/<solve_key>/`` and ``root/runs/<key>/``.
 
     An entry is served only when it is sound: a damaged one (a truncated checkpoint, an invalid or
     self-contradicting record or summary) is a miss, which the pipeline computes again and replaces.
@@ -48,12 +53,17 @@ class Cache:
 
     def __init__(self, root=None):
         self.root = Path(root) if root is not None else default_cache_dir()
+        self.solves = solves.SolveStore(self.root)  # Stage 1 solves kept apart from κ
 
+    # ------------------------------------------------------------------ paths
     def run_dir(self, config: RunConfig) -> Path:
-        return self.root / "runs" / config.key()
+        return self.root / RUNS / config.key()
 
     def teacher_dir(self, config: RunConfig) -> Path:
-        return self.root / "teachers" / config.teacher_key()
+        return self.root / TEACHERS / config.teacher_key()
+
+    def solve_dir(self, config: RunConfig) -> Path:
+        return self.solves.folder(config)
 
     def check_writable(self) -> None:
         """RunFileError naming the folder and how to choose another, unless entries can be written here."""
@@ -63,6 +73,7 @@ class Cache:
             raise RunFileError(f"{e}: the cache folder {self.root} must be writable; choose another with "
                                "DEADWOOD_CACHE (or --cache-dir)") from None
 
+    # ------------------------------------------------------------------ runs
     def has_run(self, config: RunConfig) -> bool:
         """Whether a sound run of ``config`` is cached: its record reads and agrees with itself
         (:func:`deadwood.storage.record.read_record`) and both checkpoints are there. Loads no model."""
@@ -73,26 +84,11 @@ class Cache:
             return False
         return all((folder / f).is_file() for f in RUN_FILES)
 
-    def has_teacher(self, config: RunConfig) -> bool:
-        """Whether :func:`deadwood.pipeline.get_teacher` would serve ``config``'s teacher from here
-        (sound and measured the way ``config`` measures; no training)."""
-        try:
-            return self.teacher(config) is not None
-        except RunFileError:
-            return False
-
-    def lookup(self, config: RunConfig) -> LoadedRun | None:
-        """The cached run of ``config``, loaded; None when there is none or it is damaged
-        (:meth:`damage` says how). Never raises for a damaged entry."""
-        return self.load(config)[0]
-
-    def damage(self, config: RunConfig) -> str | None:
-        """Why the cached run of ``config`` cannot be served, in one line; None when there is none
-        or it is sound. A damaged entry is recomputed (and replaced) by :func:`run`."""
-        return self.load(config)[1]
-
     def load(self, config: RunConfig) -> tuple[LoadedRun | None, str | None]:
-        """:meth:`lookup` and :meth:`damage` at once (one load)."""
+        """The cached run of ``config``, loaded, and why it cannot be served: ``(run, None)``;
+        ``(None, why)`` when its entry is damaged (one line, naming the file); ``(None, None)`` when
+        there is none. Never raises for a damaged entry; :func:`deadwood.pipeline.run` recomputes
+        and replaces it."""
         folder = self.run_dir(config)
         if not (folder / RECORD_FILE).exists():
             return None, None
@@ -103,6 +99,35 @@ class Cache:
         except RunFileError as e:
             return None, str(e)
         return loaded, None
+
+    def record(self, config: RunConfig) -> tuple[RunRecord | None, str | None]:
+        """Like :meth:`load`, for the record alone (no model is loaded: cheap enough for every
+        redraw of a page): ``(record, None)``, ``(None, why it is damaged)`` or ``(None, None)``."""
+        folder = self.run_dir(config)
+        if not (folder / RECORD_FILE).exists():
+            return None, None
+        try:
+            return read_record(folder), None
+        except RunFileError as e:
+            return None, str(e)
+
+    def model_file(self, config: RunConfig) -> Path:
+        """The pruned checkpoint of ``config``'s cached run (``model.pt``, a plain state_dict)."""
+        return self.run_dir(config) / MODEL_FILE
+
+    def discard(self, config: RunConfig) -> None:
+        """Remove the cached run of ``config`` (its run folder only: the teacher and the solve it
+        started from stay), so that the next request computes it afresh."""
+        shutil.rmtree(self.run_dir(config), ignore_errors=True)
+
+    # ------------------------------------------------------------------ teachers
+    def has_teacher(self, config: RunConfig) -> bool:
+        """Whether :func:`deadwood.pipeline.get_teacher` would serve ``config``'s teacher from here
+        (sound and measured the way ``config`` measures; no training)."""
+        try:
+            return self.teacher(config) is not None
+        except RunFileError:
+            return False
 
     def teacher(self, config: RunConfig) -> tuple[nn.Module, dict] | None:
         """The teacher cached for ``config`` (CPU, eval mode) and its summary; None when absent or
@@ -127,6 +152,22 @@ class Cache:
                                "its robustness curve")
         return load_model(config, state_file), summary
 
+    def save_teacher(self, config: RunConfig, model: nn.Module, summary: dict) -> None:
+        """Publish ``model`` (its weights) and ``summary`` as ``config``'s teacher, whole or not at all."""
+        with staged(self.teacher_dir(config)) as tmp:
+            atomic_save_state(tmp / DENSE_FILE, model.state_dict())
+            atomic_write_json(tmp / TEACHER_FILE, summary)
+
+    # ------------------------------------------------------------------ solves
+    def profile(self, config: RunConfig) -> Optional[dict]:
+        """The sparsity profile (one-shot accuracy at every κ) of the stored solve a run of ``config``
+        would start from, or None: no solve stored yet, or a run that stores none
+        (:meth:`RunConfig.stores_solve`). Reads one small JSON file."""
+        if not config.stores_solve():
+            return None
+        summary = self.solves.summary(config)
+        return None if summary is None else summary["profile"]
+
 
 def summary_fits(summary: dict, config: RunConfig) -> bool:
     """A cached teacher summary is reused only when its robustness was measured the way this
@@ -137,9 +178,9 @@ def summary_fits(summary: dict, config: RunConfig) -> bool:
 
 
 # kind -> (folder, summary file, checkpoint files)
-KINDS = {"teacher": ("teachers", TEACHER_FILE, ("dense.pt",)),
-         "solve": ("solves", "solve.json", ("student.pt",)),
-         "run": ("runs", "record.json", ("model.pt", "dense.pt"))}
+KINDS = {"teacher": (TEACHERS, TEACHER_FILE, (DENSE_FILE,)),
+         "solve": (solves.FOLDER, solves.SUMMARY_FILE, (solves.STATE_FILE,)),
+         "run": (RUNS, RECORD_FILE, (MODEL_FILE, DENSE_FILE))}
 STATES = ("ok", "stale", "damaged", "partial", "writing")
 
 

@@ -1,4 +1,5 @@
-"""Files on disk: atomic writes, safe checkpoint loading, and the configuration-hash cache.
+"""Files on disk: atomic writes of a file or of a whole folder (:func:`staged`), safe checkpoint
+loading, and the per-entry locks that let processes share one cache.
 
 Everything is written to a temporary name in the same folder and renamed into
 place, so a crash leaves either the old file or the new one, never half of one.
@@ -92,13 +93,34 @@ def check_writable(folder: Path) -> None:
         raise RunFileError(f"cannot write into {existing} ({e.strerror or e})") from None
 
 
+@contextlib.contextmanager
+def staged(final: Path) -> Iterator[Path]:
+    """Publish a folder whole: ``with staged(final) as tmp:`` yields a fresh private folder to write
+    the entry's files into; when the block ends they are fsynced and the folder renamed to ``final``
+    (:func:`publish_dir`), so a reader sees the old entry or the whole new one, never a part.
+
+    An exception inside the block (a crash, a stop, a refused write) removes the staging folder
+    and leaves ``final`` as it was. What a killed process leaves (it gets no chance to clean up)
+    is removed by the next publish under the same name. Locks are the caller's: take
+    :func:`entry_lock` around the computation when two processes may write the same entry."""
+    tmp = staging_dir(final)
+    try:
+        yield tmp
+        _fsync_folder(tmp)
+        publish_dir(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def publish_dir(tmp: Path, final: Path) -> None:
     """Move a fully written folder ``tmp`` to ``final``, replacing an old folder there.
 
     The old one is renamed aside and removed after the new one is in place, so ``final`` is always
-    whole. Aside and staging folders are named ``.NAME.old-PID-*`` and ``.NAME.tmp-PID-*``; those a
-    crashed process left behind are removed here, on the next publish under the same name.
-    Never replaces a file or a link: callers decide what may be replaced (see ``record.check_out``).
+    whole (if the last rename fails, the old one goes back). Aside and staging folders are named
+    ``.NAME.old-PID-*`` and ``.NAME.tmp-PID-*``; those a crashed process left behind are removed here,
+    on the next publish under the same name. Never replaces a file or a link: callers decide what
+    may be replaced (see ``record.check_out``). :func:`staged` is the usual way in.
     """
     final = Path(final)
     _make_parent(final)
@@ -109,7 +131,13 @@ def publish_dir(tmp: Path, final: Path) -> None:
     if final.exists():
         old = final.with_name(f".{final.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
         os.replace(final, old)
-    os.replace(tmp, final)
+    try:
+        os.replace(tmp, final)
+    except BaseException:
+        if old is not None:
+            os.replace(old, final)
+        raise
+    _fsync_dir(final.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -122,6 +150,33 @@ def staging_dir(final: Path) -> Path:
         return Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp-{os.getpid()}-"))
     except OSError as e:
         raise RunFileError(f"cannot write into {final.parent} ({e.strerror or e})") from None
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Flush every file in ``folder`` and the folder itself to disk, so that the rename that
+    publishes it never makes visible names whose data a power cut could still lose."""
+    for f in folder.iterdir():
+        if f.is_file() and not f.is_symlink():
+            fd = os.open(f, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries (new names, renames) to disk, where the system allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # not POSIX (a folder cannot be opened): the rename is still atomic
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse to sync a folder; nothing more can be done
+    finally:
+        os.close(fd)
 
 
 def _make_parent(final: Path) -> None:

@@ -17,7 +17,7 @@ from typing import Optional
 from torch import nn
 
 from ..errors import RunFileError
-from .files import atomic_save_state, atomic_write_json, check_writable, load_state, publish_dir, staging_dir
+from .files import atomic_save_state, atomic_write_json, check_writable, load_state, staged
 
 RECORD_FILE, MODEL_FILE, DENSE_FILE = "record.json", "model.pt", "dense.pt"
 RUN_FILES = (RECORD_FILE, MODEL_FILE, DENSE_FILE)
@@ -84,17 +84,12 @@ def versions() -> dict:
 
 
 def write_run(path: Path, record: RunRecord, model: nn.Module, dense: nn.Module) -> Path:
-    """Write a run directory atomically (staged in a sibling folder, then renamed)."""
+    """Write a run directory atomically (:func:`deadwood.storage.files.staged`)."""
     path = Path(path)
-    tmp = staging_dir(path)
-    try:
+    with staged(path) as tmp:
         atomic_save_state(tmp / MODEL_FILE, model.state_dict())
         atomic_save_state(tmp / DENSE_FILE, dense.state_dict())
         atomic_write_json(tmp / RECORD_FILE, record.to_dict())
-        publish_dir(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 
@@ -104,17 +99,13 @@ def update_record(path: Path, record: RunRecord) -> None:
 
 
 def copy_run(src: Path, dst: Path, *, replace: bool = False) -> Path:
-    """Copy the run directory ``src`` to ``dst`` atomically; ``dst`` must pass :func:`check_out`."""
+    """Copy the run directory ``src`` to ``dst`` atomically (:func:`deadwood.storage.files.staged`);
+    ``dst`` must pass :func:`check_out`."""
     dst = check_out(dst, replace)
-    tmp = staging_dir(dst)
-    try:
+    with staged(dst) as tmp:
         for f in RUN_FILES:
             shutil.copy2(Path(src) / f, tmp / f)
         check_out(dst, replace)  # again: the folder may have changed while the run was computed
-        publish_dir(tmp, dst)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dst
 
 

@@ -39,8 +39,8 @@ from .multipliers import Multipliers
 from ...pruning.dead_wood import dead_fractions, magnitude_quantiles, with_dead_fractions
 from ...pruning.masks import magnitudes, prunable
 from ...pruning.sparsity_profile import sparsity_profile
-from .solve_cache import caches_solve
 from ...robustness.training import perturb
+from ...storage.files import WAITING
 from ...train import kd_loss, run_epochs
 from ...robustness.accuracy import accuracy
 from ...events import Stage, emit
@@ -149,7 +149,7 @@ class DeadwoodingProblem:
 
 
 def dual_pace(dual_every: int, dual_step: float, samples: int, batch_size: int) -> tuple[int, float]:
-    """How often the multipliers move, and by how much: ``(every, step)`` for :class:`DualSolve`.
+    """How often the multipliers move, and by how much: ``(every, step)`` for :class:`PrimalDual`.
 
     ``dual_step`` s is per epoch, as in the paper group's scheme. With ``dual_every`` k shorter
     than an epoch of E steps, the multipliers move every k steps by ``s·k/E``: the same rise
@@ -161,8 +161,10 @@ def dual_pace(dual_every: int, dual_step: float, samples: int, batch_size: int) 
     return dual_every, dual_step * dual_every / per_epoch
 
 
-class DualSolve:
-    """The problem, its multipliers, and the epoch means of ``g`` that the history records."""
+class PrimalDual:
+    """Stage 1's primal-dual step: the problem, its multipliers and their pace, and the epoch means
+    of ``g`` that the history records. :func:`solve` trains with it; with ``finetune.keep_dual`` it
+    stays open into the fine-tune (``PruneResult.constraints``)."""
 
     def __init__(self, problem: DeadwoodingProblem, duals: Multipliers, dual_every: int):
         self.problem, self.duals, self.dual_every = problem, duals, dual_every
@@ -192,7 +194,7 @@ class DualSolve:
         self.problem.close()
 
 
-def dual_solve(student: nn.Module, ctx: PruneContext, samples: int) -> DualSolve:
+def primal_dual(student: nn.Module, ctx: PruneContext, samples: int) -> PrimalDual:
     """The primal-dual step of Stage 1 on ``student`` against ``ctx.teacher``: the problem, its
     multipliers, and the dual pace for an epoch of ``samples`` training samples
     (:func:`dual_pace`). :func:`solve` trains with it; the throughput benchmark times it."""
@@ -200,30 +202,31 @@ def dual_solve(student: nn.Module, ctx: PruneContext, samples: int) -> DualSolve
     problem = DeadwoodingProblem(student, ctx.teacher, ctx)
     every, step = dual_pace(cfg.dual_every, cfg.dual_step, samples, run.batch_size)
     duals = Multipliers(problem.names, cfg.dual_update, step, cfg.penalty, cfg.kp, device=ctx.device)
-    return DualSolve(problem, duals, every)
+    return PrimalDual(problem, duals, every)
 
 
 @dataclass
-class Solution:
-    """Stage 1's outcome: the solved student (dense, not cut yet), its per-epoch history and a report."""
+class Solve:
+    """A solve, Stage 1's outcome: the solved student (dense, not cut yet), its per-epoch history and
+    a report. What :func:`solve` computes and the solve store keeps (:mod:`deadwood.storage.solves`)."""
 
     student: nn.Module
     history: list
     info: dict  # constraints, teacher_adversarial_loss, final_lambdas
-    constraints: Optional[DualSolve] = None  # still open, for fine-tuning with keep_dual
+    constraints: Optional[PrimalDual] = None  # still open, for fine-tuning with keep_dual
 
 
-def solve(ctx: PruneContext, keep_open: bool = False) -> Solution:
+def solve(ctx: PruneContext, keep_open: bool = False) -> Solve:
     """Stage 1 alone: the Lagrangian-dual solve on a copy of the teacher, without the cut.
 
     The notebooks and charts use it to look at the weights the global cut is about to
     act on; :func:`prune` is ``solve`` followed by one global cut. With ``keep_open``
-    the constraints stay attached to the student (``Solution.constraints``) so that
+    the constraints stay attached to the student (``Solve.constraints``) so that
     fine-tuning can keep them on.
     """
     run, cfg = ctx.config, ctx.config.deadwooding
     student = ctx.student()
-    dual = dual_solve(student, ctx, len(ctx.train))
+    dual = primal_dual(student, ctx, len(ctx.train))
     problem, duals, every = dual.problem, dual.duals, dual.dual_every
 
     sizes = {n: p.numel() for n, p in prunable(student).items()}
@@ -245,31 +248,32 @@ def solve(ctx: PruneContext, keep_open: bool = False) -> Solution:
         dual.close()
     info = {"constraints": problem.names, "teacher_adversarial_loss": problem.teacher_rob,
             "final_lambdas": duals.values(), "dual_every_steps": every, "dual_step_per_update": duals.step}
-    return Solution(student, history, info, dual if keep_open else None)
+    return Solve(student, history, info, dual if keep_open else None)
 
 
 @register("deadwooding", "Lagrangian-dual solve towards sparsity under accuracy and robustness "
                          "constraints, then one global magnitude cut", color="#2ca02c", section="deadwooding",
-          stage=STAGE, cut_options=True)
+          stage=STAGE, cut_options=True, stores_solve=True)
 def prune(ctx: PruneContext) -> PruneResult:
-    """Stage 1 (from the solve cache when it holds this solve) and one global cut at κ.
+    """Stage 1 (from the solve store when it holds this solve) and one global cut at κ.
 
     The solve, its history and its sparsity profile do not depend on κ, so they are stored
-    once per solve setting (:mod:`deadwood.methods.deadwooding.solve_cache`) and every other κ starts from them; only
+    once per solve setting (:mod:`deadwood.storage.solves`) and every other κ starts from them; only
     ``finetune.keep_dual``, which carries the open multipliers into the fine-tune, solves afresh."""
     config = ctx.config
-    keep = not caches_solve(config)  # keep_dual: the open multipliers go on into the fine-tune
-    shared = ctx.solves is not None and not keep
+    keep = config.finetune.keep_dual  # the open multipliers go on into the fine-tune
+    shared = ctx.solves is not None and config.stores_solve()
+    waiting = lambda: emit(ctx.on_event, "waiting", STAGE.name, metrics={"message": WAITING + "solve"})  # noqa: E731
     # another process solving the same solve: wait for it, then load what it stored
-    with ctx.solves.lock(config, ctx.on_event, STAGE.name) if shared else contextlib.nullcontext():
+    with ctx.solves.lock(config, waiting) if shared else contextlib.nullcontext():
         stored = ctx.solves.load(config) if shared else None
         if stored is not None:
             state, summary = stored
             student = ctx.student()
             student.load_state_dict(state)
             sizes = {n: p.numel() for n, p in prunable(student).items()}
-            solved = Solution(student, with_dead_fractions(summary["history"], sizes, config.sparsity),
-                              summary["info"])
+            solved = Solve(student, with_dead_fractions(summary["history"], sizes, config.sparsity),
+                           summary["info"])
             profile = summary["profile"]
             emit(ctx.on_event, "cached", STAGE.name)
         else:

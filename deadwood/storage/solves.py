@@ -1,0 +1,95 @@
+"""Stored solves: a method's Stage 1 result kept on its own, so that one solve serves every κ.
+
+Deadwooding's Lagrangian-dual solve reads the teacher, the ``deadwooding`` section, ε, the seed, the
+batch size and the data, never the target sparsity κ (κ enters at the cut, and after it). So a solve
+is stored under :meth:`RunConfig.solve_key`, which leaves κ, the cut, the fine-tune and the
+evaluation out, and a run at another κ with the same solve settings starts from it. Which runs read
+and write this store is :meth:`RunConfig.stores_solve` (a registry fact of the method, and never
+with ``finetune.keep_dual``, which carries the open multipliers on into the fine-tune).
+
+A stored solve is a folder ``<root>/solves/<key>/`` holding ``student.pt`` (the solved, uncut
+student) and ``solve.json`` (its history, report and sparsity profile), published whole
+(:func:`deadwood.storage.files.staged`). A damaged entry is recomputed, never served.
+
+The store lives here, beside teachers and runs, rather than with the method: it is files under a
+key, and :class:`deadwood.storage.cache.Cache` (which the app asks) may not import the methods.
+What the solve holds and when it is computed stays with the method
+(:mod:`deadwood.methods.deadwooding.method`), which receives the store in its ``PruneContext``.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+from .. import fingerprint
+from ..errors import RunFileError
+from .files import atomic_save_state, atomic_write_json, entry_lock, load_state, staged
+
+FOLDER, STATE_FILE, SUMMARY_FILE = "solves", "student.pt", "solve.json"
+FORMAT = 1
+
+
+def solve_key(config) -> str:
+    """:meth:`RunConfig.solve_key` with this store's format (a new format never reads an old entry)."""
+    return f"{config.solve_key()}-{FORMAT}"
+
+
+class SolveStore:
+    """Stored solves under ``root/solves/<solve_key>/``; with ``read`` False it only writes
+    (a run asked not to use the cache solves afresh, and still replaces the entry)."""
+
+    def __init__(self, root, read: bool = True):
+        self.root, self.read = Path(root) / FOLDER, read
+
+    def write_only(self) -> "SolveStore":
+        """This store, never read from: what a run that must not use the cache gets."""
+        return SolveStore(self.root.parent, read=False)
+
+    def folder(self, config) -> Path:
+        return self.root / solve_key(config)
+
+    def summary(self, config) -> Optional[dict]:
+        """The stored solve's summary (history, report, sparsity profile) without its weights, or
+        None when there is none or it is damaged: what a page needs to draw the profile at any κ."""
+        try:
+            summary = json.loads((self.folder(config) / SUMMARY_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        ok = (isinstance(summary, dict) and summary.get("key") == solve_key(config)
+              and isinstance(summary.get("profile"), dict))
+        return summary if ok else None
+
+    def stamp(self, config) -> Optional[int]:
+        """When the stored solve's summary was written (ns), or None when there is none: a key for
+        callers that keep its summary in memory."""
+        try:
+            return (self.folder(config) / SUMMARY_FILE).stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def has(self, config) -> bool:
+        """Whether a stored solve for ``config`` is there (its summary readable, its weights present)."""
+        return self.summary(config) is not None and (self.folder(config) / STATE_FILE).is_file()
+
+    def load(self, config) -> Optional[tuple[dict, dict]]:
+        """(student state_dict, summary) of a stored solve, or None when there is none or it is damaged."""
+        summary = self.summary(config) if self.read else None
+        if summary is None or not isinstance(summary.get("history"), list):
+            return None
+        try:
+            return load_state(self.folder(config) / STATE_FILE), summary
+        except (OSError, ValueError, RunFileError):  # damaged: recomputed and replaced
+            return None
+
+    def lock(self, config, on_wait=None):
+        """Hold this solve while computing it (:func:`deadwood.storage.files.entry_lock`): another process
+        solving it makes this one wait (calling ``on_wait()`` at every try) and then load its result."""
+        return entry_lock(self.folder(config), on_wait)
+
+    def save(self, config, state: dict, summary: dict) -> None:
+        """Publish ``state`` (the solved student) and ``summary`` as the stored solve of ``config``."""
+        with staged(self.folder(config)) as tmp:
+            atomic_save_state(tmp / STATE_FILE, state)
+            atomic_write_json(tmp / SUMMARY_FILE,
+                              {**summary, "key": solve_key(config), "code": fingerprint.code_fingerprint()})
