@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from apptest import APP, FAST_STAGES, figures, run_to_end, running, widget
 from deadwood import RunConfig, with_updates
-from deadwood.methods.deadwooding.solve_cache import SolveCache
+
 from deadwood.pipeline import Cache
 from deadwood.pruning.masks import global_cut
 
@@ -86,7 +86,7 @@ def test_each_walkthrough_step_draws_its_figure_from_the_stored_run(stored):
 
 def test_the_solve_replay_moves_with_the_epoch_slider(stored):
     at = open_app(WALK, query={"step": "3"})
-    solved = SolveCache(Cache().root).summary(stored)
+    solved = Cache().solves.summary(stored)
     epochs = len([h for h in solved["history"] if h.get("lambdas")])
     replay = figures(at)["fig_walk-replay"]
     assert f"epoch {epochs} of {epochs}" in replay["layout"]["title"]["text"]
@@ -174,7 +174,7 @@ def test_kappa_on_a_stored_solve_redraws_everything_that_depends_only_on_the_sol
         assert {"fig_sparsity-profile", "fig_solve-multipliers", "fig_cut-layer-sparsity", "fig_cut-dead-wood",
                 "fig_cut-masks"} <= set(figs)
         assert any("Before fine-tuning" in h.value for h in at.subheader)
-        state, _ = SolveCache(Cache().root).load(stored)
+        state, _ = Cache().solves.load(stored)
         names = [t for t in figs["fig_cut-layer-sparsity"]["data"] if t["type"] == "bar"][0]
         mask, _ = global_cut({n: state[n].abs() for n in state if n.endswith("weight")}, k, 8)
         assert names["y"] == pytest.approx(list(mask.layer_sparsity().values()))  # the cut itself, at this κ
