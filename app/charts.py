@@ -451,7 +451,7 @@ def class_recall_figure(pair: Mapping[str, Mapping], classes: Sequence[str], met
 def security_figure(curves: Mapping[str, Mapping], epsilon: float | None = None, method: str = "pruned") -> go.Figure:
     """Robust accuracy as a function of ε from each sample's minimal adversarial perturbation
     (exact between the steps), for the dense teacher and the pruned model: ``curves`` maps
-    'dense' and 'pruned' to :func:`deadwood.robustness.evaluation.security_curve` results."""
+    'dense' and 'pruned' to :func:`deadwood.robustness.security_curve` results."""
     fig = go.Figure()
     style = {"dense": ("dense teacher", dict(color=TEACHER_COLOR, width=3, dash="dash")),
              "pruned": (f"pruned ({method})", dict(color=method_color(method), width=3))}

@@ -13,7 +13,7 @@ from deadwood.pipeline import Cache
 from deadwood.storage.record import read_record
 from app import jobs
 
-pytestmark = pytest.mark.filterwarnings("ignore::deadwood.robustness.evaluation.RobustnessWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::deadwood.robustness.RobustnessWarning")
 
 
 def open_app(seed, **widgets):
