@@ -204,8 +204,8 @@ class _Foolbox(AttackKind):
         self.attack = fb.build(self.spec.name, self.steps, self.step_size)
 
     def adversarials(self, model, x, y, epsilon, seed, device):
-        self.prepare(model, None, device)
-        return fb.adversarials(self.fmodel, self.attack, x, y, epsilon, seed, device)
+        attack = fb.build(self.spec.name, self.steps, self.step_size)
+        return fb.adversarials(fb.wrap(model, device), attack, x, y, epsilon, seed, device)
 
 
 class FixedBudget(_Foolbox):
