@@ -28,7 +28,7 @@ def _verdict(pred: int, label: int, conf: float, classes: Sequence[str]) -> str:
 def adversarial_examples_figure(examples: Mapping[str, Mapping], classes: Sequence[str]) -> go.Figure:
     """The same inputs attacked against the dense teacher and the pruned model.
 
-    ``examples`` maps 'dense' and 'pruned' to :func:`deadwood.robustness.evaluation.adversarial_examples`
+    ``examples`` maps 'dense' and 'pruned' to :func:`deadwood.robustness.adversarial_examples`
     results (as numpy arrays). Images: row 1 the clean inputs titled with their labels, rows 2-3
     the adversarial inputs titled with each model's prediction and confidence (green right, red
     wrong). 2-D inputs (moons) are drawn as points with arrows to their adversarial versions.
@@ -96,7 +96,7 @@ def _adversarial_points_figure(examples: Mapping[str, Mapping], classes: Sequenc
 def class_recall_figure(pair: Mapping[str, Mapping], classes: Sequence[str], method: str = "pruned") -> go.Figure:
     """Per-class recall of the dense teacher and the pruned model, clean (solid) and under the
     attack at the evaluation's largest epsilon (hatched): which classes the attack, and the
-    pruning, hurt most. ``pair`` is :func:`deadwood.robustness.evaluation.evaluate_pair`'s result."""
+    pruning, hurt most. ``pair`` is :func:`deadwood.robustness.evaluate_pair`'s result."""
     fig = go.Figure()
     eps = pair["pruned"]["epsilons"][-1]
     for key, label, color in (("teacher", "dense", TEACHER_COLOR), ("pruned", method, method_color(method))):
@@ -118,7 +118,7 @@ def class_recall_figure(pair: Mapping[str, Mapping], classes: Sequence[str], met
 def security_figure(curves: Mapping[str, Mapping], epsilon: float | None = None, method: str = "pruned") -> go.Figure:
     """Robust accuracy as a function of ε from each sample's minimal adversarial perturbation
     (exact between the steps), for the dense teacher and the pruned model: ``curves`` maps
-    'dense' and 'pruned' to :func:`deadwood.robustness.evaluation.security_curve` results."""
+    'dense' and 'pruned' to :func:`deadwood.robustness.security_curve` results."""
     fig = go.Figure()
     looks = {"dense": ("dense teacher", dict(color=TEACHER_COLOR, width=3, dash="dash")),
              "pruned": (f"pruned ({method})", dict(color=method_color(method), width=3))}

@@ -301,7 +301,7 @@ ATTACK_EPSILON_HELP = ("this page's attack on the finished models only: nothing 
 
 def attack_widgets(config: deadwood.RunConfig | None) -> tuple[str, float, int]:
     """Attack, its budget and the number of test samples, in a row above the explorer's charts."""
-    from deadwood.robustness.evaluation import ATTACK_INFO
+    from deadwood.robustness import ATTACK_INFO
 
     names = list(ATTACK_INFO)
     left, mid, right = st.columns([2, 3, 2])

@@ -15,7 +15,7 @@ from deadwood.pipeline import Cache
 from deadwood.storage.record import read_record
 
 # The runs here use 2-step PGD for speed; its sanity-check warnings are expected, and shown on the page.
-pytestmark = pytest.mark.filterwarnings("ignore::deadwood.robustness.evaluation.RobustnessWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::deadwood.robustness.RobustnessWarning")
 
 FAST = dict(FAST_STAGES, seed=3)
 

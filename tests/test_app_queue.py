@@ -14,7 +14,7 @@ from deadwood.storage.record import read_record
 from app import jobs
 from app.jobs import sharing
 
-pytestmark = pytest.mark.filterwarnings("ignore::deadwood.robustness.evaluation.RobustnessWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::deadwood.robustness.RobustnessWarning")
 
 
 def open_app(seed, **widgets):

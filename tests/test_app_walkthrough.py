@@ -15,7 +15,7 @@ from deadwood import RunConfig, with_updates
 from deadwood.pipeline import Cache
 from deadwood.pruning.masks import global_cut
 
-pytestmark = pytest.mark.filterwarnings("ignore::deadwood.robustness.evaluation.RobustnessWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::deadwood.robustness.checks.RobustnessWarning")
 
 FAST = dict(FAST_STAGES, seed=41)
 WALK = "views/walkthrough.py"

@@ -17,6 +17,7 @@ from torch import nn
 
 from deadwood import ConfigError, load_dataset, build_model, run
 from deadwood import robustness as R
+from deadwood.robustness import autoattack
 from deadwood.bench.report import autoattack_lines, summarize
 from deadwood.errors import ModelOutputError
 from deadwood.train import natural_step, run_epochs
@@ -114,7 +115,7 @@ def test_epsilon_zero_is_the_clean_accuracy_without_running_the_attack(trained, 
     def refuse(*args, **kwargs):
         raise AssertionError("AutoAttack ran at epsilon 0")
 
-    monkeypatch.setattr(R._AutoAttack, "components", refuse)
+    monkeypatch.setattr(autoattack.AutoAttack, "components", refuse)
     events = []
     r = R.evaluate(model, data, "autoattack", [0.0], checks=False, on_event=events.append)
     with torch.no_grad():
@@ -140,7 +141,7 @@ def test_bad_input_is_one_clear_message(trained, attack, kwargs, message):
 def test_an_unsupported_norm_is_refused_by_the_runner_too(trained):
     model, data = trained
     with pytest.raises(ConfigError, match="linf or l2, not 'l1'"):
-        R._AutoAttack(model, "l1", 10, data.info.input_shape, torch.device("cpu"))
+        autoattack.AutoAttack(model, "l1", 10, data.info.input_shape, torch.device("cpu"))
 
 
 @pytest.mark.parametrize("attack", ["autoattack", "pgd"])

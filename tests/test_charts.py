@@ -221,7 +221,7 @@ def test_class_recall_bars_match_the_evaluation_and_weigh_up_to_accuracy(attacke
 
 
 def test_security_curve_is_a_step_line_per_model(attacked):
-    from deadwood.robustness.evaluation import curve_at
+    from deadwood.robustness.curves import curve_at
 
     _, _, curves = attacked
     fig = charts_attacks.security_figure(curves, 0.1, "magnitude")

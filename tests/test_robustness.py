@@ -268,3 +268,103 @@ def test_the_epsilon_zero_check_compares_sample_by_sample_not_by_count(trained):
     r = R.evaluate(SecondLook(), pair, "fgsm", [0.1], warn=False)
     assert r["clean_accuracy"] == 0.5 and r["accuracy"][0] == 0.5
     assert r["checks"][0]["passed"] is False and "not deterministic" in r["checks"][0]["message"]
+
+
+def test_pgd_equals_plain_pgd_from_the_same_random_starts_exactly(trained):
+    """Known answer, sample by sample: Madry's PGD written out in plain torch, its random start drawn
+    from the evaluation's documented per-batch seed, leaves exactly the same samples correct."""
+    model, data = trained
+    steps, seed, size = 10, 3, 64
+    r = R.evaluate(model, data, "pgd", [0.05, 0.1], steps=steps, seed=seed, batch_size=size, checks=False)
+    for eps in (0.05, 0.1):
+        correct = []
+        for b, i in enumerate(range(0, len(data), size)):
+            x, y = data.x[i:i + size], data.y[i:i + size]
+            gen = torch.Generator().manual_seed((seed * 1_000_003 + b) % 2 ** 63)
+            adv = (x + (torch.rand(x.shape, generator=gen) * (2 * eps) - eps)).clamp(0, 1)
+            for _ in range(steps):
+                adv.requires_grad_(True)
+                loss = F.cross_entropy(model(adv), y, reduction="none").sum()
+                (g,) = torch.autograd.grad(loss, adv)
+                adv = adv.detach() + (2.5 / steps) * eps * g.sign()
+                adv = (x + (adv - x).clamp(-eps, eps)).clamp(0, 1)
+            adv = x + (adv - x).clamp(-eps, eps)  # the evaluation clips every result to its budget
+            with torch.no_grad():
+                correct.append(model(adv).argmax(1) == y)
+        correct = torch.cat(correct)
+        k = r["epsilons"].index(eps)
+        assert r["accuracy"][k] == int(correct.sum()) / len(data), eps
+        assert r["per_class_recall"]["by_epsilon"][k] == R.per_class_recall(correct, data.y, 10)
+    assert r["accuracy"][-1] < r["clean_accuracy"] - 0.05  # the attack did something
+
+
+def test_fmn_equals_foolbox_fmn_called_directly(trained):
+    """Known answer: the minimum-norm plumbing (one run per batch, clipped to each epsilon, each
+    sample's norm) against foolbox's FMN called here by hand on the same batches."""
+    import foolbox
+
+    model, data = trained
+    eps, size = [0.0, 0.05, 0.1], 64
+    torch.manual_seed(5)
+    r = R.evaluate(model, data, "fmn", eps, batch_size=size, checks=False)
+    torch.manual_seed(5)
+    fmodel, attack = foolbox.PyTorchModel(model, bounds=(0, 1)), foolbox.attacks.LInfFMNAttack(steps=100)
+    correct, norms = [], []
+    for i in range(0, len(data), size):
+        x, y = data.x[i:i + size], data.y[i:i + size]
+        raw, _, success = attack(fmodel, x, y, epsilons=[*eps, None])
+        with torch.no_grad():
+            ok = (model(x).argmax(1) == y).tolist()
+        dist = (raw[-1] - x).flatten(1).abs().amax(1).tolist()
+        norms += [(round(d, 7) if found else None) if o else 0.0
+                  for d, found, o in zip(dist, success[-1].tolist(), ok)]
+        correct.append(~success[:-1])
+    correct = torch.cat(correct, dim=1)
+    assert r["accuracy"] == [int(c.sum()) / len(data) for c in correct]
+    assert r["norms"] == norms and all(n is not None for n in norms)
+    assert r["accuracy"][-1] < r["clean_accuracy"] - 0.05
+
+
+def test_foolbox_and_torchattacks_are_each_imported_in_one_module():
+    """Each library is wrapped in one place: no other engine or app module imports it."""
+    import ast
+    from pathlib import Path
+
+    import deadwood
+
+    root = Path(deadwood.__file__).resolve().parent.parent
+    found = {"foolbox": set(), "torchattacks": set()}
+    for path in [*root.joinpath("deadwood").rglob("*.py"), *root.joinpath("app").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                if name.split(".")[0] in found:
+                    found[name.split(".")[0]].add(path.relative_to(root).as_posix())
+    assert found == {"foolbox": {"deadwood/robustness/foolbox_backend.py"},
+                     "torchattacks": {"deadwood/robustness/autoattack.py"}}
+
+
+def test_the_package_docstring_states_every_public_signature_exactly():
+    """The signatures listed in ``deadwood.robustness``'s docstring are the code's (annotations left out)."""
+    import inspect
+    import re
+
+    doc = R.__doc__.split("::", 1)[1]
+    listed, lines = {}, doc.splitlines()
+    for i, line in enumerate(lines):
+        m = re.match(r"    (\w+)\(", line)
+        if not m:
+            continue
+        text = line.strip()
+        while text.count("(") > text.count(")"):
+            i += 1
+            text += " " + lines[i].strip()
+        listed[m.group(1)] = text
+    assert set(listed) == {"evaluate", "evaluate_pair", "adversarial_examples", "security_curve", "curve_at",
+                           "check_epsilons", "per_class_recall", "pgd_vs_autoattack", "package_info"}
+    for name, text in listed.items():
+        sig = inspect.signature(getattr(R, name))
+        bare = sig.replace(parameters=[p.replace(annotation=inspect.Parameter.empty) for p in sig.parameters.values()],
+                           return_annotation=inspect.Signature.empty)
+        assert text == f"{name}{bare} -> {sig.return_annotation}", name

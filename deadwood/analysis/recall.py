@@ -29,12 +29,12 @@ import torch
 from torch import nn
 
 from ..data.datasets import ArrayDataset
-from ..robustness.evaluation import per_class_recall as robust_recall
+from ..robustness import per_class_recall as robust_recall
 
 
 def per_class_recall(pred, y, num_classes: int) -> np.ndarray:
     """``recall_c`` = correct predictions of class ``c`` / samples of class ``c``, as an array
-    (nan for a class without samples): :func:`deadwood.robustness.evaluation.per_class_recall` on
+    (nan for a class without samples): :func:`deadwood.robustness.per_class_recall` on
     predictions, its None turned into nan for the arithmetic here."""
     pred, y = torch.as_tensor(pred).cpu(), torch.as_tensor(y).cpu()
     recall = robust_recall(pred == y, y, num_classes)

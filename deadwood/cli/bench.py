@@ -145,7 +145,7 @@ def cmd_bench(ns) -> int:
 def _bench(ns) -> int:
     from .. import bench
     from ..device import resolve_device
-    from ..robustness.evaluation import RobustnessWarning
+    from ..robustness import RobustnessWarning
 
     command = "deadwood " + " ".join(shlex.quote(a) for a in getattr(ns, "argv", None) or ["bench"])
     note = ""

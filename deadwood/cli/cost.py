@@ -15,7 +15,7 @@ from ..bench.cost import stage_seconds
 from ..config import RunConfig, with_updates
 from ..device import deadwood_threads
 from ..errors import ConfigError
-from ..robustness.evaluation import RobustnessWarning
+from ..robustness import RobustnessWarning
 from .options import check_threads
 
 

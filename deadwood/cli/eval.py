@@ -22,7 +22,7 @@ _SUMMARY_KEYS = ("epsilons", "accuracy", "clean_accuracy", "steps", "samples", "
 
 
 def add_eval_command(sub) -> None:
-    from ..robustness.evaluation import EVAL_ATTACKS
+    from ..robustness import EVAL_ATTACKS
 
     e = sub.add_parser("eval", help="re-evaluate a finished run's robustness (pruned and teacher) and update "
                                     "its record")

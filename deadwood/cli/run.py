@@ -55,7 +55,7 @@ def cmd_run(ns) -> int:
     import warnings
 
     from ..pipeline import run
-    from ..robustness.evaluation import RobustnessWarning
+    from ..robustness import RobustnessWarning
 
     config = config_from_args(ns)
     with warnings.catch_warnings():

@@ -1,8 +1,9 @@
 """Differentiable training-time attacks in plain PyTorch (FGSM with random start, L-inf PGD).
 
-Training needs an adversarial example every mini-batch, so these stay in plain
-torch for speed; :mod:`deadwood.robustness` re-exports them and is the one
-place the rest of the engine takes attacks from.
+Training needs an adversarial example every mini-batch, so these stay in plain, differentiable
+torch for speed. Every training stage (``deadwood.train``, ``deadwood.methods``) imports
+:func:`perturb` from this module; the reported robustness numbers come from foolbox and
+AutoAttack instead (:mod:`deadwood.robustness.evaluation`).
 """
 from __future__ import annotations
 
