@@ -25,6 +25,18 @@ def figure(fig: go.Figure, name: str) -> None:
                        icon=":material/download:")
 
 
+def budget_note(configs) -> str:
+    """Which training budget protocol ``configs`` use, and each method's epochs by stage after the
+    teacher (deadwood.methods.budget), in one line to sit above a table of them."""
+    from deadwood.methods.budget import plan
+
+    plans = {c.method: plan(c) for c in configs}
+    protocols = sorted({p.protocol for p in plans.values()})
+    each = "; ".join(f"{m} {p.total} ({' + '.join(f'{s} {n}' for s, n in p.by_stage().items())})"
+                     for m, p in plans.items())
+    return f"Training budget: **{' and '.join(protocols)}**. Epochs after the teacher, by stage: {each}."
+
+
 def damaged(configs, busy: bool) -> bool:
     """Say which cached runs of ``configs`` cannot be read, with a button that computes them again;
     True when it was pressed (their entries are removed by then: the page starts the runs)."""

@@ -1,7 +1,7 @@
 """Sidebar inputs shared by the pages: widgets in, immutable run configurations (or a reason) out.
 
 Widget keys are stable (``dataset``, ``data_dir``, ``image_folder``, ``image_size``, ``model``,
-``torchvision_model``, ``teacher_checkpoint``, ``method``, ``sparsity``, ``epsilon``, ``run`` and
+``torchvision_model``, ``teacher_checkpoint``, ``method``, ``sparsity``, ``epsilon``, ``budget``, ``run`` and
 the advanced ones in :data:`ADVANCED`) so tests and
 scripts can drive them, and their values persist across pages for the session.
 Each setting is also bound to the page's address under its key (``?sparsity=0.99&epsilon=0.2``):
@@ -65,8 +65,20 @@ ADVANCED = (
     Field("dual_epochs", "deadwooding.epochs", "Dual-solve epochs", "Stage 1 of Deadwooding", minimum=1,
           maximum=1000, step=1),
     Field("hydra_epochs", "hydra.epochs", "HYDRA score epochs",
-          "Stage 1 of the HYDRA baseline; 0: as many as the dual solve", minimum=0, maximum=1000, step=1,
+          "Stage 1 of the HYDRA baseline; 0: the dual solve's epochs", minimum=0, maximum=1000, step=1,
           zero_is_none=True),
+    Field("gmp_epochs", "gmp.epochs", "GMP pruning epochs",
+          "Stage 1 of gradual magnitude pruning; 0: the dual solve's epochs", minimum=0, maximum=1000, step=1,
+          zero_is_none=True),
+    Field("gmp_frequency", "gmp.frequency", "GMP: prune every Δt steps",
+          "optimiser steps from one pruning step of the cubic schedule to the next", minimum=1, maximum=100000,
+          step=1),
+    Field("gmp_start", "gmp.start", "GMP schedule start", "the first pruning step, as a fraction of the stage",
+          minimum=0.0, maximum=1.0, step=0.05, fmt="%.2f"),
+    Field("gmp_end", "gmp.end", "GMP schedule end", "κ is reached at the latest here, as a fraction of the stage",
+          minimum=0.0, maximum=1.0, step=0.05, fmt="%.2f"),
+    Field("gmp_lr", "gmp.lr", "GMP learning rate", "Adam's step during the gradual pruning; 0: the fine-tune's",
+          minimum=0.0, maximum=1.0, step=1e-4, fmt="%.4f", zero_is_none=True),
     Field("finetune_epochs", "finetune.epochs", "Fine-tune epochs", "Stage 3, shared by every method",
           minimum=0, maximum=1000, step=1),
     Field("keep_dual", "finetune.keep_dual", "Constraints stay on while fine-tuning",
@@ -194,6 +206,21 @@ def epsilon_widget() -> float:
     return round(float(value), 4)
 
 
+BUDGET_HELP = {"matched": "every method trains as many epochs after the teacher as Deadwooding (its dual solve "
+                          "plus its fine-tune): a method's own stage spends its part, the fine-tune the rest",
+               "finetune": "every method fine-tunes the same epochs; own stages (the dual solve, HYDRA's scores, "
+                           "GMP's pruning) train on top"}
+
+
+def budget_widget() -> str:
+    """The training budget after the teacher (deadwood.methods.budget): 'matched' or 'finetune'."""
+    from deadwood.methods.budget import BUDGETS
+
+    return st.radio("Training budget", BUDGETS, index=BUDGETS.index(_default("budget")), key="budget",
+                    horizontal=True, persist_state=_KEEP,
+                    help=" · ".join(f"{b}: {BUDGET_HELP[b]}" for b in BUDGETS))
+
+
 def advanced_widgets() -> dict:
     """The "Advanced" expander: dotted config path -> value."""
     out = {}
@@ -242,6 +269,7 @@ def single_run() -> Choice:
     values["method"] = method_widget()
     values["sparsity"] = sparsity_widget()
     values["epsilon"] = epsilon_widget()
+    values["budget"] = budget_widget()
     return choose([values], advanced_widgets())
 
 
@@ -263,6 +291,7 @@ def sweep_run() -> Choice:
     grid = st.multiselect("Sparsity grid", SPARSITY_GRID, default=DEFAULT_GRID, key="grid",
                           persist_state=_KEEP, bind=_URL, format_func=lambda k: f"{k:.1%}")
     values["epsilon"] = epsilon_widget()
+    values["budget"] = budget_widget()
     advanced = advanced_widgets()
     if not methods or not grid:
         return Choice(problem="pick at least one method and one sparsity")

@@ -140,6 +140,35 @@ class HydraConfig:
 
 
 @dataclass(frozen=True)
+class GmpConfig:
+    """Gradual magnitude pruning (Zhu & Gupta 2017): a global magnitude mask tightens from 0 to κ on
+    a cubic schedule while the student trains with the fine-tune's loss (deadwood.methods.gmp)."""
+
+    epochs: Optional[int] = None  # None: the solve's epochs (deadwooding.epochs); see deadwood.methods.budget
+    frequency: int = 10  # Δt: optimiser steps from one pruning step to the next
+    start: float = 0.0  # t_0, the schedule's first step, as a fraction of the stage's steps
+    end: float = 1.0  # the last pruning step falls at most here (fraction of the stage's steps)
+    lr: Optional[float] = None  # None: the fine-tune's (finetune.lr), so the budget stays matched
+
+    def validate(self):
+        if self.epochs is not None and not (isinstance(self.epochs, int) and not isinstance(self.epochs, bool)
+                                            and self.epochs >= 1):
+            raise ConfigError(f"gmp.epochs must be a whole number >= 1 (a stage of 0 epochs cannot prune to κ), "
+                              f"got {self.epochs!r}")
+        if not (isinstance(self.frequency, int) and not isinstance(self.frequency, bool) and self.frequency >= 1):
+            raise ConfigError(f"gmp.frequency must be a whole number of steps >= 1, got {self.frequency!r}")
+        for n in ("start", "end"):
+            v = getattr(self, n)
+            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1):
+                raise ConfigError(f"gmp.{n} must be a fraction of the stage in [0, 1], got {v!r}")
+        if not self.start < self.end:
+            raise ConfigError(f"gmp.end ({self.end}) must come after gmp.start ({self.start}): the schedule "
+                              "needs room to reach κ")
+        if self.lr is not None:
+            _positive("gmp.lr", self.lr)
+
+
+@dataclass(frozen=True)
 class FinetuneConfig:
     """Stage 3, shared by every method: distillation + adversarial training under the fixed mask."""
 
@@ -220,6 +249,7 @@ class RunConfig:
     deadwooding: DeadwoodingConfig = field(default_factory=DeadwoodingConfig)
     cut: CutConfig = field(default_factory=CutConfig)
     hydra: HydraConfig = field(default_factory=HydraConfig)
+    gmp: GmpConfig = field(default_factory=GmpConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     evaluation: EvalConfig = field(default_factory=EvalConfig)
     prune_layers: LayersConfig = field(default_factory=LayersConfig)
@@ -381,7 +411,7 @@ def resolve(config: RunConfig) -> RunConfig:
 
 
 _SUBCONFIGS = {"teacher": TeacherConfig, "deadwooding": DeadwoodingConfig, "cut": CutConfig,
-               "hydra": HydraConfig, "finetune": FinetuneConfig, "evaluation": EvalConfig,
+               "hydra": HydraConfig, "gmp": GmpConfig, "finetune": FinetuneConfig, "evaluation": EvalConfig,
                "prune_layers": LayersConfig}
 
 

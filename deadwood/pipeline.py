@@ -20,7 +20,7 @@ from .events import OnEvent, emit
 from . import fingerprint
 from .stages import EVAL, FINETUNE, TEACHER, TEACHER_EVAL
 from .methods import PruneContext, get_method
-from .methods.budget import plan
+from .methods.budget import check_stage, plan
 from .models.checkpoint import load_checkpoint
 from .pruning.masks import check_cuttable
 from .models.registry import model_for
@@ -162,6 +162,7 @@ def run(config: RunConfig, *, on_event: OnEvent = None, cache_dir=None, out=None
         if loaded is not None:
             return loaded
     check_cuttable(model_for(config), config.sparsity, config.min_keep)  # a bad choice fails before any work
+    check_method(config)
     cache.check_writable()  # before the work, not when publishing it
 
     # Another process computing this run holds its lock: wait, then serve what it published.
@@ -173,6 +174,14 @@ def run(config: RunConfig, *, on_event: OnEvent = None, cache_dir=None, out=None
         device = resolve_device(config.device)
         with cpu_threads(device):
             return _compute(config, device, cache, final, on_event, out, force, use_cache)
+
+
+def check_method(config: RunConfig) -> None:
+    """Raise ConfigError, before any work, when the method cannot spend its own stage on this data
+    (deadwood.methods.budget.check_stage: a GMP schedule that cannot reach κ). Reads the training
+    split only for a method that checks (it is read once per process and reused by the run)."""
+    if get_method(config.method).check is not None:
+        check_stage(config, len(load_split(config, "train")))
 
 
 def _served(config: RunConfig, cache: Cache, on_event: OnEvent, out, force: bool, quiet: bool = False):

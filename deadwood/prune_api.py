@@ -37,8 +37,9 @@ class Pruned:
 
 
 def prune(model: nn.Module, train, test, *, method: str = "deadwooding", sparsity: float = 0.95,
-          epsilon: float = 0.1, overrides: Optional[Mapping[str, Any]] = None, on_event: OnEvent = None,
-          train_teacher: bool = False, prune_layers: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
+          epsilon: float = 0.1, budget: str = "matched", overrides: Optional[Mapping[str, Any]] = None,
+          on_event: OnEvent = None, train_teacher: bool = False,
+          prune_layers: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
           mean: Sequence[float] | None = None, std: Sequence[float] | None = None, seed: int = 0,
           device: str = "auto", cache_dir=None) -> Pruned:
     """Prune ``model`` with ``method`` to ``sparsity``, judged at attack budget ``epsilon``.
@@ -50,8 +51,11 @@ def prune(model: nn.Module, train, test, *, method: str = "deadwooding", sparsit
     "exclude": [...]}``. ``train`` and ``test`` are torch Datasets or DataLoaders yielding
     ``(x, y)``, or ``(x, y)`` tensor pairs, with inputs in [0, 1]; the model normalises inside
     itself, or give ``mean`` and ``std`` per channel. ``overrides`` maps dotted configuration names
-    to values (``{"deadwooding.dual_step": 0.1, "finetune.epochs": 5}``). ``on_event`` receives the
-    run's :class:`deadwood.Event` progress.
+    to values (``{"deadwooding.dual_step": 0.1, "finetune.epochs": 5}``). ``budget`` is the training
+    protocol after the teacher (:mod:`deadwood.methods.budget`): 'matched' gives every method
+    Deadwooding's epochs (its solve's plus its fine-tune's), 'finetune' fine-tunes every method
+    ``finetune.epochs``; the record's ``train_epochs`` says what the run trained, by stage and in
+    optimiser steps. ``on_event`` receives the run's :class:`deadwood.Event` progress.
 
     Every problem with the input is a :class:`deadwood.DeadwoodError` raised before anything is
     written to the cache.
@@ -74,7 +78,7 @@ def prune(model: nn.Module, train, test, *, method: str = "deadwooding", sparsit
     dataset = register_arrays(train_xy, test_xy, classes)
 
     config = RunConfig(dataset=dataset, model=registered, method=method, sparsity=sparsity, epsilon=epsilon,
-                       seed=seed, device=device,
+                       seed=seed, device=device, budget=budget,
                        teacher=TeacherConfig() if train_teacher else TeacherConfig(epochs=0))
     updates = dict(overrides or {})
     if not train_teacher and updates.get("teacher.epochs", 0) != 0:

@@ -204,6 +204,26 @@ def test_compare_page_runs_the_grid_and_repeats_instantly():
     assert set(figures(fresh)) == {"fig_pareto", "fig_robust-vs-sparsity"}
 
 
+def test_compare_page_budget_toggle_reruns_what_it_changes_and_names_the_protocol():
+    grid = dict(methods=["magnitude", "gmp"], grid=[0.9], seed=13)
+    at = open_app("views/compare.py", **grid)
+    assert widget(at, "budget").value == "matched" and widget(at, "budget").options == ["matched", "finetune"]
+    run_to_end(at)
+    # Advanced: dual solve 2 epochs, fine-tune 1; gmp's own epochs default to the solve's
+    assert any("Training budget: **matched**" in c.value and "magnitude 3 (finetune 3)" in c.value
+               and "gmp 3 (gmp 2 + finetune 1)" in c.value for c in at.caption)
+
+    widget(at, "budget").set_value("finetune").run()
+    # gmp trains alike under both protocols (its cached run answers); magnitude fine-tunes 1 epoch, not 3
+    assert any("1 of 2 runs are cached" in i.value for i in at.info)
+    run_to_end(at)
+    assert any("Training budget: **finetune**" in c.value and "magnitude 1 (finetune 1)" in c.value
+               for c in at.caption)
+    record = read_record(Cache().run_dir(expected_config(method="magnitude", sparsity=0.9, seed=13,
+                                                         budget="finetune")))
+    assert record.train_epochs["by_stage"] == {"finetune": 1} and record.config["budget"] == "finetune"
+
+
 def test_explorer_prunes_when_needed_then_attacks_both_models():
     at = open_app("views/explorer.py", sparsity=0.9, samples=40)
     assert at.title[0].value == "Robustness explorer" and not at.exception

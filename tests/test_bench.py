@@ -90,6 +90,39 @@ def test_markdown_table_is_mean_and_sample_std_of_the_rows(finished):
         assert ratio == pytest.approx(mean_time[method] / mean_time["magnitude"], abs=0.006)
 
 
+def test_rows_carry_the_training_budget_and_the_report_names_the_protocol(finished):
+    out, _, result = finished
+    assert result["grid"]["budget"] == "matched"  # the default
+    for r in result["rows"]:
+        te = r["train_epochs"]
+        # TINY: a solve of 3 epochs and a fine-tune of 2, so 5 epochs after the teacher for every method
+        assert te["protocol"] == "matched" and te["total"] == 5 == sum(te["by_stage"].values())
+        assert te["by_stage"] == ({"dual": 3, "finetune": 2} if r["method"] == "deadwooding" else {"finetune": 5})
+        assert te["steps"] == {stage: n * 23 for stage, n in te["by_stage"].items()}  # 1437 images, batch 64
+        assert te == {**load_run(out / r["run"]).record.train_epochs, "protocol": "matched"}
+    md = (out / "bench.md").read_text()
+    assert "Training budget: **matched** (`--budget matched`)" in md
+    assert "deadwooding 5 (dual 3 + finetune 2)" in md and "magnitude 5 (finetune 5)" in md
+
+
+def test_the_finetune_protocol_and_a_run_both_protocols_share(finished, tmp_path):
+    _, cache, matched = finished
+    out = tmp_path / "out"
+    code = main(["bench", "--methods", "deadwooding", "magnitude", "--sparsities", "0.9", "--seeds", "0",
+                 "--budget", "finetune", "--out", str(out), "--cache-dir", str(cache), *TINY, "--no-throughput"])
+    assert code == 0
+    result = json.loads((out / "bench.json").read_text())
+    rows = {r["method"]: r for r in result["rows"]}
+    assert result["grid"]["budget"] == "finetune"
+    assert rows["magnitude"]["train_epochs"]["by_stage"] == {"finetune": 2} and rows["magnitude"]["cached"] is False
+    # Deadwooding trains alike under both protocols: the matched benchmark's run answers, labelled as asked
+    before = next(r for r in matched["rows"] if r["method"] == "deadwooding" and r["sparsity"] == 0.9 and r["seed"] == 0)
+    assert rows["deadwooding"]["cached"] is True and rows["deadwooding"]["key"] == before["key"]
+    assert rows["deadwooding"]["train_epochs"] == {**before["train_epochs"], "protocol": "finetune"}
+    md = (out / "bench.md").read_text()
+    assert "Training budget: **finetune** (`--budget finetune`)" in md and "magnitude 2 (finetune 2)" in md
+
+
 def test_chart_and_throughput_are_written(finished):
     out, _, result = finished
     html = (out / "pareto.html").read_text()
@@ -171,6 +204,9 @@ BAD = [
     (["--gpu", "--model", "mlp"], "--gpu runs resnet20 or vgg or torchvision:NAME on 32x32 inputs, not 'mlp'"),
     (["--gpu", "--dataset", "mnist"], "--gpu runs on 32x32 CIFAR-10 (or its synthetic stand-in), not 'mnist'"),
     (["--threads", "0"], "threads must be a whole number >= 1, got 0"),
+    (["--budget", "equal"], "unknown budget 'equal'; choose one of: matched, finetune"),
+    (["--methods", "gmp", "--gmp-epochs", "99"], "budget 'matched' gives gmp 25 epochs after the teacher"),
+    (["--methods", "gmp", "--gmp-frequency", "100000"], "gmp cannot reach sparsity 0.9"),
     (["--throughput-samples", "-1"], "--throughput-samples must be >= 0, got -1"),
     (["--sparsities", "lots"], "invalid float value: 'lots'"),
     (["--dataset", "mnist", "--model", "lenet5", "--data-dir", "{tmp}/nowhere"], "dataset 'mnist' not found"),

@@ -15,6 +15,10 @@ BAD = [
     (["--method", "snip"], "unknown method 'snip'"),
     (["--model", "resnet20"], "model 'resnet20' does not fit dataset 'digits'"),
     (["--sparsity", "lots"], "invalid float value: 'lots'"),
+    (["--budget", "equal"], "unknown budget 'equal'; choose one of: matched, finetune"),
+    (["--method", "hydra", "--hydra-epochs", "26"], "budget 'matched' gives hydra 25 epochs after the teacher"),
+    (["--method", "gmp", "--gmp-start", "0.5", "--gmp-end", "0.5"], "gmp.end (0.5) must come after gmp.start (0.5)"),
+    (["--method", "gmp", "--gmp-epochs", "0"], "gmp.epochs must be a whole number >= 1"),
     (["--dataset", "mnist", "--model", "lenet5", "--data-dir", "{tmp}/nowhere"], "dataset 'mnist' not found"),
 ]
 
@@ -42,5 +46,8 @@ def test_cli_run_end_to_end(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "dual solve" in done.stderr  # a progress bar per stage
     assert "one-shot" in done.stdout and (out / "record.json").is_file()
+    # the plan when the run starts, and what the record says was trained
+    assert done.stdout.startswith("budget matched: 3 epochs after the teacher (dual 2 + finetune 1)\n")
+    assert "training  3 epochs after the teacher: dual 2 (46 steps), finetune 1 (23 steps)" in done.stdout
     again = subprocess.run(cmd + ["--force"], capture_output=True, text=True, timeout=300)  # replaces its own --out
     assert "from cache" in again.stderr

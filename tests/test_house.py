@@ -47,7 +47,7 @@ IMPORT_TABLE = {
                  "events", "version"},
     "bench": {"deploy", "pipeline", "storage", "storage.files", "stages", "config", "methods", "train", "models",
               "robustness", "data", "device", "fingerprint", "errors", "events"},
-    "cli": {"bench", "deploy", "progress", "pipeline", "storage", "storage.files", "config", "methods", "train",
+    "cli": {"bench", "deploy", "progress", "pipeline", "storage", "storage.files", "config", "methods", "methods.budget", "train",
             "models", "robustness", "data", "device", "errors"},
     "__main__": {"cli"},
 }
@@ -184,16 +184,18 @@ def test_no_import_circles_among_the_package_modules():
 
 
 def test_every_method_fact_comes_from_the_registry():
-    assert set(method_sections()) == {m.section for m in methods() if m.section} == {"deadwooding", "hydra"}
+    assert set(method_sections()) == {m.section for m in methods() if m.section} == {"deadwooding", "hydra", "gmp"}
     assert set(cut_methods()) == {"deadwooding", "magnitude"}
     # The key of a method ignores every other method's section, as the registry says.
     base = tiny(method="magnitude", budget="finetune")
-    other = deadwood.with_updates(base, **{"deadwooding.epochs": 99, "hydra.epochs": 99})
+    other = deadwood.with_updates(base, **{"deadwooding.epochs": 99, "hydra.epochs": 99, "gmp.frequency": 99})
     assert other.key() == base.key()
     # Under the matched budget the solve's epochs set every method's budget, and so its key.
     matched = tiny(method="magnitude")
     assert deadwood.with_updates(matched, **{"deadwooding.epochs": 99}).key() != matched.key()
     assert deadwood.with_updates(matched, **{"hydra.epochs": 99}).key() == matched.key()
+    gmp = tiny(method="gmp")
+    assert deadwood.with_updates(gmp, **{"gmp.frequency": 5}).key() != gmp.key()
     hydra = tiny(method="hydra", budget="finetune")
     assert deadwood.with_updates(hydra, **{"hydra.epochs": 99}).key() != hydra.key()
     with pytest.raises(ConfigError, match="budget 'matched' gives hydra 5 epochs"):

@@ -86,7 +86,7 @@ def test_a_run_key_covers_only_the_sections_its_method_reads():
     # (under the matched budget the solve's epochs set every method's budget: they stay as they are here)
     tuned = with_updates(base, deadwooding=DeadwoodingConfig(epochs=base.deadwooding.epochs, dual_step=0.3),
                          hydra=HydraConfig(epochs=4))
-    for method in ("magnitude", "random", "magnitude-layerwise"):
+    for method in ("magnitude", "random", "magnitude-layerwise", "gmp"):
         assert with_updates(base, method=method).key() == with_updates(tuned, method=method).key()
     # the method's own section does decide its run, and so does everything shared
     assert with_updates(base, method="deadwooding").key() != with_updates(tuned, method="deadwooding").key()

@@ -199,3 +199,26 @@ def test_train_teacher_trains_it_first(digits, tmp_path):
               cache_dir=tmp_path, train_teacher=True)
     assert any(h["phase"] == "teacher" for h in r.record.history)
     assert not torch.equal(r.teacher.fc.weight, fresh.fc.weight)
+
+
+def test_the_budget_protocol_reaches_the_run_and_its_record(trained, digits, tmp_path):
+    # QUICK: a solve of 2 epochs and a fine-tune of 1; digits: 1437 training images, 23 batches of 64
+    gmp = prune(trained, digits[0], digits[1], method="gmp", sparsity=SPARSITY, overrides=QUICK, cache_dir=tmp_path)
+    assert gmp.record.config["budget"] == "matched"
+    assert gmp.record.train_epochs == {"protocol": "matched", "total": 3, "by_stage": {"gmp": 2, "finetune": 1},
+                                       "steps": {"gmp": 46, "finetune": 23}}
+    assert [h["phase"] for h in gmp.record.history].count("finetune") == 1
+    old = prune(trained, digits[0], digits[1], method="magnitude", sparsity=SPARSITY, budget="finetune",
+                overrides=QUICK, cache_dir=tmp_path)
+    assert old.record.train_epochs == {"protocol": "finetune", "total": 1, "by_stage": {"finetune": 1},
+                                       "steps": {"finetune": 23}}
+    with pytest.raises(ConfigError, match="unknown budget 'equal'"):
+        prune(trained, digits[0], digits[1], budget="equal", overrides=QUICK, cache_dir=tmp_path)
+
+
+def test_a_gmp_schedule_the_data_cannot_fill_writes_nothing(trained, digits, tmp_path):
+    cache = tmp_path / "cache"
+    with pytest.raises(ConfigError, match="gmp cannot reach sparsity 0.8: its stage has 46 optimiser steps"):
+        prune(trained, digits[0], digits[1], method="gmp", sparsity=SPARSITY,
+              overrides={**QUICK, "gmp.frequency": 47}, cache_dir=cache)
+    assert _cache_is_empty(cache)

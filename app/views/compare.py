@@ -25,6 +25,7 @@ def comparison(_view=None):
     with right:
         show.figure(charts.sparsity_sweep_figure(records, eps, teacher), "robust-vs-sparsity")
     rows = charts.comparison_rows(records, eps)
+    st.caption(show.budget_note(choice.configs))
     show.table(rows, percent=[n for n in rows[0] if n not in ("method", "seconds")], seconds=("seconds",))
 
 missing = [c for c in choice.configs if runs.record(c) is None]

@@ -110,8 +110,10 @@ def method_seconds(timings: dict) -> float:
     return float(sum(timings.get(k, 0.0) for k in TIMED_STAGES))
 
 
-def row_of(loaded, run_dir: str, cached: bool) -> dict:
-    """One benchmark row from a finished run."""
+def row_of(loaded, run_dir: str, cached: bool, config: Optional[RunConfig] = None) -> dict:
+    """One benchmark row from a finished run; ``config``, the point asked for, names the budget
+    protocol (a run that both protocols train alike, Deadwooding's, is one cache entry, recorded
+    under whichever protocol computed it first)."""
     r, cfg = loaded.record, loaded.record.config
     eps = cfg["epsilon"]
     teacher_rob = dict(zip(r.teacher.get("robustness", {}).get("epsilons", []),
@@ -121,6 +123,9 @@ def row_of(loaded, run_dir: str, cached: bool) -> dict:
         "clean_accuracy": r.clean_accuracy, "robust_accuracy": r.robust_accuracy(eps),
         "one_shot_accuracy": r.one_shot_accuracy, "time_s": method_seconds(r.timings),
         "global_sparsity": r.global_sparsity,
+        # epochs after the teacher, in all and by stage, and the optimiser steps of each (deadwood.methods.budget)
+        "train_epochs": {**r.train_epochs, "protocol": config.budget if config is not None
+                         else r.train_epochs.get("protocol", cfg.get("budget"))},
         "timings": {k: r.timings.get(k) for k in (*TIMED_STAGES, "teacher_training")},
         "teacher_clean_accuracy": r.teacher.get("clean_accuracy"),
         "teacher_robust_accuracy": teacher_rob.get(eps),
@@ -210,6 +215,7 @@ def _result(spec: Optional[BenchSpec], rows: list[dict], complete: bool, env: di
     grid = {"dataset": extra.pop("dataset", base.dataset if base else None),
             "model": extra.pop("model", base.model if base else None),
             "epsilon": extra.pop("epsilon", base.epsilon if base else None),
+            "budget": base.budget if base else None,
             "methods": list(spec.methods) if spec else [], "sparsities": list(spec.sparsities) if spec else [],
             "seeds": list(spec.seeds) if spec else [], "points": len(spec.points()) if spec else 0}
     return {"format": FORMAT, "complete": complete, "grid": grid,
@@ -249,7 +255,7 @@ def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callab
     it under ``failures`` and is marked incomplete.
     """
     from ..device import resolve_device
-    from ..pipeline import run
+    from ..pipeline import check_method, run
 
     from ..data.datasets import load_split
 
@@ -258,6 +264,8 @@ def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callab
     b = spec.base
     resolve(points[0])  # the points differ in method, sparsity and seed only: what resolve reads is shared
     load_split(b, "train")  # a missing data set fails before any write
+    for config in points:  # and so does a method that cannot spend its stage (a GMP schedule short of κ)
+        check_method(config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     env = _environment(device)
@@ -290,7 +298,7 @@ def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callab
         restore_run(config, out / name, cache_dir)
         loaded = run(config, on_event=None if executor else events, cache_dir=cache_dir, out=out / name,
                      force=True)  # its own copy
-        row = row_of(loaded, name, any(cached))
+        row = row_of(loaded, name, any(cached), config)
         if spec.extra_attacks():
             if config.seed not in tests:
                 tests[config.seed] = load_split(config, "test")

@@ -86,7 +86,7 @@ def markdown(result: dict) -> str:
     if summary:
         ev = result["evaluation"]
         seeds = " ".join(map(str, g["seeds"]))
-        lines += [
+        lines += budget_lines(result) + [
             f"Seeds {seeds} (mean ± sample standard deviation over them). Robust accuracy: foolbox L-inf PGD, "
             f"{ev['steps']} steps, at epsilon {g['epsilon']}, on {ev['samples'] or 'all'} test images. "
             "One-shot: clean accuracy right after the cut, before fine-tuning. Time: the run's own prune + "
@@ -134,6 +134,32 @@ def markdown(result: dict) -> str:
     if result.get("figure"):
         lines += ["", f"Pareto chart: {result['figure']}"]
     return "\n".join(lines) + "\n"
+
+
+PROTOCOLS = {
+    "matched": "every method trains as many epochs after the teacher as Deadwooding's solve plus its fine-tune, "
+               "at the same batch size and fine-tune learning rate; a method's own stage spends its part, the "
+               "shared fine-tune the rest",
+    "finetune": "every method fine-tunes the same epochs; a method's own stage trains on top, so the totals differ",
+}
+
+
+def budget_lines(result: dict) -> list[str]:
+    """Which budget protocol the table used (deadwood.methods.budget), and each method's epochs by stage,
+    read from the rows."""
+    protocol = result["grid"].get("budget")
+    epochs: dict[str, dict] = {}
+    for r in result["rows"]:
+        te = r.get("train_epochs") or {}
+        protocol = protocol or te.get("protocol")
+        if te.get("by_stage"):
+            epochs.setdefault(r["method"], te)
+    if protocol is None:
+        return []
+    each = "; ".join(f"{m} {te['total']} ({' + '.join(f'{s} {n}' for s, n in te['by_stage'].items())})"
+                     for m, te in epochs.items())
+    return [f"Training budget: **{protocol}** (`--budget {protocol}`): {PROTOCOLS.get(protocol, '')}. "
+            f"Epochs after the teacher, by stage: {each or 'none recorded'}.", ""]
 
 
 def _ranking(summary: list[dict], sparsity: float, metric: str) -> list[tuple[str, float]]:

@@ -27,7 +27,7 @@ DEFAULT_METHODS = ("deadwooding", "magnitude", "magnitude-layerwise", "random", 
 DEFAULT_SPARSITIES = (0.9, 0.95, 0.98, 0.99)
 GPU_MODELS = ("resnet20", "vgg")
 # RunConfig fields that stay single-valued flags of their own (the grid's axes are lists below).
-_SHARED_TOP = ("batch_size", "min_keep", "amp", "download", "image_size", "teacher_checkpoint")
+_SHARED_TOP = ("batch_size", "min_keep", "amp", "budget", "download", "image_size", "teacher_checkpoint")
 
 
 def add_bench_command(sub) -> None:

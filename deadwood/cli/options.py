@@ -13,11 +13,14 @@ from typing import Any, get_args, get_origin
 from ..config import RunConfig, _SUBCONFIGS
 
 _TOP = ("dataset", "model", "method", "sparsity", "epsilon", "seed", "batch_size", "min_keep",
-        "device", "amp", "data_dir", "download", "image_size", "teacher_checkpoint")
+        "device", "amp", "budget", "data_dir", "download", "image_size", "teacher_checkpoint")
 _HELP = {
     "model": "a registry model ({models}) or torchvision:NAME, any torchvision classification architecture "
              "(untrained: weights=None; nothing downloads)",
     "dataset": "{datasets}; 'folder' reads torchvision's ImageFolder layout under --data-dir",
+    "budget": "training epochs after the teacher: 'matched' gives every method Deadwooding's (its solve's "
+              "--deadwooding-epochs plus --finetune-epochs; a method's own stage spends its part, the fine-tune "
+              "the rest), 'finetune' fine-tunes every method --finetune-epochs (own stages on top)",
     "image_size": "dataset 'folder': images are resized to this many pixels a side",
     "teacher_checkpoint": "a trained state_dict for --model (torch.save(model.state_dict(), PATH); loaded with "
                           "weights_only=True): the teacher as given, trained --teacher-epochs more (default then 0)",

@@ -29,11 +29,21 @@ def _summary(loaded) -> str:
         f"accuracy  one-shot {r.one_shot_accuracy:.4f}  clean {r.clean_accuracy:.4f}  "
         f"robust@{eps} {rob if rob is None else format(rob, '.4f')}",
         f"teacher   clean {r.teacher.get('clean_accuracy', float('nan')):.4f}",
+        "training  " + _epochs_line(r.train_epochs),
         "checks    " + "  ".join(f"{who} {_checks_line(rob_)}" for who, rob_ in
                                  (("pruned", r.robustness), ("teacher", r.teacher.get("robustness", {})))),
         "seconds   " + "  ".join(f"{k} {v:.2f}" for k, v in t.items()),
     ]
     return "\n".join(lines)
+
+
+def _epochs_line(train_epochs: dict) -> str:
+    """The record's budget after the teacher: epochs and optimiser steps by stage."""
+    if not train_epochs:
+        return "not recorded"
+    return (f"{train_epochs['total']} epochs after the teacher: "
+            + ", ".join(f"{name} {n} ({train_epochs['steps'][name]} steps)"
+                        for name, n in train_epochs["by_stage"].items()))
 
 
 def _checks_line(robustness: dict) -> str:
@@ -54,10 +64,12 @@ def _robustness_warnings(record) -> list[str]:
 def cmd_run(ns) -> int:
     import warnings
 
+    from ..methods.budget import plan
     from ..pipeline import run
     from ..robustness import RobustnessWarning
 
     config = config_from_args(ns)
+    print(plan(config).describe(), flush=True)  # before the progress bars: what each stage will train
     with warnings.catch_warnings():
         # Printed below from the record instead, as one line each (and again for a cached run).
         warnings.simplefilter("ignore", RobustnessWarning)

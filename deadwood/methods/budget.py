@@ -43,12 +43,30 @@ class Plan:
     def by_stage(self) -> dict:
         return {**({self.stage: self.stage_epochs} if self.stage else {}), "finetune": self.finetune_epochs}
 
+    def describe(self) -> str:
+        """One line for people: ``budget matched: 25 epochs after the teacher (gmp 15 + finetune 10)``."""
+        return (f"budget {self.protocol}: {self.total} epochs after the teacher ("
+                + " + ".join(f"{name} {n}" for name, n in self.by_stage().items()) + ")")
+
     def record(self, train_size: int, batch_size: int) -> dict:
         """What a run record states of its budget: the protocol, the epochs in all and by stage,
         and the optimiser steps of each kind (one per mini-batch)."""
-        per_epoch = -(-train_size // batch_size)
+        per_epoch = steps_per_epoch(train_size, batch_size)
         return {"protocol": self.protocol, "total": self.total, "by_stage": self.by_stage(),
                 "steps": {name: n * per_epoch for name, n in self.by_stage().items()}}
+
+
+def steps_per_epoch(train_size: int, batch_size: int) -> int:
+    """Optimiser steps in one epoch: one per mini-batch, the last one possibly short (deadwood.data.batches)."""
+    return -(-train_size // batch_size)
+
+
+def check_stage(config, train_size: int) -> None:
+    """Raise ConfigError when the method cannot spend its own stage on ``train_size`` training samples
+    (the registry's ``Method.check``, given the stage's optimiser steps); nothing else depends on the data."""
+    method = get_method(config.method)
+    if method.check is not None:
+        method.check(config, steps_per_epoch(train_size, config.batch_size) * plan(config).stage_epochs)
 
 
 def matched_total(config) -> int:

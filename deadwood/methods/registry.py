@@ -67,19 +67,24 @@ class Method:
     stage: Optional[Stage] = None  # its own Stage 1, between the teacher and the cut
     cut_options: bool = False  # whether RunConfig.cut (allocation, granularity) shapes its cut
     stores_solve: bool = False  # whether its Stage 1 ignores κ and is stored once (deadwood.storage.solves)
+    # What the method checks before any work, once the data's size is known: ``check(config,
+    # stage_steps)`` raises ConfigError when its own stage cannot run in ``stage_steps`` optimiser
+    # steps (GMP's schedule must reach κ); see deadwood.methods.budget.check_stage.
+    check: Optional[Callable[["RunConfig", int], None]] = None  # noqa: F821
 
 
 _REGISTRY: dict[str, Method] = {}
 
 
 def register(name: str, about: str, *, color: str, prunes: bool = True, section: Optional[str] = None,
-             stage: Optional[Stage] = None, cut_options: bool = False, stores_solve: bool = False):
+             stage: Optional[Stage] = None, cut_options: bool = False, stores_solve: bool = False,
+             check: Optional[Callable] = None):
     """Add the decorated ``prune`` function to the registry under ``name``; the order of
     registration is the order users see."""
     def deco(fn):
         if name in _REGISTRY:
             raise ValueError(f"method '{name}' registered twice")
-        _REGISTRY[name] = Method(name, fn, about, color, prunes, section, stage, cut_options, stores_solve)
+        _REGISTRY[name] = Method(name, fn, about, color, prunes, section, stage, cut_options, stores_solve, check)
         return fn
 
     return deco
