@@ -63,7 +63,7 @@ class DeadwoodingConfig:
     epochs: int = 15
     lr: float = 2e-3  # primal Adam step
     dual_update: str = "dual-ascent"  # see deadwood.methods.deadwooding.multipliers.RULES
-    dual_step: float = 0.05  # s, per epoch (0.5 before: see docs/method.md, defaults; Fioretto et al. used 0.02-0.3)
+    dual_step: float = 0.05  # s, per epoch (docs/method.md, defaults, says why; Fioretto et al. used 0.02-0.3)
     dual_every: int = 23  # k: dual updates at most every k primal steps, s scaled to k (0: once per epoch)
     penalty: float = 1.0  # c of the augmented Lagrangian
     kp: float = 1.0  # proportional gain of nuPI
