@@ -12,8 +12,8 @@ The public API::
 """
 from .version import __version__  # noqa: E402,F401
 
-from .config import (CutConfig, DeadwoodingConfig, EvalConfig, FinetuneConfig, HydraConfig,  # noqa: E402
-                     LayersConfig, RunConfig, TeacherConfig, with_updates)
+from .config import (CutConfig, DeadwoodingConfig, EvalConfig, FinetuneConfig, HydraAdamConfig,  # noqa: E402
+                     HydraConfig, LayersConfig, RunConfig, TeacherConfig, with_updates)
 from .data import dataset_info, dataset_names, load_dataset  # noqa: E402
 from .errors import (ConfigError, DatasetFileError, DatasetNotFound, DeadwoodError, RunFileError,  # noqa: E402
                      RunStopped)
@@ -26,7 +26,8 @@ from .prune_api import Pruned, prune  # noqa: E402
 from .record import LoadedRun, RunRecord, load_run  # noqa: E402
 
 __all__ = [
-    "RunConfig", "TeacherConfig", "DeadwoodingConfig", "CutConfig", "HydraConfig", "FinetuneConfig", "EvalConfig", "LayersConfig",
+    "RunConfig", "TeacherConfig", "DeadwoodingConfig", "CutConfig", "HydraConfig", "HydraAdamConfig",
+    "FinetuneConfig", "EvalConfig", "LayersConfig",
     "with_updates", "load_dataset", "dataset_info", "dataset_names", "build_model", "model_for", "model_names",
     "method_names", "get_method", "run", "prune", "Pruned", "Cache", "load_run", "LoadedRun", "RunRecord", "Mask", "Event",
     "DeadwoodError", "ConfigError", "DatasetNotFound", "DatasetFileError", "RunFileError", "RunStopped",

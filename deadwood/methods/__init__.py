@@ -6,4 +6,4 @@ one file in this folder plus its import line below; the order of the imports is 
 """
 from .registry import (Method, PruneContext, PruneResult, cut_methods, get_method, method_names,  # noqa: F401
                        method_sections, methods, register)
-from . import deadwooding, magnitude, magnitude_layerwise, undecayed, random, hydra, dense  # noqa: E402,F401
+from . import deadwooding, magnitude, magnitude_layerwise, undecayed, random, hydra, hydra_adam, dense  # noqa: E402,F401
