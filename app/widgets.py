@@ -23,6 +23,7 @@ import deadwood
 from deadwood.data.datasets import FOLDER, SPLITS, dataset_info, load_split
 from deadwood.methods.deadwooding.multipliers import RULES
 from deadwood.models.zoo import TORCHVISION, torchvision_names
+from deadwood.config import HYDRA_SCHEDULES
 
 # The κ slider's stops: spread by what is kept (50 % down to 0.5 %), so 0.9-0.995, where the cliff is,
 # has most of the track; each is a point of the sparsity profile's grid, and its label is its exact value
@@ -65,8 +66,29 @@ ADVANCED = (
     Field("dual_epochs", "deadwooding.epochs", "Dual-solve epochs", "Stage 1 of Deadwooding", minimum=1,
           maximum=1000, step=1),
     Field("hydra_epochs", "hydra.epochs", "HYDRA score epochs",
-          "Stage 1 of the HYDRA baseline; 0: the dual solve's epochs", minimum=0, maximum=1000, step=1,
-          zero_is_none=True),
+          "Stage 1 of the HYDRA baseline; 0: as many as the dual solve's ('Dual-solve epochs')",
+          minimum=0, maximum=1000, step=1, zero_is_none=True),
+    Field("hydra_lr", "hydra.lr", "HYDRA learning rate", "SGD on the scores, the cosine schedule's peak "
+          "(the reference's 0.1)", minimum=1e-5, maximum=10.0, step=0.01, fmt="%.4f"),
+    Field("hydra_momentum", "hydra.momentum", "HYDRA momentum", "SGD momentum on the scores",
+          minimum=0.0, maximum=0.999, step=0.05, fmt="%.3f"),
+    Field("hydra_weight_decay", "hydra.weight_decay", "HYDRA weight decay", "on the scores (and BatchNorm's "
+          "affine parameters unless frozen)", minimum=0.0, maximum=1.0, step=1e-4, fmt="%.5f"),
+    Field("hydra_schedule", "hydra.schedule", "HYDRA learning-rate schedule", "set once per epoch",
+          options=HYDRA_SCHEDULES),
+    Field("hydra_beta", "hydra.beta", "HYDRA TRADES β", "weight of the KL between clean and adversarial "
+          "outputs; 0: clean cross-entropy only", minimum=0.0, maximum=100.0, step=0.5, fmt="%.2f"),
+    Field("hydra_attack_steps", "hydra.attack_steps", "HYDRA attack steps", "PGD steps of the TRADES attack",
+          minimum=1, maximum=1000, step=1),
+    Field("hydra_step_fraction", "hydra.step_fraction", "HYDRA attack step (× ε)",
+          "the TRADES attack's step size as a fraction of ε", minimum=0.001, maximum=1.0, step=0.05, fmt="%.3f"),
+    Field("hydra_freeze_bn", "hydra.freeze_bn", "HYDRA: freeze BatchNorm",
+          "keep BatchNorm's weight and bias as the teacher's (the reference trains them with the scores)"),
+    Field("hydra_adam_epochs", "hydra_adam.epochs", "HYDRA-Adam score epochs",
+          "Stage 1 of hydra-adam; 0: as many as the dual solve's ('Dual-solve epochs')",
+          minimum=0, maximum=1000, step=1, zero_is_none=True),
+    Field("hydra_adam_lr", "hydra_adam.lr", "HYDRA-Adam learning rate", "Adam on the scores",
+          minimum=1e-5, maximum=10.0, step=0.001, fmt="%.4f"),
     Field("gmp_epochs", "gmp.epochs", "GMP pruning epochs",
           "Stage 1 of gradual magnitude pruning; 0: the dual solve's epochs", minimum=0, maximum=1000, step=1,
           zero_is_none=True),

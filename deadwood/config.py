@@ -30,6 +30,10 @@ def _positive(name: str, value, allow_zero: bool = False):
         raise ConfigError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
 
 
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _choice(name: str, value, choices):
     if value not in choices:
         raise ConfigError(f"unknown {name} '{value}'; choose one of: {', '.join(choices)}")
@@ -97,6 +101,7 @@ class DeadwoodingConfig:
 
 
 GRANULARITIES = ("unstructured", "bcr")
+HYDRA_SCHEDULES = ("cosine", "step", "constant")  # the reference's utils/schedules.py
 ALLOCATIONS = ("global", "uniform", "bound")
 
 
@@ -128,15 +133,54 @@ class CutConfig:
 
 @dataclass(frozen=True)
 class HydraConfig:
-    """HYDRA-style score optimisation (Sehwag et al. 2020): weights frozen, scores trained."""
+    """HYDRA's pruning phase (Sehwag et al. 2020), with the reference's defaults (inspire-group/hydra:
+    args.py, configs/configs.yml): weights frozen, importance scores trained by SGD on the TRADES loss."""
+
+    epochs: Optional[int] = None  # None: the solve's epochs (deadwooding.epochs); see deadwood.methods.budget
+    lr: float = 0.1  # SGD on the scores, the schedule's peak
+    momentum: float = 0.9
+    weight_decay: float = 1e-4  # on the scores (and on BatchNorm's affine parameters unless freeze_bn)
+    schedule: str = "cosine"  # per-epoch learning rate: 'cosine' | 'step' | 'constant'
+    beta: float = 6.0  # TRADES: weight of the KL between clean and adversarial outputs
+    attack_steps: int = 10  # PGD steps of the TRADES attack (on the KL)
+    step_fraction: float = 0.25  # its step size, as a fraction of the run's epsilon (the reference: 2/255 of 8/255)
+    freeze_bn: bool = False  # the reference trains BatchNorm's weight and bias with the scores unless --freeze-bn
+
+    def validate(self):
+        if self.epochs is not None and not (isinstance(self.epochs, int) and not isinstance(self.epochs, bool)
+                                            and self.epochs >= 1):
+            raise ConfigError(f"hydra.epochs must be a whole number >= 1 (or None: the solve's epochs), "
+                              f"got {self.epochs!r}")
+        _positive("hydra.lr", self.lr)
+        if not (_number(self.momentum) and 0 <= self.momentum < 1):
+            raise ConfigError(f"hydra.momentum must be in [0, 1), got {self.momentum!r}")
+        _positive("hydra.weight_decay", self.weight_decay, allow_zero=True)
+        _choice("hydra.schedule", self.schedule, HYDRA_SCHEDULES)
+        _positive("hydra.beta", self.beta, allow_zero=True)
+        if not (isinstance(self.attack_steps, int) and not isinstance(self.attack_steps, bool)
+                and self.attack_steps >= 1):
+            raise ConfigError(f"hydra.attack_steps must be a whole number >= 1, got {self.attack_steps!r}")
+        if not (_number(self.step_fraction) and 0 < self.step_fraction <= 1):
+            raise ConfigError(f"hydra.step_fraction must be in (0, 1] (the attack's step size over epsilon), "
+                              f"got {self.step_fraction!r}")
+        if not isinstance(self.freeze_bn, bool):
+            raise ConfigError(f"hydra.freeze_bn must be true or false, got {self.freeze_bn!r}")
+
+
+@dataclass(frozen=True)
+class HydraAdamConfig:
+    """``hydra-adam``, this project's earlier HYDRA variant: scores from ``|w|`` trained by Adam on the fine-tune
+    attack's cross-entropy, ranked by ``s`` (deadwood.methods.hydra_adam)."""
 
     epochs: Optional[int] = None  # None: the solve's epochs (deadwooding.epochs); see deadwood.methods.budget
     lr: float = 0.01
 
     def validate(self):
-        if self.epochs is not None:
-            _positive("hydra.epochs", self.epochs)
-        _positive("hydra.lr", self.lr)
+        if self.epochs is not None and not (isinstance(self.epochs, int) and not isinstance(self.epochs, bool)
+                                            and self.epochs >= 1):
+            raise ConfigError(f"hydra_adam.epochs must be a whole number >= 1 (or None: the solve's epochs), "
+                              f"got {self.epochs!r}")
+        _positive("hydra_adam.lr", self.lr)
 
 
 @dataclass(frozen=True)
@@ -249,6 +293,7 @@ class RunConfig:
     deadwooding: DeadwoodingConfig = field(default_factory=DeadwoodingConfig)
     cut: CutConfig = field(default_factory=CutConfig)
     hydra: HydraConfig = field(default_factory=HydraConfig)
+    hydra_adam: HydraAdamConfig = field(default_factory=HydraAdamConfig)
     gmp: GmpConfig = field(default_factory=GmpConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     evaluation: EvalConfig = field(default_factory=EvalConfig)
@@ -346,7 +391,7 @@ class RunConfig:
         """A hash of everything that decides the results (not the device or data folder), the
         engine code that computes them included (:mod:`deadwood.fingerprint`).
 
-        A method's own section (``deadwooding``, ``hydra``: ``Method.section`` in the registry)
+        A method's own section (``deadwooding``, ``hydra``, ``hydra_adam``: ``Method.section`` in the registry)
         only counts for that method, so tuning Deadwooding leaves every baseline's cached run
         valid. The budget counts by the epochs it gives each stage, so a method that both
         protocols train alike (Deadwooding) keeps one key."""
@@ -411,7 +456,7 @@ def resolve(config: RunConfig) -> RunConfig:
 
 
 _SUBCONFIGS = {"teacher": TeacherConfig, "deadwooding": DeadwoodingConfig, "cut": CutConfig,
-               "hydra": HydraConfig, "gmp": GmpConfig, "finetune": FinetuneConfig, "evaluation": EvalConfig,
+               "hydra": HydraConfig, "hydra_adam": HydraAdamConfig, "gmp": GmpConfig, "finetune": FinetuneConfig, "evaluation": EvalConfig,
                "prune_layers": LayersConfig}
 
 

@@ -1,9 +1,9 @@
 """One training loop for every stage: natural, adversarial and distillation losses.
 
-:func:`run_epochs` owns the mechanics (shuffling, Adam, masks, mixed precision,
-events); the stages pass a ``step(x, y) -> (loss, metrics)`` closure and an
-optional ``end_epoch(epoch) -> dict`` hook. The loop keeps no global state, so it
-can run under DistributedDataParallel unchanged.
+:func:`run_epochs` owns the mechanics (shuffling, Adam unless a stage brings its own
+optimiser and schedule, masks, mixed precision, events); the stages pass a
+``step(x, y) -> (loss, metrics)`` closure and an optional ``end_epoch(epoch) -> dict`` hook.
+The loop keeps no global state, so it can run under DistributedDataParallel unchanged.
 """
 from __future__ import annotations
 
@@ -32,16 +32,21 @@ def autocast(device: torch.device, amp: bool):
 def run_epochs(model: nn.Module, train: ArrayDataset, step: StepFn, *, stage: str, epochs: int, lr: float,
                batch_size: int, seed: int, on_event: OnEvent = None, mask: Mask | None = None,
                end_epoch: Callable[[int], dict] | None = None, params: Iterable[torch.Tensor] | None = None,
-               weight_decay: float = 0.0, amp: bool = False) -> list[dict]:
+               weight_decay: float = 0.0, amp: bool = False, optimizer: torch.optim.Optimizer | None = None,
+               scheduler=None) -> list[dict]:
     """Train ``model`` for ``epochs`` with Adam on ``step``'s loss; return one history entry per epoch.
 
     With ``mask``, gradients of pruned weights are zeroed before each step and the
     mask is re-applied after it, so pruned weights stay exactly zero (Adam's
     momentum alone would revive them).
+
+    A stage with a recipe of its own (HYDRA's SGD on a cosine schedule) passes ``optimizer``,
+    used instead of ``Adam(params, lr, weight_decay)``, and ``scheduler`` (a
+    ``torch.optim.lr_scheduler`` on it), stepped once at the end of every epoch, after ``end_epoch``.
     """
     device = train.x.device
-    opt = torch.optim.Adam(list(params) if params is not None else model.parameters(), lr=lr,
-                           weight_decay=weight_decay)
+    opt = optimizer if optimizer is not None else torch.optim.Adam(
+        list(params) if params is not None else model.parameters(), lr=lr, weight_decay=weight_decay)
     gen = torch.Generator().manual_seed(seed)
     history: list[dict] = []
     emit(on_event, "start", stage, 0, epochs)
@@ -68,6 +73,8 @@ def run_epochs(model: nn.Module, train: ArrayDataset, step: StepFn, *, stage: st
         entry.update({k: _plain(v / max(n, 1)) for k, v in sums.items()})
         if end_epoch is not None:
             entry.update(end_epoch(epoch))
+        if scheduler is not None:
+            scheduler.step()
         history.append(entry)
         emit(on_event, "epoch", stage, epoch, epochs, entry)
     emit(on_event, "end", stage, epochs, epochs)
