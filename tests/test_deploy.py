@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import deadwood
-from deadwood import deploy
+from deadwood.deploy import measure as deploy
 from deadwood.deploy import sparse_forms as sf
 from deadwood.pruning.bcr import bcr_cut
 from deadwood.cli import main
