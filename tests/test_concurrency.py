@@ -13,8 +13,9 @@ from pathlib import Path
 from deadwood.storage import cache as cache_health
 from deadwood.storage.files import entry_lock
 
-# long enough a teacher (about 5-10 s here) that the second process starts while the first computes
-SLOW = ["--method", "magnitude", "--teacher-epochs", "60", "--finetune-epochs", "1", "--evaluation-steps", "2",
+# long enough a teacher (about 13 s on an idle 2-core machine) that the third process, which needs about 4 s
+# to start and load the data, reaches the teacher while the first still computes it
+SLOW = ["--method", "magnitude", "--teacher-epochs", "200", "--finetune-epochs", "1", "--evaluation-steps", "2",
         "--evaluation-samples", "60", "--seed", "5"]
 
 
