@@ -34,6 +34,12 @@ def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _own_epochs(name: str, value, why: str = "or None: the solve's epochs"):
+    """A method's own-stage epochs: None (the solve's, under the budget protocol) or a whole number >= 1."""
+    if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        raise ConfigError(f"{name} must be a whole number >= 1 ({why}), got {value!r}")
+
+
 def _choice(name: str, value, choices):
     if value not in choices:
         raise ConfigError(f"unknown {name} '{value}'; choose one of: {', '.join(choices)}")
@@ -147,10 +153,7 @@ class HydraConfig:
     freeze_bn: bool = False  # the reference trains BatchNorm's weight and bias with the scores unless --freeze-bn
 
     def validate(self):
-        if self.epochs is not None and not (isinstance(self.epochs, int) and not isinstance(self.epochs, bool)
-                                            and self.epochs >= 1):
-            raise ConfigError(f"hydra.epochs must be a whole number >= 1 (or None: the solve's epochs), "
-                              f"got {self.epochs!r}")
+        _own_epochs("hydra.epochs", self.epochs)
         _positive("hydra.lr", self.lr)
         if not (_number(self.momentum) and 0 <= self.momentum < 1):
             raise ConfigError(f"hydra.momentum must be in [0, 1), got {self.momentum!r}")
@@ -176,10 +179,7 @@ class HydraAdamConfig:
     lr: float = 0.01
 
     def validate(self):
-        if self.epochs is not None and not (isinstance(self.epochs, int) and not isinstance(self.epochs, bool)
-                                            and self.epochs >= 1):
-            raise ConfigError(f"hydra_adam.epochs must be a whole number >= 1 (or None: the solve's epochs), "
-                              f"got {self.epochs!r}")
+        _own_epochs("hydra_adam.epochs", self.epochs)
         _positive("hydra_adam.lr", self.lr)
 
 
@@ -195,10 +195,7 @@ class GmpConfig:
     lr: Optional[float] = None  # None: the fine-tune's (finetune.lr), so the budget stays matched
 
     def validate(self):
-        if self.epochs is not None and not (isinstance(self.epochs, int) and not isinstance(self.epochs, bool)
-                                            and self.epochs >= 1):
-            raise ConfigError(f"gmp.epochs must be a whole number >= 1 (a stage of 0 epochs cannot prune to κ), "
-                              f"got {self.epochs!r}")
+        _own_epochs("gmp.epochs", self.epochs, "a stage of 0 epochs cannot prune to κ")
         if not (isinstance(self.frequency, int) and not isinstance(self.frequency, bool) and self.frequency >= 1):
             raise ConfigError(f"gmp.frequency must be a whole number of steps >= 1, got {self.frequency!r}")
         for n in ("start", "end"):
