@@ -23,7 +23,7 @@ import deadwood
 from deadwood.data.datasets import FOLDER, SPLITS, dataset_info, load_split
 from deadwood.methods.deadwooding.multipliers import RULES
 from deadwood.models.zoo import TORCHVISION, torchvision_names
-from deadwood.config import HYDRA_SCHEDULES
+from deadwood.config import HARP_LOSSES, HYDRA_SCHEDULES
 
 # The κ slider's stops: spread by what is kept (50 % down to 0.5 %), so 0.9-0.995, where the cliff is,
 # has most of the track; each is a point of the sparsity profile's grid, and its label is its exact value
@@ -101,6 +101,18 @@ ADVANCED = (
           minimum=0.0, maximum=1.0, step=0.05, fmt="%.2f"),
     Field("gmp_lr", "gmp.lr", "GMP learning rate", "Adam's step during the gradual pruning; 0: the fine-tune's",
           minimum=0.0, maximum=1.0, step=1e-4, fmt="%.4f", zero_is_none=True),
+    Field("harp_epochs", "harp.epochs", "HARP epochs", "Stage 1 of HARP (scores and per-layer rates); "
+          "0: as many as the dual solve's ('Dual-solve epochs')", minimum=0, maximum=1000, step=1, zero_is_none=True),
+    Field("harp_gamma", "harp.gamma", "HARP budget weight γ",
+          "HARP: the budget penalty's weight rises by γ each epoch until the budget is met",
+          minimum=1e-4, maximum=100.0, step=0.01, fmt="%.4f"),
+    Field("harp_alpha", "harp.alpha", "HARP lowest rate α",
+          "HARP: no layer keeps less than α·(1 - sparsity) of its weights while rates are learned",
+          minimum=0.0, maximum=0.99, step=0.05, fmt="%.2f"),
+    Field("harp_lr", "harp.lr", "HARP learning rate", "HARP: SGD on scores and rates, cosine schedule",
+          minimum=1e-5, maximum=10.0, step=0.01, fmt="%.4f"),
+    Field("harp_loss", "harp.loss", "HARP loss", "pgd: PGD adversarial training; trades: TRADES with β",
+          options=HARP_LOSSES),
     Field("finetune_epochs", "finetune.epochs", "Fine-tune epochs", "Stage 3, shared by every method",
           minimum=0, maximum=1000, step=1),
     Field("keep_dual", "finetune.keep_dual", "Constraints stay on while fine-tuning",

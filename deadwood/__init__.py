@@ -12,7 +12,7 @@ The public API::
 """
 from .version import __version__  # noqa: E402,F401
 
-from .config import (CutConfig, DeadwoodingConfig, EvalConfig, FinetuneConfig, GmpConfig, HydraAdamConfig, HydraConfig,  # noqa: E402
+from .config import (CutConfig, DeadwoodingConfig, EvalConfig, FinetuneConfig, GmpConfig, HarpConfig, HydraAdamConfig, HydraConfig,  # noqa: E402
                      LayersConfig, RunConfig, TeacherConfig, resolve, with_updates)
 from .data.datasets import dataset_info, dataset_names, load_dataset  # noqa: E402
 from .errors import (ConfigError, DatasetFileError, DatasetNotFound, DeadwoodError, RunFileError,  # noqa: E402
@@ -26,7 +26,7 @@ from .prune_api import Pruned, prune  # noqa: E402
 from .storage.record import LoadedRun, RunRecord, load_run  # noqa: E402
 
 __all__ = [
-    "RunConfig", "TeacherConfig", "DeadwoodingConfig", "CutConfig", "HydraConfig", "HydraAdamConfig", "GmpConfig", "FinetuneConfig", "EvalConfig", "LayersConfig",
+    "RunConfig", "TeacherConfig", "DeadwoodingConfig", "CutConfig", "HydraConfig", "HydraAdamConfig", "GmpConfig", "HarpConfig", "FinetuneConfig", "EvalConfig", "LayersConfig",
     "with_updates", "resolve", "load_dataset", "dataset_info", "dataset_names", "build_model", "model_for", "model_names",
     "method_names", "get_method", "run", "prune", "Pruned", "Cache", "load_run", "LoadedRun", "RunRecord", "Mask", "Event",
     "DeadwoodError", "ConfigError", "DatasetNotFound", "DatasetFileError", "RunFileError", "RunStopped",

@@ -108,6 +108,7 @@ class DeadwoodingConfig:
 
 GRANULARITIES = ("unstructured", "bcr")
 HYDRA_SCHEDULES = ("cosine", "step", "constant")  # the reference's utils/schedules.py
+HARP_LOSSES = ("pgd", "trades")
 ALLOCATIONS = ("global", "uniform", "bound")
 
 
@@ -210,6 +211,40 @@ class GmpConfig:
 
 
 @dataclass(frozen=True)
+class HarpConfig:
+    """HARP (Zhao & Wressnegger, ICLR 2023): importance scores and per-layer compression rates
+    learned together on the adversarial loss, the budget κ as a rising penalty (deadwood.methods.harp).
+    Defaults are the reference's (intellisec/harp, CIFAR-10 configuration and README command)."""
+
+    epochs: Optional[int] = None  # None: the solve's epochs (deadwooding.epochs); see deadwood.methods.budget
+    lr: float = 0.1  # SGD on scores and rates, cosine schedule
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    gamma: float = 0.01  # γ: the penalty weight grows by γ each epoch until the budget is met, then stays
+    alpha: float = 0.1  # a layer keeps at least alpha · (1 - κ) of its weights while rates are learned
+    loss: str = "pgd"  # 'pgd': PGD adversarial training; 'trades': TRADES with beta
+    beta: float = 6.0  # TRADES only
+    pgd_steps: int = 10  # attack steps of the loss
+    step_size: float = 0.25  # the attack's step, as a fraction of the run's epsilon (2/255 at 8/255)
+
+    def validate(self):
+        _own_epochs("harp.epochs", self.epochs)
+        _positive("harp.lr", self.lr)
+        if not (_number(self.momentum) and 0 <= self.momentum < 1):
+            raise ConfigError(f"harp.momentum must be in [0, 1), got {self.momentum!r}")
+        _positive("harp.weight_decay", self.weight_decay, allow_zero=True)
+        _positive("harp.gamma", self.gamma)
+        if not (_number(self.alpha) and 0 <= self.alpha < 1):
+            raise ConfigError(f"harp.alpha must be in [0, 1) (a layer's lowest keep rate is alpha · (1 - sparsity)), "
+                              f"got {self.alpha!r}")
+        _choice("harp loss", self.loss, HARP_LOSSES)
+        _positive("harp.beta", self.beta, allow_zero=True)
+        if not (isinstance(self.pgd_steps, int) and not isinstance(self.pgd_steps, bool) and self.pgd_steps >= 1):
+            raise ConfigError(f"harp.pgd_steps must be a whole number >= 1, got {self.pgd_steps!r}")
+        _positive("harp.step_size", self.step_size)
+
+
+@dataclass(frozen=True)
 class FinetuneConfig:
     """Stage 3, shared by every method: distillation + adversarial training under the fixed mask."""
 
@@ -292,6 +327,7 @@ class RunConfig:
     hydra: HydraConfig = field(default_factory=HydraConfig)
     hydra_adam: HydraAdamConfig = field(default_factory=HydraAdamConfig)
     gmp: GmpConfig = field(default_factory=GmpConfig)
+    harp: HarpConfig = field(default_factory=HarpConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     evaluation: EvalConfig = field(default_factory=EvalConfig)
     prune_layers: LayersConfig = field(default_factory=LayersConfig)
@@ -453,7 +489,8 @@ def resolve(config: RunConfig) -> RunConfig:
 
 
 _SUBCONFIGS = {"teacher": TeacherConfig, "deadwooding": DeadwoodingConfig, "cut": CutConfig,
-               "hydra": HydraConfig, "hydra_adam": HydraAdamConfig, "gmp": GmpConfig, "finetune": FinetuneConfig, "evaluation": EvalConfig,
+               "hydra": HydraConfig, "hydra_adam": HydraAdamConfig, "gmp": GmpConfig, "harp": HarpConfig,
+               "finetune": FinetuneConfig, "evaluation": EvalConfig,
                "prune_layers": LayersConfig}
 
 

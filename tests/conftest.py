@@ -4,14 +4,14 @@ import os
 import pytest
 import torch
 
-from deadwood import DeadwoodingConfig, EvalConfig, FinetuneConfig, HydraConfig, RunConfig, TeacherConfig
+from deadwood import DeadwoodingConfig, EvalConfig, FinetuneConfig, HarpConfig, HydraConfig, RunConfig, TeacherConfig
 
 
 def tiny(**overrides) -> RunConfig:
     """The embedded default, shrunk: a few epochs per stage, a short PGD on 120 test samples."""
     base = dict(
         teacher=TeacherConfig(epochs=4), deadwooding=DeadwoodingConfig(epochs=3),
-        hydra=HydraConfig(epochs=2), finetune=FinetuneConfig(epochs=2),
+        hydra=HydraConfig(epochs=2), harp=HarpConfig(epochs=2), finetune=FinetuneConfig(epochs=2),
         evaluation=EvalConfig(epsilons=(0.0, 0.1), steps=3, samples=120), sparsity=0.9)
     base.update(overrides)
     return RunConfig(**base)

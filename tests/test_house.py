@@ -184,7 +184,7 @@ def test_no_import_circles_among_the_package_modules():
 
 
 def test_every_method_fact_comes_from_the_registry():
-    assert set(method_sections()) == {m.section for m in methods() if m.section} == {"deadwooding", "hydra", "hydra_adam", "gmp"}
+    assert set(method_sections()) == {m.section for m in methods() if m.section} == {"deadwooding", "hydra", "hydra_adam", "gmp", "harp"}
     assert set(cut_methods()) == {"deadwooding", "magnitude"}
     # The key of a method ignores every other method's section, as the registry says.
     base = tiny(method="magnitude", budget="finetune")

@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 import deadwood
 from deadwood import ConfigError, DeadwoodError, get_method, method_names, prune
 
-QUICK = {"deadwooding.epochs": 2, "hydra.epochs": 1, "finetune.epochs": 1, "evaluation.samples": 60,
+QUICK = {"deadwooding.epochs": 2, "hydra.epochs": 1, "harp.epochs": 1, "finetune.epochs": 1, "evaluation.samples": 60,
          "evaluation.epsilons": (0.0, 0.1), "evaluation.steps": 2}
 SPARSITY = 0.8
 

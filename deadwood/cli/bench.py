@@ -23,7 +23,7 @@ from ..errors import ConfigError
 from ..progress import progress_bars
 from .options import add_config_arguments, check_threads, config_from_args
 
-DEFAULT_METHODS = ("deadwooding", "magnitude", "magnitude-layerwise", "random", "hydra")
+DEFAULT_METHODS = ("deadwooding", "magnitude", "magnitude-layerwise", "random", "hydra", "gmp", "harp")
 DEFAULT_SPARSITIES = (0.9, 0.95, 0.98, 0.99)
 GPU_MODELS = ("resnet20", "vgg")
 # RunConfig fields that stay single-valued flags of their own (the grid's axes are lists below).

@@ -7,4 +7,4 @@ one file in this folder plus its import line below; the order of the imports is 
 from .registry import (Method, PruneContext, PruneResult, cut_methods, get_method, method_names,  # noqa: F401
                        method_sections, methods, register)
 from .deadwooding import method as deadwooding  # noqa: E402,F401
-from . import magnitude, magnitude_layerwise, undecayed, random, hydra, hydra_adam, gmp, dense
+from . import magnitude, magnitude_layerwise, undecayed, random, hydra, hydra_adam, gmp, harp, dense
