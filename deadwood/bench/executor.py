@@ -4,13 +4,18 @@ A grid is many small independent jobs with two shared prefixes: every run of a s
 that seed's teacher, every Deadwooding run of a (seed, ε, solve settings) from one Stage 1 solve
 (:mod:`deadwood.storage.solves`). :meth:`RayExecutor.compute` therefore goes in dependency order: the
 teachers (in parallel), the solves, every run, each task submitted as soon as what it needs is
-done (a baseline run does not wait for the solves). A task is one cache entry:
+done (a baseline run does not wait for the solves), and then the benchmark's attack evaluations
+(AutoAttack), each submitted as soon as the run it attacks is cached. A task is one cache entry,
+or one evaluation:
 
 - it ships, as bytes, the entries it starts from (the teacher; for a Deadwooding run, the solve);
 - a worker writes them into a private temporary cache, computes its one entry there exactly as
   :func:`deadwood.run` would (:func:`deadwood.pipeline.prepare` for a teacher or a solve), and
   returns that entry's files as bytes;
-- the driver publishes them into its own cache atomically (a staging folder, then a rename).
+- the driver publishes them into its own cache atomically (a staging folder, then a rename);
+- an evaluation ships the run's entry, and a worker attacks its model (or its teacher, whose
+  weights the run holds) and returns the compact result that the benchmark files in
+  ``attacks.json`` (:func:`evaluate_entry`; the driver hands it to ``on_evaluated``).
 
 So workers share no filesystem with the driver, a worker that dies loses only its own task (Ray
 runs it once more, then it is reported failed), and what finished stays cached: interrupting and
@@ -40,7 +45,7 @@ from typing import Callable, Optional, Sequence
 from ..config import RunConfig
 from ..errors import ClusterError, DeadwoodError
 
-KINDS = ("teacher", "solve", "run")  # the phases, in dependency order
+KINDS = ("teacher", "solve", "run", "attack")  # the phases, in dependency order
 RETRIES = 1  # a task whose worker died runs once more (Ray's max_retries), then is reported failed
 PROBE_SECONDS = 3.0  # how long a cluster address may take to accept a TCP connection
 POLL_SECONDS = 0.5  # how often the driver looks up from waiting (Ctrl-C, a Stop button)
@@ -49,14 +54,31 @@ RAY_PIN = "ray==2.60.0"  # what requirements.txt installs
 
 # ------------------------------------------------------------------------------------------ tasks
 @dataclass(frozen=True)
+class Evaluation:
+    """One attack beyond the record's PGD (:mod:`deadwood.bench.grid`): of a finished run's pruned
+    model (``target`` 'model') or of its teacher ('dense'), filed in ``attacks.json`` under ``name``
+    with ``settings``."""
+
+    name: str
+    target: str
+    attack: str
+    epsilon: float
+    samples: int
+    seed: int
+    settings: dict = field(hash=False, compare=False)
+
+
+@dataclass(frozen=True)
 class Task:
-    """One cache entry to compute: ``kind`` (teacher, solve, run) of ``config``."""
+    """One cache entry to compute: ``kind`` (teacher, solve, run) of ``config``; or, for ``kind``
+    'attack', the ``evaluation`` of ``config``'s run (not a cache entry: the benchmark files it)."""
 
     kind: str
     config: RunConfig
+    evaluation: Optional[Evaluation] = None
 
     def folder(self, root) -> Path:
-        """Where the entry lives under the cache ``root``."""
+        """Where the entry lives under the cache ``root`` (an evaluation: its run's entry)."""
         from ..storage.cache import Cache
 
         if self.kind == "teacher":
@@ -78,6 +100,8 @@ class Task:
         """The entries this task starts from."""
         if self.kind == "teacher":
             return []
+        if self.kind == "attack":
+            return [Task("run", self.config)]
         if self.kind == "solve" or not self.config.stores_solve():
             return [Task("teacher", self.config)]
         return [Task("teacher", self.config), Task("solve", self.config)]
@@ -89,12 +113,16 @@ class Task:
             return f"teacher of seed {c.seed}"
         if self.kind == "solve":
             return f"{c.method} solve at ε {c.epsilon:g}, seed {c.seed}"
+        if self.kind == "attack":
+            e = self.evaluation
+            return f"{e.attack} of {e.name if e.target == 'model' else 'the teacher'} at ε {e.epsilon:g}"
         return f"{c.method} at sparsity {c.sparsity:g}, seed {c.seed}"
 
     def as_dict(self) -> dict:
         c = self.config
         return {"kind": self.kind, "method": c.method, "sparsity": c.sparsity, "seed": c.seed,
-                "epsilon": c.epsilon}
+                "epsilon": c.epsilon, **({"evaluation": self.evaluation.name, "attack": self.evaluation.attack}
+                                         if self.evaluation else {})}
 
 
 @dataclass(frozen=True)
@@ -158,19 +186,26 @@ def write_entry(root, task: Task, files: dict[str, bytes]) -> None:
             atomic_write_bytes(tmp / name, data)
 
 
+def _same_code(code: str) -> None:
+    """Refuse to work when this worker runs other engine code than the driver (``code``, its
+    :func:`deadwood.fingerprint.code_fingerprint`): its entries would be filed under other keys."""
+    from ..fingerprint import code_fingerprint
+
+    mine = code_fingerprint()
+    if mine != code:
+        raise ClusterError(f"the worker on {socket.gethostname()} runs other deadwood code (fingerprint {mine}, "
+                           f"the driver's {code}): install the same version on every machine")
+
+
 def compute_entry(kind: str, config: RunConfig, code: str, threads: int, *entries) -> dict[str, bytes]:
     """What a worker runs: compute ``kind`` of ``config`` in a private cache seeded with ``entries``
     (``(kind, files)`` pairs, the entries it needs) and return the new entry's files.
 
     ``code`` is the driver's :func:`deadwood.fingerprint.code_fingerprint`: a worker running other
     code would file its entry under another key, so it refuses instead."""
-    from ..fingerprint import code_fingerprint
     from ..pipeline import prepare, run
 
-    mine = code_fingerprint()
-    if mine != code:
-        raise ClusterError(f"the worker on {socket.gethostname()} runs other deadwood code (fingerprint {mine}, "
-                           f"the driver's {code}): install the same version on every machine")
+    _same_code(code)
     os.environ["DEADWOOD_THREADS"] = str(threads)
     with tempfile.TemporaryDirectory(prefix="deadwood-task-") as root:
         for need_kind, files in entries:
@@ -181,6 +216,28 @@ def compute_entry(kind: str, config: RunConfig, code: str, threads: int, *entrie
         else:
             prepare(config, kind, cache_dir=root)
         return read_entry(root, task)
+
+
+def evaluate_entry(config: RunConfig, code: str, threads: int, evaluation: Evaluation, entry) -> dict:
+    """What a worker runs for an evaluation: ``entry`` (``('run', files)``, the run of ``config``)
+    written into a private cache, its pruned model or its teacher attacked as the benchmark's driver
+    would (:func:`deadwood.bench.grid.evaluate_attack`), and the compact result returned."""
+    from ..data.datasets import load_split
+    from ..device import cpu_threads, resolve_device
+    from ..storage.record import load_run
+    from .grid import evaluate_attack
+
+    _same_code(code)
+    os.environ["DEADWOOD_THREADS"] = str(threads)
+    with tempfile.TemporaryDirectory(prefix="deadwood-task-") as root:
+        run = Task("run", config)
+        write_entry(root, run, entry[1])
+        loaded = load_run(run.folder(root))
+        model = loaded.model if evaluation.target == "model" else loaded.dense()
+        e = evaluation
+        with cpu_threads(resolve_device(config.device)):
+            return evaluate_attack(model, load_split(config, "test"), e.attack, e.epsilon, e.samples, e.seed,
+                                   e.settings)
 
 
 # ----------------------------------------------------------------------------------------- Ray
@@ -253,12 +310,13 @@ class RayExecutor:
     manager (Ray starts on entry, stops on exit); ``task`` is the worker function (tests swap it)."""
 
     def __init__(self, workers: int = 2, *, address: Optional[str] = None, threads: int = 1,
-                 task: Callable = compute_entry):
+                 task: Callable = compute_entry, evaluate: Callable = evaluate_entry):
         if workers < 1:
             raise ClusterError(f"--workers must be >= 1, got {workers}")
         if threads < 1:
             raise ClusterError(f"threads per worker must be >= 1, got {threads}")
         self.workers, self.address, self.threads, self.task = workers, address, threads, task
+        self.evaluate = evaluate
         self._ray = None
         self._env = None
         self._warming: list = []
@@ -311,8 +369,11 @@ class RayExecutor:
 
     # -------------------------------------------------------------------------------- the work
     def compute(self, configs: Sequence[RunConfig], cache_dir=None,
-                on_progress: Optional[Callable] = None) -> Outcome:
-        """Compute every entry ``configs`` need that the cache at ``cache_dir`` lacks.
+                on_progress: Optional[Callable] = None, *, evaluations: Sequence = (),
+                on_evaluated: Optional[Callable] = None) -> Outcome:
+        """Compute every entry ``configs`` need that the cache at ``cache_dir`` lacks, and then each
+        of ``evaluations`` (``(config, Evaluation)`` pairs), submitted as soon as its run is
+        cached; ``on_evaluated(evaluation, result)`` receives each result in the driver.
 
         A task is submitted as soon as the entries it needs are in the driver's cache (teachers
         first, then solves, then runs, in grid order): a baseline run starts when its teacher is
@@ -332,13 +393,16 @@ class RayExecutor:
         ray, root = self._ray, Cache(cache_dir).root
         report = on_progress or (lambda *a, **k: None)
         remote = ray.remote(max_retries=RETRIES, num_cpus=self.threads)(self.task)
+        remote_eval = ray.remote(max_retries=RETRIES, num_cpus=self.threads)(self.evaluate)
         phases = plan(configs, root)
+        phases["attack"] = [Task("attack", c.validate(), e) for c, e in evaluations]
         totals = {k: len(v) for k, v in phases.items()}
         done = dict.fromkeys(KINDS, 0)
         outcome, code = Outcome(), code_fingerprint()
         have: set[Path] = set()  # entries known to be in the driver's cache
         lost: set[Path] = set()  # entries that failed
         shipped: dict[Path, object] = {}  # each needed entry goes into Ray's object store once
+        runs_shipped: set[Path] = set()  # the runs among them, dropped once their evaluations are submitted
         waiting = [t for k in KINDS for t in phases[k]]
         pending: dict = {}
 
@@ -352,7 +416,8 @@ class RayExecutor:
             done[task.kind] += 1
             if error is not None:
                 outcome.failed.append(Failure(task, error))
-                lost.add(task.folder(root))
+                if task.kind != "attack":  # an evaluation is no entry that others need
+                    lost.add(task.folder(root))
             report(task.kind, done[task.kind], totals[task.kind], task, what, error)
 
         for kind in KINDS:
@@ -372,11 +437,20 @@ class RayExecutor:
                             where = n.folder(root)
                             if where not in shipped:
                                 shipped[where] = ray.put((n.kind, read_entry(root, n)))
+                                if n.kind == "run":
+                                    runs_shipped.add(where)
                             refs.append(shipped[where])
-                        pending[remote.remote(task.kind, _located(task.config), code, self.threads, *refs)] = task
+                        if task.kind == "attack":
+                            ref = remote_eval.remote(_located(task.config), code, self.threads, task.evaluation,
+                                                     *refs)
+                        else:
+                            ref = remote.remote(task.kind, _located(task.config), code, self.threads, *refs)
+                        pending[ref] = task
                     else:
                         later.append(task)
                 waiting = later
+                for where in [w for w in shipped if w in runs_shipped]:
+                    del shipped[where]  # a run's entry serves the evaluations submitted just now (Ray keeps it for them)
                 if not pending:
                     if waiting:  # pragma: no cover - every need is planned before what needs it
                         raise RuntimeError(f"nothing runs and {waiting[0].label} waits")
@@ -391,6 +465,12 @@ class RayExecutor:
                         files = ray.get(ref)
                     except Exception as e:  # noqa: BLE001 - any task error is reported, the others go on
                         end(task, "failed", _reason(ray, e))
+                        continue
+                    if task.kind == "attack":
+                        if on_evaluated is not None:
+                            on_evaluated(task.evaluation, files)
+                        outcome.computed.append(task)
+                        end(task, "done")
                         continue
                     write_entry(root, task, files)
                     have.add(task.folder(root))

@@ -137,31 +137,77 @@ def row_of(loaded, run_dir: str, cached: bool, config: Optional[RunConfig] = Non
     }
 
 
-def extra_evaluation(model, test, attack: str, epsilon: float, samples: int, seed: int, cache: Path, key: str,
-                     on_event=None) -> dict:
-    """Robust accuracy of ``model`` under ``attack`` at ``epsilon`` on ``samples`` test images
-    (chosen by ``seed``), with PGD-10 on the same images (the ``pgd-vs-autoattack`` check), as a
-    compact dict cached in the JSON file ``cache`` under ``key`` and the evaluation's settings, so
-    a resumed benchmark looks it up. Written atomically: an interruption leaves the file as it was."""
+def attack_settings(attack: str, epsilon: float, samples: int, seed: int, model_key: str) -> dict:
+    """What an evaluation of ``attack`` is cached under (beside its name): the attack, ε, the test
+    samples and their seed, the attack package's version, and the key of the model attacked."""
     from .. import robustness
 
-    settings = {"attack": attack, "epsilon": float(epsilon), "samples": samples, "seed": seed,
-                "package": robustness.package_info(robustness.ATTACK_INFO[attack]["package"])}
-    stored = json.loads(cache.read_text()) if cache.is_file() else {}
-    hit = stored.get(key)
-    if hit and hit.get("settings") == settings:
-        return hit
+    return {"attack": attack, "epsilon": float(epsilon), "samples": samples, "seed": seed,
+            "package": robustness.package_info(robustness.ATTACK_INFO[attack]["package"]), "model": model_key}
+
+
+def evaluate_attack(model, test, attack: str, epsilon: float, samples: int, seed: int, settings: dict,
+                    on_event=None) -> dict:
+    """Robust accuracy of ``model`` under ``attack`` at ``epsilon`` on ``samples`` test images
+    (chosen by ``seed``), with PGD-10 on the same images (the ``pgd-vs-autoattack`` check): the
+    compact entry that ``attacks.json`` keeps. The driver runs it (:func:`extra_evaluation`), and
+    so does an executor's worker (:func:`deadwood.bench.executor.evaluate_entry`)."""
+    from .. import robustness
+
     r = robustness.evaluate(model, test, attack, [0.0, float(epsilon)], samples=samples, seed=seed,
                             on_event=on_event, warn=False, stage=f"eval-{attack}")
     pgd = next((c for c in r["checks"] if c["name"] == "pgd-vs-autoattack"), None)
-    entry = {"settings": settings, "robust_accuracy": r["accuracy"][-1], "clean_accuracy": r["clean_accuracy"],
-             "pgd_accuracy": pgd["pgd_accuracy"][-1] if pgd else None, "samples": r["samples"],
-             "seconds": r["seconds"], "warnings": r["warnings"], "package": r["package"],
-             "accuracy_after": ({k: v[-1] for k, v in r["autoattack"]["accuracy_after"].items()}
-                                if r.get("autoattack") else None)}
+    return {"settings": settings, "robust_accuracy": r["accuracy"][-1], "clean_accuracy": r["clean_accuracy"],
+            "pgd_accuracy": pgd["pgd_accuracy"][-1] if pgd else None, "samples": r["samples"],
+            "seconds": r["seconds"], "warnings": r["warnings"], "package": r["package"],
+            "accuracy_after": ({k: v[-1] for k, v in r["autoattack"]["accuracy_after"].items()}
+                               if r.get("autoattack") else None)}
+
+
+def stored_evaluation(cache: Path, key: str, settings: dict) -> Optional[dict]:
+    """The evaluation filed in the JSON file ``cache`` under ``key`` with these ``settings``, or None."""
+    hit = (json.loads(cache.read_text()) if cache.is_file() else {}).get(key)
+    return hit if hit and hit.get("settings") == settings else None
+
+
+def store_evaluation(cache: Path, key: str, entry: dict) -> None:
+    """File ``entry`` under ``key`` in ``cache``, written atomically: an interruption leaves the file as it was."""
     stored = json.loads(cache.read_text()) if cache.is_file() else {}
     atomic_write_json(cache, {**stored, key: entry})
+
+
+def extra_evaluation(model, test, attack: str, epsilon: float, samples: int, seed: int, cache: Path, key: str,
+                     on_event=None, model_key: str = "") -> dict:
+    """:func:`evaluate_attack`, cached in the JSON file ``cache`` under ``key`` and the evaluation's
+    settings (:func:`attack_settings`), so a resumed benchmark looks it up."""
+    settings = attack_settings(attack, epsilon, samples, seed, model_key)
+    hit = stored_evaluation(cache, key, settings)
+    if hit is not None:
+        return hit
+    entry = evaluate_attack(model, test, attack, epsilon, samples, seed, settings, on_event=on_event)
+    store_evaluation(cache, key, entry)
     return entry
+
+
+def evaluations(spec: "BenchSpec", points: list[RunConfig], cache: Path) -> list:
+    """The attacks ``spec`` asks beyond PGD that ``cache`` (``attacks.json``) lacks, as
+    :class:`deadwood.bench.executor.Evaluation` jobs: every point's model, and each seed's teacher
+    (from that seed's first point, whose run holds the teacher's weights)."""
+    from .executor import Evaluation
+
+    jobs, teachers = [], set()
+    for config in points:
+        targets = [("model", f"runs/{run_name(config)}", config.key())]
+        if config.seed not in teachers:
+            teachers.add(config.seed)
+            targets.append(("dense", f"teacher-seed{config.seed}", config.teacher_key()))
+        for target, name, model_key in targets:
+            for attack in spec.extra_attacks():
+                settings = attack_settings(attack, config.epsilon, spec.attack_samples, config.seed, model_key)
+                if stored_evaluation(cache, name, settings) is None:
+                    jobs.append((config, Evaluation(name, target, attack, config.epsilon, spec.attack_samples,
+                                                    config.seed, settings)))
+    return jobs
 
 
 def _environment(device) -> dict:
@@ -276,8 +322,12 @@ def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callab
 
         for config in points:
             restore_run(config, out / "runs" / run_name(config), cache_dir)
-        outcome = executor.compute(points, cache_dir, on_task)
-        failures, fresh = [f.as_dict() for f in outcome.failed], outcome.computed_runs()
+        attacks_file = out / ATTACKS_FILE
+        outcome = executor.compute(points, cache_dir, on_task, evaluations=evaluations(spec, points, attacks_file),
+                                   on_evaluated=lambda job, entry: store_evaluation(attacks_file, job.name, entry))
+        # an evaluation that failed on a worker is run again here, below, and fails here if it must
+        failures = [f.as_dict() for f in outcome.failed if f.task.kind != "attack"]
+        fresh = outcome.computed_runs()
         ran = {"executor": {"workers": executor.workers, "address": executor.address,
                             "threads_per_worker": executor.threads}}
         points = [c for c in points if Cache(cache_dir).has_run(c)]
@@ -306,9 +356,10 @@ def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callab
             extra, teacher = {}, {}
             for attack in spec.extra_attacks():
                 common = (test, attack, config.epsilon, spec.attack_samples, config.seed, out / ATTACKS_FILE)
-                extra[attack] = extra_evaluation(loaded.model, *common, name, on_event=on_event)
+                extra[attack] = extra_evaluation(loaded.model, *common, name, on_event=on_event,
+                                                 model_key=config.key())
                 teacher[attack] = extra_evaluation(loaded.dense(), *common, f"teacher-seed{config.seed}",
-                                                   on_event=on_event)
+                                                   on_event=on_event, model_key=config.teacher_key())
             row = _with_attacks(row, extra, teacher)
             if teacher_model is None:
                 teacher_model = (loaded.dense(), test)
