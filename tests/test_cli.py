@@ -51,3 +51,14 @@ def test_cli_run_end_to_end(tmp_path):
     assert "training  3 epochs after the teacher: dual 2 (46 steps), finetune 1 (23 steps)" in done.stdout
     again = subprocess.run(cmd + ["--force"], capture_output=True, text=True, timeout=300)  # replaces its own --out
     assert "from cache" in again.stderr
+
+
+def test_list_flags_reach_the_configuration_as_tuples():
+    from deadwood.cli import build_parser
+    from deadwood.cli.options import config_from_args
+
+    ns = build_parser().parse_args(["run", "--prune-layers-include", "0*", "2*", "--prune-layers-exclude", "4",
+                                    "--evaluation-epsilons", "0", "0.2"])
+    config = config_from_args(ns).validate()
+    assert config.prune_layers.include == ("0*", "2*") and config.prune_layers.exclude == ("4",)
+    assert config.evaluation.epsilons == (0.0, 0.2)

@@ -88,6 +88,7 @@ def config_from_args(ns: argparse.Namespace) -> RunConfig:
     values: dict[str, Any] = {}
     sections: dict[str, dict] = {}
     for k, v in vars(ns).items():
+        v = tuple(v) if isinstance(v, list) else v  # nargs="+" gives a list; the configuration holds tuples
         head, _, rest = k.partition(".")
         if rest and head in _SUBCONFIGS:
             sections.setdefault(head, {})[rest] = v
