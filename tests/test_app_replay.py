@@ -132,3 +132,31 @@ def test_a_link_opens_its_epoch_and_a_bad_epoch_says_so(solved):
     bad = open_app(WALK, query={"step": "3", "epoch": "99"}, seed=61, dual_epochs=EPOCHS)
     assert not bad.exception and widget(bad, "epoch").value == EPOCHS
     assert any("epoch='99'" in w.value and "default" in w.value for w in bad.warning)
+
+
+def test_kappa_on_a_stored_solve_redraws_the_four_numbers_and_the_cut_beside_them(solved):
+    """Live pruning, κ without a run of its own: the four one-shot numbers, the profile, per-layer
+    sparsity, the dead wood and the masks all follow κ, under "Before fine-tuning"; the multipliers do not."""
+    from deadwood.pruning.sparsity_profile import at as profile_at
+
+    at = open_app(seed=61, dual_epochs=EPOCHS)
+    profile = Cache().solves.summary(solved)["profile"]
+    shown = {}
+    for k in (0.8, 0.9):
+        widget(at, "sparsity").set_value(k).run()
+        assert not at.exception and not running(at)
+        p = profile_at(profile, k)
+        assert any(h.value.startswith("Before fine-tuning") and f"κ = {p['sparsity']:g}" in h.value
+                   for h in at.subheader)
+        values = [m.value for m in at.metric][:4]
+        assert values == [f"{p['student']['clean']:.1%}", f"{p['student']['robust']:.1%}",
+                          f"{p['teacher']['clean']:.1%}", f"{p['teacher']['robust']:.1%}"]
+        figs = figures(at)
+        titles = {key: figs[key]["layout"]["title"]["text"] for key in
+                  ("fig_cut-layer-sparsity", "fig_cut-dead-wood", "fig_cut-masks")}
+        assert f"κ = {k:g}" in titles["fig_cut-masks"] and f"κ = {k:.1%}" in titles["fig_cut-dead-wood"]
+        assert any("Before fine-tuning" in c.value for c in at.caption)
+        shown[k] = ([m for m in figs["fig_cut-masks"]["data"]], figs["fig_sparsity-profile"]["layout"],
+                    figs["fig_solve-multipliers"]["data"])
+    assert shown[0.8][0] != shown[0.9][0] and shown[0.8][1] != shown[0.9][1]  # the masks and the κ marker
+    assert shown[0.8][2] == shown[0.9][2]  # the multipliers do not depend on κ
