@@ -75,11 +75,11 @@ def _frame(config: deadwood.RunConfig, slot: str, busy: bool) -> None:
         ss.pop(EPOCH, None)
     stopped = _advance(last)
     playing = ss.get(PLAYING, False)
-    row = st.columns([1, 1, 1, 6], vertical_alignment="bottom")
+    row = st.columns([1.3, 1, 1, 6], vertical_alignment="bottom")
     value = {} if EPOCH in ss else {"value": last}
     epoch = row[3].slider("Solve epoch", 1, last, key=EPOCH, bind="query-params", disabled=playing,
                           help="replays the stored solve, epoch by epoch", **value) if last > 1 else 1
-    row[0].button("Back", key="replay_back", on_click=_step, args=(-1, last), icon=":material/skip_previous:",
+    row[0].button("Step back", key="replay_back", on_click=_step, args=(-1, last), icon=":material/skip_previous:",
                   help="one epoch back", disabled=epoch <= 1)
     if playing:
         row[1].button("Pause", key="replay_pause", on_click=_pause, icon=":material/pause:")
@@ -92,12 +92,9 @@ def _frame(config: deadwood.RunConfig, slot: str, busy: bool) -> None:
     show.figure(replay_figure(r.history, epoch), "walk-replay")
     if r.frames is not None:
         frame = r.frames[epoch - 1]
-        left, right = st.columns(2)
-        with left:
-            show.figure(magnitude_histogram_figure(frame["histogram"], frame["threshold"], k, epoch),
-                        "walk-replay-magnitudes")
-        with right:
-            show.figure(masks_figure(frame["pictures"], frame["layer_sparsity"], k, epoch), "walk-replay-masks")
+        show.figure(magnitude_histogram_figure(frame["histogram"], frame["threshold"], k, epoch),
+                    "walk-replay-magnitudes")
+        show.figure(masks_figure(frame["pictures"], frame["layer_sparsity"], k, epoch), "walk-replay-masks")
     else:
         entry = r.history[epoch - 1]
         if entry.get("magnitude_quantiles"):
