@@ -36,8 +36,9 @@ BINS = 60  # log-spaced bins of |w|, shared by every layer and epoch
 @dataclass(frozen=True)
 class Replay:
     """One stored solve, ready to replay at one κ: ``history`` (the epochs with multipliers, each with
-    its dead fraction at κ) and ``frames`` (one per epoch, or None: ``missing`` says why, either
-    ``"old"``, stored before solves kept snapshots, or ``"large"``, above the size limit)."""
+    its dead fraction at κ) and ``frames`` (one per epoch, or None: ``missing`` says why: ``"old"``,
+    stored before solves kept snapshots; ``"large"``, above the size limit; ``"damaged"``, its
+    snapshot file does not read)."""
 
     history: list
     frames: list | None
@@ -75,7 +76,8 @@ def _replay(key: str, stamp: int, sparsity: float, _config) -> Replay | None:
     if not history:
         return None
     if not snaps:
-        return Replay(history, None, "large" if note else "old", note or {})
+        why = "old" if not note else "large" if not note.get("epochs") else "damaged"
+        return Replay(history, None, why, note or {})
     hist = _histograms(key, stamp, _config)
     frames = []
     for e, scores in enumerate(snaps):

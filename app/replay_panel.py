@@ -113,8 +113,10 @@ def _missing(r: replay.Replay, config: deadwood.RunConfig, slot: str, busy: bool
                 "each epoch's magnitudes from the quantiles the solve records, and no masks.",
                 icon=":material/info:")
         return
-    st.info("This solve was stored before solves kept their weights epoch by epoch, so the replay has its "
-            "multipliers and recorded magnitude quantiles but not the masks. It needs a fresh solve: "
+    why = ("its stored epoch-by-epoch weights cannot be read" if r.missing == "damaged" else
+           "it was stored before solves kept their weights epoch by epoch")
+    st.info(f"This solve's masks cannot be replayed: {why}. The replay has its multipliers and recorded "
+            "magnitude quantiles. It needs a fresh solve: "
             "**Solve again** recomputes it (with the cut, fine-tune and evaluation at this κ); every other "
             "run keeps using the stored solve until then.", icon=":material/history:")
     if st.button("Solve again", key="replay_resolve", disabled=busy, icon=":material/refresh:"):

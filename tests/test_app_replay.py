@@ -160,3 +160,20 @@ def test_kappa_on_a_stored_solve_redraws_the_four_numbers_and_the_cut_beside_the
                     figs["fig_solve-multipliers"]["data"])
     assert shown[0.8][0] != shown[0.9][0] and shown[0.8][1] != shown[0.9][1]  # the masks and the κ marker
     assert shown[0.8][2] == shown[0.9][2]  # the multipliers do not depend on κ
+
+
+def test_a_model_above_the_limit_replays_from_the_quantiles_and_says_why(monkeypatch):
+    from deadwood.methods.deadwooding import method
+
+    monkeypatch.setattr(method, "SNAPSHOT_LIMIT", 10)
+    config = expected_config(seed=63)
+    run(config)
+    assert Cache().solves.snapshots(config) is None
+    at = open_app(WALK, query={"step": "3"}, seed=63)
+    assert not at.exception, at.exception
+    figs = figures(at)
+    assert {"fig_walk-replay", "fig_walk-quantiles"} <= set(figs) and "fig_walk-replay-masks" not in figs
+    assert any("more than the 10 whose every epoch" in i.value for i in at.info)
+    assert not [b for b in at.button if b.key == "replay_resolve"]  # a fresh solve would keep none either
+    widget(at, "epoch").set_value(1).run()
+    assert "after solve epoch 1" in figures(at)["fig_walk-quantiles"]["layout"]["title"]["text"]
