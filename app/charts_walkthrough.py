@@ -47,8 +47,10 @@ def mask_picture(mask: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
     return grid.astype(np.float16), (r, c)
 
 
-def masks_figure(pictures: Mapping[str, tuple], layer_sparsity: Mapping[str, float], sparsity: float) -> go.Figure:
-    """One panel per layer: kept weights dark, cut weights light (a tile's shade: its kept fraction)."""
+def masks_figure(pictures: Mapping[str, tuple], layer_sparsity: Mapping[str, float], sparsity: float,
+                 epoch: int | None = None) -> go.Figure:
+    """One panel per layer: kept weights dark, cut weights light (a tile's shade: its kept fraction).
+    With ``epoch``: the cut that the weights of that solve epoch would take."""
     names = list(pictures)
     short = layer_labels(names)
     cols = min(len(names), 4)
@@ -71,15 +73,18 @@ def masks_figure(pictures: Mapping[str, tuple], layer_sparsity: Mapping[str, flo
     fig.update_yaxes(showticklabels=False, autorange="reversed")
     fig.update_annotations(font=dict(size=FONT_SIZE - 2))
     fig.update_layout(hovermode="closest")
-    return _style(fig, f"Masks at κ = {sparsity:g}: rows are units, columns their input weights",
+    when = "" if epoch is None else f" after solve epoch {epoch}"
+    return _style(fig, f"Masks at κ = {sparsity:g}{when}: rows are units, columns their input weights",
                   height=260 * rows + 120)
 
 
 # --------------------------------------------------------------------------- weight magnitudes
 
-def magnitude_histogram_figure(hist: Mapping, threshold: float | None, sparsity: float) -> go.Figure:
+def magnitude_histogram_figure(hist: Mapping, threshold: float | None, sparsity: float,
+                               epoch: int | None = None) -> go.Figure:
     """Per layer, how many of the solved student's weights have each |w| (log axis), with the
-    global threshold θ(κ): everything left of it is cut, in every layer at once."""
+    global threshold θ(κ): everything left of it is cut, in every layer at once. With ``epoch``: the
+    student's weights at the end of that solve epoch, and the θ(κ) a cut would use then."""
     edges = np.asarray(hist["edges"])
     centres = np.sqrt(edges[:-1] * edges[1:])
     short = layer_labels(hist["counts"])
@@ -89,10 +94,10 @@ def magnitude_histogram_figure(hist: Mapping, threshold: float | None, sparsity:
         fig.add_trace(go.Scatter(x=centres, y=[c / total for c in counts], name=short[n], mode="lines",
                                  line=dict(color=PALETTE[i % len(PALETTE)], width=2.5, shape="hvh"),
                                  hovertemplate="|w| ≈ %{x:.2g}: %{y:.1%} of the layer<extra>" + n + "</extra>"))
-    title = "Solved student's |w| per layer"
+    title = "Solved student's |w| per layer" if epoch is None else f"|w| per layer after solve epoch {epoch}"
     if threshold is not None:
         fig.add_vline(x=threshold, line=dict(color=CUT_COLOR, dash="dash", width=2.5))
-        title += f" (dashed: θ = {threshold:.2g})"
+        title += f" (dashed: θ(κ = {sparsity:g}) = {threshold:.2g})"
     fig.update_xaxes(type="log", title_text="|w| (log scale)")
     fig.update_yaxes(title_text="share of the layer's weights", tickformat=".0%")
     return _style(fig, title)

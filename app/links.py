@@ -40,6 +40,14 @@ def number_in(lo: float, hi: float, what: str) -> Rule:
     return rule
 
 
+def whole_in(lo: int, hi: int, what: str) -> Rule:
+    """Accept a whole number from ``lo`` to ``hi`` (a slider over steps, such as the solve's epochs)."""
+    def rule(text: str) -> str | None:
+        return None if text.strip().isdigit() and lo <= int(text) <= hi else f"{what} must be a whole number " \
+            f"from {lo} to {hi}"
+    return rule
+
+
 def sidebar_rules() -> dict[str, Rule]:
     """The rules of the settings every page's sidebar shares."""
     return {

@@ -29,21 +29,22 @@ def _store() -> SolveStore:
     return Cache().solves
 
 
-def _stamp(config: deadwood.RunConfig) -> int | None:
+def stamp(config: deadwood.RunConfig) -> int | None:
+    """When ``config``'s stored solve was written (a key for what is kept in memory), or None."""
     if config is None or not config.stores_solve():
         return None
     return _store().stamp(config)
 
 
-def _key(config: deadwood.RunConfig) -> str:
+def cut_key(config: deadwood.RunConfig) -> str:
     """What the cut of a stored solve depends on: the solve, the cut settings and the collapse guard."""
     return f"{solve_key(config)}|{config.cut}|{config.min_keep}|{config.prune_layers}"
 
 
 def summary(config: deadwood.RunConfig) -> dict | None:
     """The stored solve's summary (``history``, ``info``, ``profile``), or None when none is stored."""
-    stamp = _stamp(config)
-    return None if stamp is None else _summary(solve_key(config), stamp, config)
+    when = stamp(config)
+    return None if when is None else _summary(solve_key(config), when, config)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -69,10 +70,10 @@ def at(config: deadwood.RunConfig) -> dict | None:
          "pictures": {layer: (grid, tile)}, "history": per-epoch entries with the dead fraction at κ}
 
     or None when no solve is stored for ``config``."""
-    stamp = _stamp(config)
-    if stamp is None:
+    when = stamp(config)
+    if when is None:
         return None
-    return _at(_key(config), stamp, config.sparsity, config)
+    return _at(cut_key(config), when, config.sparsity, config)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -92,8 +93,8 @@ def _at(key: str, stamp: int, sparsity: float, _config) -> dict | None:
 def histograms(config: deadwood.RunConfig) -> dict | None:
     """Per layer, counts of the stored student's |w| over :data:`HISTOGRAM_BINS` log-spaced bins shared
     by every layer: ``{"edges": [...], "counts": {layer: [...]}}`` (κ-free), or None."""
-    stamp = _stamp(config)
-    return None if stamp is None else _histograms(_key(config), stamp, config)
+    when = stamp(config)
+    return None if when is None else _histograms(cut_key(config), when, config)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)

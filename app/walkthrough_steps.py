@@ -11,10 +11,9 @@ import streamlit as st
 import deadwood
 from deadwood.storage.record import RunRecord
 
-from . import charts, runs, show
+from . import charts, replay_panel, runs, show
 from .charts_profile import profile_figure
-from .charts_walkthrough import (constraints_figure, magnitude_histogram_figure, quantiles_figure, replay_figure,
-                                 teacher_cost_figure)
+from .charts_walkthrough import constraints_figure, magnitude_histogram_figure, teacher_cost_figure
 
 
 @dataclass(frozen=True)
@@ -78,22 +77,15 @@ def problem(s: Story) -> None:
 
 def solve(s: Story) -> None:
     st.markdown("The solve alternates: gradient steps on the weights lower the Lagrangian, and every k steps each "
-                "multiplier rises by its constraint's mean violation. Move the epoch slider to replay it: the "
-                "multipliers and violations up to that epoch, and how the weights' magnitudes spread out, with "
-                "the threshold θ(κ) one cut would use at that point.")
-    entries = [h for h in (s.cut or {}).get("history", []) if h.get("lambdas")]
-    if not entries:
-        return
-    epoch = st.slider("Solve epoch", 1, len(entries), len(entries), key="epoch", bind="query-params",
-                      help="replays the stored solve's history, epoch by epoch")
-    show.figure(replay_figure(entries, epoch), "walk-replay")
-    if entries[epoch - 1].get("magnitude_quantiles"):
-        show.figure(quantiles_figure(entries[epoch - 1], s.config.sparsity), "walk-quantiles")
-    st.caption("What the replay shows is what the stored solve keeps per epoch: the multipliers, the violations, "
-               "held-out accuracy and 101 quantiles of |w| per layer. It keeps no weights per epoch, so each "
-               "epoch's masks are not replayed yet (step 4 shows the masks of the finished solve); play and "
-               "pause come with them. λ still rising at the last epoch, with constraints violated, means the "
-               "solve traded some robustness for sparsity: step 5 wins it back.")
+                "multiplier rises by its constraint's mean violation. **Play** replays it epoch by epoch (or "
+                "**Step**, or move the slider): the multipliers and violations so far, how the weights' magnitudes "
+                "spread out, and the masks that one cut at κ would make of the weights at that point.")
+    replay_panel.draw(s.config, "walk", s.busy)
+    st.caption("The stored solve keeps its weights at the end of every epoch (float16, 2 bytes a weight and epoch, "
+               "for models up to a size limit; larger ones are replayed from the magnitude quantiles every solve "
+               "records). The dead wood forms where the weights pile up left of θ(κ). λ still rising at the last "
+               "epoch, with constraints violated, means the solve traded some robustness for sparsity: step 5 "
+               "wins it back.")
 
 
 def cut(s: Story) -> None:

@@ -66,6 +66,25 @@ def atomic_save_state(path: Path, state_dict: dict) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+    """Write plain tensors to ``path`` as a safetensors file (no pickle), through a temporary file."""
+    from safetensors.torch import save  # the one place the project uses safetensors
+
+    atomic_write_bytes(path, save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata))
+
+
+def load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file (no code runs); RunFileError when it is missing or damaged."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    path = Path(path)
+    try:
+        return load(path.read_bytes())
+    except (OSError, SafetensorError, ValueError) as e:
+        raise RunFileError(f"cannot read {path} ({e})") from None
+
+
 def load_state(path: Path) -> dict[str, torch.Tensor]:
     """A state_dict from ``path``, unpickled with ``weights_only=True`` (no code runs)."""
     path = Path(path)

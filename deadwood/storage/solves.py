@@ -8,8 +8,11 @@ and write this store is :meth:`RunConfig.stores_solve` (a registry fact of the m
 with ``finetune.keep_dual``, which carries the open multipliers on into the fine-tune).
 
 A stored solve is a folder ``<root>/solves/<key>/`` holding ``student.pt`` (the solved, uncut
-student) and ``solve.json`` (its history, report and sparsity profile), published whole
-(:func:`deadwood.storage.files.staged`). A damaged entry is recomputed, never served.
+student), ``solve.json`` (its history, report and sparsity profile) and, for a model small enough,
+``snapshots.safetensors`` (the prunable weights at the end of every epoch, float16, for replaying the
+solve), published whole (:func:`deadwood.storage.files.staged`). A damaged entry is recomputed,
+never served. The snapshots do not change the key: an entry stored without them still serves every
+run, and only the replay asks for a fresh solve (``summary["snapshots"]`` is absent there).
 
 The store lives here, beside teachers and runs, rather than with the method: it is files under a
 key, and :class:`deadwood.storage.cache.Cache` (which the app asks) may not import the methods.
@@ -19,14 +22,16 @@ What the solve holds and when it is computed stays with the method
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Optional
 
 from .. import fingerprint
 from ..errors import RunFileError
-from .files import atomic_save_state, atomic_write_json, entry_lock, load_state, staged
+from .files import (atomic_save_state, atomic_save_tensors, atomic_write_json, entry_lock, load_state, load_tensors,
+                    staged)
 
-FOLDER, STATE_FILE, SUMMARY_FILE = "solves", "student.pt", "solve.json"
+FOLDER, STATE_FILE, SUMMARY_FILE, SNAPSHOT_FILE = "solves", "student.pt", "solve.json", "snapshots.safetensors"
 FORMAT = 1
 
 
@@ -87,9 +92,31 @@ class SolveStore:
         solving it makes this one wait (calling ``on_wait()`` at every try) and then load its result."""
         return entry_lock(self.folder(config), on_wait)
 
-    def save(self, config, state: dict, summary: dict) -> None:
-        """Publish ``state`` (the solved student) and ``summary`` as the stored solve of ``config``."""
+    def snapshots(self, config) -> Optional[list[dict]]:
+        """Per epoch of the stored solve, ``{layer: weights (float16)}`` in the model's layer order, or
+        None when the entry kept none (stored before snapshots, or a model above the size limit) or
+        they cannot be read. What ``summary["snapshots"]`` says of them tells which."""
+        note = (self.summary(config) or {}).get("snapshots")
+        if not isinstance(note, dict) or not note.get("epochs"):
+            return None
+        try:
+            flat = load_tensors(self.folder(config) / SNAPSHOT_FILE)
+            return [{n: flat[f"{e}/{n}"] for n in note["layers"]} for e in range(note["epochs"])]
+        except (RunFileError, KeyError, TypeError):
+            return None
+
+    def discard(self, config) -> None:
+        """Remove the stored solve of ``config``, so that the next run that needs it solves afresh."""
+        shutil.rmtree(self.folder(config), ignore_errors=True)
+
+    def save(self, config, state: dict, summary: dict, snapshots: Optional[list[dict]] = None) -> None:
+        """Publish ``state`` (the solved student), ``summary`` and the per-epoch ``snapshots`` (a list
+        of ``{layer: tensor}``, keyed ``"<epoch index>/<layer>"`` in the file) as the stored solve of
+        ``config``, all in one rename."""
         with staged(self.folder(config)) as tmp:
             atomic_save_state(tmp / STATE_FILE, state)
+            if snapshots:
+                atomic_save_tensors(tmp / SNAPSHOT_FILE, {f"{e}/{n}": w for e, snap in enumerate(snapshots)
+                                                          for n, w in snap.items()})
             atomic_write_json(tmp / SUMMARY_FILE,
                               {**summary, "key": solve_key(config), "code": fingerprint.code_fingerprint()})

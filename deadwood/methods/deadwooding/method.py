@@ -46,6 +46,7 @@ from ...robustness.accuracy import accuracy
 from ...events import Stage, emit
 from ..registry import PruneContext, PruneResult, register
 
+SNAPSHOT_LIMIT = 2_000_000  # prunable weights: up to this many, the solve keeps every epoch's weights (float16)
 STAGE = Stage("dual", "Stage 1 · Lagrangian-dual solve", "dual solve")  # what this method's own Stage 1 is called
 
 
@@ -214,6 +215,14 @@ class Solve:
     history: list
     info: dict  # constraints, teacher_adversarial_loss, final_lambdas
     constraints: Optional[PrimalDual] = None  # still open, for fine-tuning with keep_dual
+    snapshots: Optional[list] = None  # per epoch, {layer: its weights in float16}; None above SNAPSHOT_LIMIT
+
+    def snapshot_note(self) -> dict:
+        """What the stored solve says of its snapshots: how many epochs (0: none kept, the model being
+        above ``limit`` prunable weights), of how many weights, in which layer order."""
+        sizes = {n: p.numel() for n, p in prunable(self.student).items()}
+        return {"epochs": len(self.snapshots or []), "weights": sum(sizes.values()), "layers": list(sizes),
+                "dtype": "float16", "limit": SNAPSHOT_LIMIT}
 
 
 def solve(ctx: PruneContext, keep_open: bool = False) -> Solve:
@@ -230,8 +239,13 @@ def solve(ctx: PruneContext, keep_open: bool = False) -> Solve:
     problem, duals, every = dual.problem, dual.duals, dual.dual_every
 
     sizes = {n: p.numel() for n, p in prunable(student).items()}
+    # every epoch's weights, for replaying the solve (a snapshot costs 2 bytes a weight)
+    snapshots = [] if sum(sizes.values()) <= SNAPSHOT_LIMIT else None
 
     def end_epoch(epoch):
+        if snapshots is not None:
+            snapshots.append({n: p.detach().to("cpu", torch.float16, copy=True)
+                              for n, p in prunable(student).items()})
         quantiles = magnitude_quantiles(student)  # κ-free: the dead wood at any κ (deadwood.pruning.dead_wood)
         return {**dual.end_epoch(), "magnitude_quantiles": quantiles,
                 "dead_fraction": dead_fractions(quantiles, sizes, run.sparsity),
@@ -248,7 +262,7 @@ def solve(ctx: PruneContext, keep_open: bool = False) -> Solve:
         dual.close()
     info = {"constraints": problem.names, "teacher_adversarial_loss": problem.teacher_rob,
             "final_lambdas": duals.values(), "dual_every_steps": every, "dual_step_per_update": duals.step}
-    return Solve(student, history, info, dual if keep_open else None)
+    return Solve(student, history, info, dual if keep_open else None, snapshots)
 
 
 @register("deadwooding", "Lagrangian-dual solve towards sparsity under accuracy and robustness "
@@ -284,7 +298,8 @@ def prune(ctx: PruneContext) -> PruneResult:
             if shared:
                 history = [{k: v for k, v in h.items() if k != "dead_fraction"} for h in solved.history]
                 ctx.solves.save(config, solved.student.state_dict(),
-                                {"history": history, "info": solved.info, "profile": profile})
+                                {"history": history, "info": solved.info, "profile": profile,
+                                 "snapshots": solved.snapshot_note()}, snapshots=solved.snapshots)
     student = solved.student
     mask, report = cut(magnitudes(student), config)  # one global cut unless config.cut says otherwise
     mask.apply(student)
