@@ -51,3 +51,16 @@ def test_cli_run_end_to_end(tmp_path):
     assert "training  3 epochs after the teacher: dual 2 (46 steps), finetune 1 (23 steps)" in done.stdout
     again = subprocess.run(cmd + ["--force"], capture_output=True, text=True, timeout=300)  # replaces its own --out
     assert "from cache" in again.stderr
+
+
+def test_cli_run_prints_the_records_warnings(tmp_path, capsys, monkeypatch):
+    from types import SimpleNamespace
+
+    import deadwood.pipeline
+    from deadwood.storage.record import RunRecord
+
+    line = "the pruned model's clean accuracy 33.3% is at chance level (1/3 = 33.3%, within 5.4 points on 300 test samples)"
+    record = RunRecord(config={"epsilon": 0.1, "method": "magnitude"}, versions={}, warnings=[line])
+    monkeypatch.setattr(deadwood.pipeline, "run", lambda *a, **k: SimpleNamespace(path=tmp_path, record=record))
+    assert main(["run", "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert f"warning: {line}\n" in capsys.readouterr().err
