@@ -11,7 +11,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .charts import FONT_SIZE, PALETTE, fit_range, layer_labels, legend_below, method_color
+from .chart_look import layout
+from .charts import PALETTE, fit_range, layer_labels, legend_below, method_color
 
 _GOLDEN = 0.6180339887498949
 
@@ -22,10 +23,7 @@ def color(name: str) -> str:
 
 
 def _style(fig: go.Figure, title: str, height: int = 440) -> go.Figure:
-    fig.update_layout(title=dict(text=title, x=0.0, xanchor="left"), height=height, font=dict(size=FONT_SIZE),
-                      margin=dict(l=60, r=20, t=90, b=60),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0.0, xanchor="left"))
-    return fig
+    return layout(fig, title, height)
 
 
 def region_colors(labels: np.ndarray) -> np.ndarray:
@@ -126,6 +124,7 @@ def _percent(v: float) -> str:
 
 CONTRASTS = ("dense, another seed", "magnitude mask, re-initialised and retrained",
              "random mask, matched per-layer sparsity")
+CONTRAST_COLORS = ("#393b79", "#ad494a", "#8c6d31")  # dark blue, brick, ochre: no method's colour
 
 
 def similarity_figure(study: Mapping) -> go.Figure:
@@ -137,7 +136,7 @@ def similarity_figure(study: Mapping) -> go.Figure:
         ref = name in CONTRASTS
         fig.add_trace(go.Scatter(x=[labels[n] for n in layers], y=[sims[n] for n in layers], name=name,
                                  meta=name, mode="lines+markers",
-                                 line=dict(color=PALETTE[(CONTRASTS.index(name) + 5) % 10] if ref else color(name),
+                                 line=dict(color=CONTRAST_COLORS[CONTRASTS.index(name)] if ref else color(name),
                                            dash="dash" if ref else "solid")))
     values = [v for sims in study["similarity"].values() for v in sims.values() if v is not None]
     fig.update_yaxes(title="SVCCA with the dense teacher", range=fit_range(values))  # the lines, not 0-1

@@ -4,6 +4,7 @@ import streamlit as st
 import deadwood
 from app import charts, lenses, links, runs, show, widgets
 from app import charts_inside as ci
+from app.formatting import plain
 
 LENSES = ("Linear regions", "Representations", "Recall distortion", "Block structure")
 BOUND_GRID = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998)
@@ -146,7 +147,7 @@ pick, draw = {LENSES[0]: regions_lens, LENSES[1]: similarity_lens, LENSES[2]: di
 with run_slot:
     pressed = widgets.run_button(pick, busy=busy)
 if pick.problem:
-    st.error(pick.problem, icon=":material/block:")
+    st.error(plain(pick.problem), icon=":material/block:")
 recompute = show.damaged(pick.configs, busy=busy)
 todo = lenses.missing(pick.configs)
 if (pressed or recompute) and todo:
