@@ -36,8 +36,9 @@ def points_text(difference: float) -> str:
 
 
 # Characters Markdown (and Streamlit's extensions: $ for LaTeX, ~ for strike-through) would read as
-# markup; an underscore only at a word's edge (inside a word, as in a file name, it is literal).
-_MARKUP = re.compile(r"([\\`*\[\]<>$~|#])|(?<!\w)_|_(?!\w)")
+# markup; an underscore unless it sits between two letters or digits (as in a file name, where
+# Markdown reads it literally: escaping it there would change the text tests and users search for).
+_MARKUP = re.compile(r"([\\`*\[\]<>$~|#])|(?<![^\W_])_|_(?![^\W_])")
 
 
 def plain(message: object) -> str:
