@@ -85,3 +85,15 @@ def explorer_samples(pair: dict, record) -> str:
     return (f"Measured on the {n} test samples attacked here (the same for both models), so the clean accuracies "
             f"differ from Live pruning's, which come from the run's own evaluation on {own} test samples: "
             f"{percent_text(record.clean_accuracy)} for the pruned model there.")
+
+
+def regions_network(dataset: str, model: str, resolution: int) -> str:
+    """Which network the linear-regions lens maps, and why it is the moons MLP whatever the sidebar says."""
+    elsewhere = "" if (dataset, model) == ("moons", "mlp") else (
+        f" The sidebar's {dataset}/{model} is not mapped: its inputs have too many dimensions to draw regions in; "
+        "the sidebar's ε and Advanced settings apply to the moons run.")
+    return ("Maps the `mlp` network trained on `moons`, dense and pruned: its inputs are points of the plane, so "
+            "its linear regions (one on/off pattern of the ReLUs each) can be drawn where they lie." + elsewhere +
+            " The map shows what pruning changed: region edges merged away (blue), new ones (orange), and where "
+            f"the predicted class changed (red). Counted on a {resolution}² grid, so regions smaller than a grid "
+            "cell are missed. Bound: Cai et al.'s bound with the ranks of the weights.")

@@ -73,6 +73,53 @@ def regions_figure(panels: Sequence[tuple[str, object]], points=None, bounds: Se
     return legend_below(_style(fig, "Linear regions: one colour per ReLU activation pattern", height=580))
 
 
+def boundaries(labels: np.ndarray) -> np.ndarray:
+    """Grid points on the edge of a region: their right or upper neighbour lies in another one."""
+    labels = np.asarray(labels)
+    edge = np.zeros(labels.shape, dtype=bool)
+    edge[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    edge[:-1, :] |= labels[:-1, :] != labels[1:, :]
+    return edge
+
+
+CHANGE = (("edge in both", "#9e9e9e"), ("edge of the dense teacher only: merged by pruning", "#1f77b4"),
+          ("edge of the pruned model only: new", "#ff7f0e"), ("prediction changed", "#d62728"))
+
+
+def regions_change(dense, pruned) -> dict:
+    """Where two region maps of the same grid differ: per grid point 0 (inside a region in both), 1 to
+    3 (an edge in both, in the dense map only, in the pruned map only; :data:`CHANGE`), 4 where the
+    predicted class changed; and the counts of each."""
+    a, b = boundaries(dense.labels), boundaries(pruned.labels)
+    z = np.zeros(a.shape, dtype=np.uint8)
+    z[a & b], z[a & ~b], z[~a & b] = 1, 2, 3
+    changed = np.asarray(dense.predictions) != np.asarray(pruned.predictions)
+    z[changed] = 4
+    total = z.size
+    return {"z": z, "dense": dense.count, "pruned": pruned.count, "total": total,
+            "shares": {name: float(np.mean(z == i)) for i, (name, _) in enumerate(CHANGE, start=1)}}
+
+
+def regions_change_figure(dense, pruned, title: str) -> go.Figure:
+    """One map of what pruning changed in the input plane: region edges kept, merged away and new,
+    and where the predicted class changed (:func:`regions_change`)."""
+    change = regions_change(dense, pruned)
+    colors = ["#ffffff"] + [c for _, c in CHANGE]
+    scale = [[v, c] for i, c in enumerate(colors) for v in (i / len(colors), (i + 1) / len(colors))]
+    fig = go.Figure(go.Heatmap(z=change["z"], x=dense.xs, y=dense.ys, zmin=-0.5, zmax=len(colors) - 0.5,
+                               colorscale=scale, showscale=False, meta="change",
+                               customdata=np.array(["inside a region in both"] + [n for n, _ in CHANGE])[change["z"]],
+                               hovertemplate="x %{x:.3f}<br>y %{y:.3f}<br>%{customdata}<extra></extra>"))
+    for name, color in CHANGE:  # the legend: one marker per kind of change
+        share = change["shares"][name]
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{name} ({share:.1%} of the grid)",
+                                 marker=dict(symbol="square", size=12, color=color)))
+    fig.update_xaxes(range=[dense.xs[0], dense.xs[-1]], constrain="domain")
+    fig.update_yaxes(range=[dense.ys[0], dense.ys[-1]], scaleanchor="x")
+    return legend_below(_style(fig, f"{title}: {change['dense']} regions dense, {change['pruned']} pruned "
+                                    "(what changed)", height=620))
+
+
 def bound_figure(rows: Sequence[Mapping], counts: Mapping[str, float] | None = None) -> go.Figure:
     """log10 of the expected region bound against the kept fraction ``1 − κ`` (log axis, pruning
     deepens to the right), uniform and bound-guided allocation."""
