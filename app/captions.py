@@ -55,11 +55,11 @@ def start_banner(choice, ended: bool) -> None:
         return
     if ended:
         return  # the notice of the stop or the failure already says what happened
-    from deadwood.data.datasets import dataset_info
+    from deadwood.data.datasets import FOLDER, dataset_info
     from deadwood.models.zoo import TORCHVISION
 
     big = config.model.startswith(TORCHVISION)
-    if dataset_info(config.dataset).embedded and not big:
+    if config.dataset != FOLDER and dataset_info(config.dataset).embedded and not big:
         st.info(f"Press **Run** in the sidebar. A fresh run on the embedded {config.dataset} takes seconds; "
                 "repeating a configuration is instant.", icon=":material/play_circle:")
         return
