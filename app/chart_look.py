@@ -87,8 +87,8 @@ def place_legend(fig: go.Figure) -> go.Figure:
 def layout(fig: go.Figure, title: str, height: int = 420, legend: str = "auto") -> go.Figure:
     """The common look: title (and its details) at the top left, projector-sized font, margins, and
     the legend ``"below"``, ``"beside"``, ``"auto"`` (:func:`place_legend`) or ``"none"``."""
-    fig.update_layout(title=dict(text=_title(title), x=0.0, xanchor="left", y=0.98, yanchor="top",
-                                 yref="container"),
+    fig.update_layout(title=dict(text=_title(title), x=0.0, xanchor="left", y=1 - 24 / height, yanchor="top",
+                                 yref="container"),  # 24 px down: a title at the very top was cut off
                       height=height, font=dict(size=FONT_SIZE), margin=dict(l=60, r=20, t=90, b=60))
     if legend == "none":
         fig.update_layout(showlegend=False)

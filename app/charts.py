@@ -179,11 +179,12 @@ def layer_sparsity_figure(record) -> go.Figure:
                   customdata=[[sizes[n], k, n] for n, k in zip(names, kept)])
     if many:
         fig = go.Figure(go.Bar(y=[f"{short[n]} ({sizes[n]:,})" for n in names], x=[sparsity[n] for n in names],
-                               orientation="h", textposition="outside", cliponaxis=False,
+                               orientation="h", textposition="inside", insidetextanchor="end",
+                               textfont=dict(color="white", size=FONT_SIZE - 3),
                                hovertemplate="%{customdata[2]}<br>zero: %{x:.2%}<br>kept %{customdata[1]:,} of "
                                              "%{customdata[0]:,}<extra></extra>", **common))
         fig.add_vline(x=glob, line=dict(color=TEACHER_COLOR, dash="dash"))
-        fig.update_xaxes(title_text="fraction of weights set to zero", range=[0, 1.12], tickformat=".0%")
+        fig.update_xaxes(title_text="fraction of weights set to zero", range=[0, 1.02], tickformat=".0%")
         fig.update_yaxes(autorange="reversed", title_text="layer (weights)", tickfont=dict(size=FONT_SIZE - 3))
         height = 150 + 22 * len(names)
     else:
