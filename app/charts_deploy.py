@@ -107,14 +107,12 @@ def _interp(xs, ys, x) -> float:
     return ys[-1]
 
 
-def form_rows(dep: Mapping, built: bool = False) -> list[dict]:
-    """One table row per form (only the forms this run could build, when ``built``): latencies,
-    speed-ups, the count of multiply-accumulates, and whether its predictions match dense; what a
-    form could not be built for, and the notes, are :func:`form_notes`' (a table cell cut them off)."""
+def form_rows(dep: Mapping) -> list[dict]:
+    """One table row per form: latencies, speed-ups, the count of multiply-accumulates, and whether its
+    predictions match dense (None where the form was not built); why a form was not built, and the
+    notes, are :func:`form_notes`' (a table cell cut them off)."""
     out = []
     for r in dep["forms"]:
-        if built and not r["available"]:
-            continue
         row = {"execution": r["label"]}
         for b in map(str, dep["batch_sizes"]):
             row[f"batch {b} (ms)"] = r["latency_s"][b] * 1e3 if r["available"] else None
@@ -124,6 +122,23 @@ def form_rows(dep: Mapping, built: bool = False) -> list[dict]:
                                    + f" (max |Δlogit| {r['agreement']['max_abs_diff']:.1e})") if r["available"] else ""
         out.append(row)
     return out
+
+
+def form_table(dep: Mapping) -> list[dict]:
+    """:func:`form_rows` as the page shows it: every form, each number written out (milliseconds to
+    four decimals, speed-ups as 1.23x, counts with separators) and "not built" where a form has none,
+    never a bare None cell."""
+    def cell(key: str, v) -> str:
+        if v is None:
+            return "not built"
+        if key.startswith("speed-up"):
+            return f"{v:.2f}x"
+        if key.endswith("(ms)"):
+            return f"{v:.4f}"
+        return f"{v:,}" if isinstance(v, int) else str(v)
+
+    return [{k: v if k == "execution" else (v or "not built") if k == "same predictions" else cell(k, v)
+             for k, v in row.items()} for row in form_rows(dep)]
 
 
 def form_notes(dep: Mapping) -> list[str]:

@@ -35,7 +35,7 @@ def what_the_cut_buys(folder: Path) -> None:
                f"median of {dep['repeats']} timed calls after {dep['warmup']} warm-up rounds, forms taking turns. "
                f"Every speed-up is a ratio against dense measured in the same process; multiply-accumulates are a "
                f"count of arithmetic, not a speed. Predictions checked on {dep['test_samples']} test samples.")
-    st.dataframe(cd.form_rows(dep, built=True), hide_index=True, width="stretch")
+    st.dataframe(cd.form_table(dep), hide_index=True, width="stretch")
     notes = cd.form_notes(dep)
     if notes:
         st.caption("\n".join(f"- {plain(n)}" for n in notes))

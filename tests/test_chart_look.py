@@ -171,3 +171,17 @@ def test_engine_messages_keep_every_character_in_markdown():
         assert ch not in re.sub(r"\\.", "", escaped)
     assert "my_file_0.png" in escaped  # an underscore inside a word stays as it is: paths read unchanged
     assert "\\_\\_init\\_\\_" in escaped
+
+
+def test_what_the_cut_buys_table_has_no_none_cells_and_no_note_column():
+    ok = {"agreement": {"same": True, "max_abs_diff": 1e-6}}
+    dep = {"batch_sizes": [1], "forms": [
+        {"form": "dense", "label": "dense", "available": True, "latency_s": {"1": 0.001}, "speedup": {"1": 1.0},
+         "macs": 12345, "note": "", **ok},
+        {"form": "bcr", "label": "BCR-compacted", "available": False, "latency_s": {}, "speedup": {}, "macs": None,
+         "note": "not built: the run was cut 'unstructured', not 'bcr'", "agreement": {}}]}
+    table = charts_deploy.form_table(dep)
+    assert len(table) == 2 and all(v is not None and v != "None" for row in table for v in row.values())
+    assert "note" not in table[0] and table[1]["batch 1 (ms)"] == "not built"
+    assert table[0]["speed-up b1"] == "1.00x" and table[0]["MACs per sample (count)"] == "12,345"
+    assert charts_deploy.form_notes(dep) == ["BCR-compacted: not built: the run was cut 'unstructured', not 'bcr'"]
