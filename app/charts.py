@@ -17,8 +17,8 @@ from plotly.subplots import make_subplots
 from deadwood.bench import pareto_front
 from deadwood.methods import get_method, method_names, methods
 
-from .chart_look import (CONSTRAINT_COLORS, FONT_SIZE, MANY_LAYERS, PALETTE, TEACHER_COLOR,  # noqa: F401
-                         layer_colors, layout, legend_below)  # legend_below: re-exported for the chart modules
+from .chart_look import CONSTRAINT_COLORS, FONT_SIZE, MANY_LAYERS, PALETTE, TEACHER_COLOR, layer_colors, layout
+from .chart_look import legend_below  # noqa: F401  (re-exported: the chart modules import it from here)
 
 # A method's own Stage 1 is drawn in the method's colour.
 PHASE_COLORS = {"teacher": "#8c564b", "finetune": "#1f77b4",

@@ -185,3 +185,17 @@ def test_what_the_cut_buys_table_has_no_none_cells_and_no_note_column():
     assert "note" not in table[0] and table[1]["batch 1 (ms)"] == "not built"
     assert table[0]["speed-up b1"] == "1.00x" and table[0]["MACs per sample (count)"] == "12,345"
     assert charts_deploy.form_notes(dep) == ["BCR-compacted: not built: the run was cut 'unstructured', not 'bcr'"]
+
+
+def test_compares_seconds_leave_out_the_teacher_and_a_solve_other_runs_reuse():
+    timings = {"data": 0.5, "teacher": 10.0, "prune": 3.0, "finetune": 0.6, "eval": 0.3, "total": 14.4}
+    first = {"config": {"method": "deadwooding", "sparsity": 0.9}, "timings": timings,
+             "teacher": {"cached": False}, "prune_info": {"solve_cached": False}}
+    later = {**first, "timings": {**timings, "teacher": 0.1, "prune": 0.05, "total": 1.55},
+             "teacher": {"cached": True}, "prune_info": {"solve_cached": True}}
+    assert charts.shared_seconds(first) == {"teacher": 10.5, "solve": 3.0}
+    assert charts.own_seconds(first) == pytest.approx(0.9) and charts.own_seconds(later) == pytest.approx(0.95)
+    assert charts.shared_seconds(later) == {}
+    assert [r["seconds"] for r in charts.comparison_rows([{**first, "global_sparsity": 0.9, "one_shot_accuracy": 0.5,
+                                                           "clean_accuracy": 0.9, "robustness": {}}], 0.1)] == \
+        [pytest.approx(0.9)]
