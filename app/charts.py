@@ -3,7 +3,7 @@
 Every builder takes what a :class:`deadwood.RunRecord` holds (the record itself,
 its ``history`` list, or several records) and returns a ``plotly.graph_objects.Figure``.
 The live page feeds the same builders a history that is still growing. The shared look (colours,
-:func:`style`, :func:`legend_below`) lives here too; the other ``charts_*`` modules draw what one
+legends, titles) is :mod:`app.chart_look`'s, re-exported here; the other ``charts_*`` modules draw what one
 page shows (``charts_attacks``: the robustness explorer; ``charts_inside``, ``charts_deploy``,
 ``charts_profile``).
 """
@@ -17,15 +17,15 @@ from plotly.subplots import make_subplots
 from deadwood.bench import pareto_front
 from deadwood.methods import get_method, method_names, methods
 
-TEACHER_COLOR = "#222222"
+from .chart_look import CONSTRAINT_COLORS, FONT_SIZE, MANY_LAYERS, PALETTE, TEACHER_COLOR, layer_colors, layout
+from .chart_look import legend_below  # noqa: F401  (re-exported: the chart modules import it from here)
+
 # A method's own Stage 1 is drawn in the method's colour.
 PHASE_COLORS = {"teacher": "#8c564b", "finetune": "#1f77b4",
                 **{m.stage.name: m.color for m in methods() if m.stage is not None}}
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-            "#bcbd22", "#17becf")
 _SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x", "star", "hexagon", "pentagon",
             "triangle-down")
-FONT_SIZE = 15  # readable when projected
+HIGHLIGHTED = 5  # layers drawn one by one in the multipliers chart once they are many (the largest final λ)
 
 
 def method_color(name: str) -> str:
@@ -49,25 +49,20 @@ def constraint_labels(names: Sequence[str]) -> dict[str, str]:
     return {n: f"{layers[n[4:]]} output" if n.startswith("rep:") else fixed.get(n, n) for n in names}
 
 
-def style(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
-    """The common look: title at the left, projector-sized font, legend above the plot."""
-    fig.update_layout(title=dict(text=title, x=0.0, xanchor="left"), height=height,
-                      font=dict(size=FONT_SIZE), margin=dict(l=60, r=20, t=90, b=60),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0.0, xanchor="left"),
-                      hovermode="x unified")
-    return fig
-
-
-def legend_below(fig: go.Figure, y: float = -0.2) -> go.Figure:
-    """Put the legend under the plot, where a long one cannot run into the title (a legend
-    above the plot wraps into a second row that covers it), and make room for it."""
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=y, x=0.0, xanchor="left"),
-                      margin=dict(t=100, b=130))
+def style(fig: go.Figure, title: str, height: int = 420, legend: str = "auto") -> go.Figure:
+    """The common look (:func:`app.chart_look.layout`) with hover along x, as the line charts want."""
+    layout(fig, title, height, legend)
+    fig.update_layout(hovermode="x unified")
     return fig
 
 
 def _field(record, name):
     return record[name] if isinstance(record, Mapping) else getattr(record, name)
+
+
+def _optional(record, name):
+    """``record``'s field ``name``, or None when a record given as a dict lacks it."""
+    return record.get(name) if isinstance(record, Mapping) else getattr(record, name, None)
 
 
 # --------------------------------------------------------------------------- one run
@@ -84,24 +79,43 @@ def constraint_names(history: Iterable[dict]) -> list[str]:
     return list(names)
 
 
+def constraint_colors(names: Sequence[str]) -> dict[str, str]:
+    """A colour per constraint: layers by :func:`app.chart_look.layer_colors`, distillation and
+    robustness their own (:data:`app.chart_look.CONSTRAINT_COLORS`), which no layer takes."""
+    layers = [n for n in names if n.startswith("rep:")]
+    out = dict(zip(layers, layer_colors(len(layers))))
+    return {n: out.get(n) or CONSTRAINT_COLORS.get(n, "#555555") for n in names}
+
+
 def multipliers_figure(history: Sequence[dict]) -> go.Figure:
     """Left: each constraint's multiplier λ_j per epoch; right: its mean violation g_j.
 
     One trace per constraint in each panel, the same colour in both, x-axes linked
     (zooming one zooms the other). g_j <= 0 means the constraint is satisfied. When the
     constraints stay on during fine-tuning, its epochs follow the solve's, after a line
-    marking the cut.
+    marking the cut. Past :data:`app.chart_look.MANY_LAYERS` layers, the layer constraints are a
+    band (min to max over the layers, with their median) and only the :data:`HIGHLIGHTED` layers
+    with the largest final λ are drawn one by one (:func:`_layer_band`).
     """
     entries = dual_entries(history)
     names = constraint_names(entries)
     labels = constraint_labels(names)
+    colors = constraint_colors(names)
     xs_all = list(range(1, len(entries) + 1))  # epochs in order, across the solve and the fine-tune
     fig = make_subplots(rows=1, cols=2, shared_xaxes="all", horizontal_spacing=0.09)
-    for i, name in enumerate(names):
-        color = PALETTE[i % len(PALETTE)]
+    layers = [n for n in names if n.startswith("rep:")]
+    drawn = names
+    if len(layers) > MANY_LAYERS:
+        last = {n: next((h["lambdas"][n] for h in reversed(entries) if n in h["lambdas"]), 0.0) for n in layers}
+        top = sorted(layers, key=lambda n: -last[n])[:HIGHLIGHTED]
+        _layer_band(fig, entries, xs_all, layers, labels)
+        colors.update(zip(top, [c for c in PALETTE if c not in CONSTRAINT_COLORS.values()]))
+        drawn = [n for n in names if n in top or not n.startswith("rep:")]
+    for name in drawn:
         rows = [(x, h) for x, h in zip(xs_all, entries) if name in h["lambdas"]]
-        common = dict(x=[x for x, _ in rows], mode="lines+markers", legendgroup=name, name=labels[name],
-                      line=dict(color=color, width=2.5), marker=dict(size=6), meta=name)
+        label = labels[name] + (" (top λ)" if len(layers) > MANY_LAYERS and name in layers else "")
+        common = dict(x=[x for x, _ in rows], mode="lines+markers", legendgroup=name, name=label,
+                      line=dict(color=colors[name], width=2.5), marker=dict(size=6), meta=name)
         fig.add_trace(go.Scatter(y=[h["lambdas"][name] for _, h in rows], **common), row=1, col=1)
         fig.add_trace(go.Scatter(y=[h.get("violations", {}).get(name) for _, h in rows], showlegend=False,
                                  **common), row=1, col=2)
@@ -119,29 +133,72 @@ def multipliers_figure(history: Sequence[dict]) -> go.Figure:
     return style(fig, "Lagrange multipliers and constraint violations", height=460)
 
 
+def _layer_band(fig: go.Figure, entries: Sequence[dict], xs: Sequence[int], layers: Sequence[str],
+                labels: Mapping[str, str]) -> None:
+    """In each panel, the layer constraints as one grey band from their smallest to their largest value
+    at each epoch, and their median dashed; the median's hover names the layer at the top."""
+    band = dict(color="rgba(110,110,110,0.9)")
+    for col, key in ((1, "lambdas"), (2, "violations")):
+        lo, hi, mid, tops = [], [], [], []
+        for h in entries:
+            values = {n: h.get(key, {}).get(n) for n in layers}
+            values = {n: v for n, v in values.items() if v is not None}
+            ordered = sorted(values.values())
+            lo.append(ordered[0] if ordered else None)
+            hi.append(ordered[-1] if ordered else None)
+            mid.append(ordered[len(ordered) // 2] if ordered else None)
+            tops.append(labels[max(values, key=values.get)] if values else "")
+        group = dict(legendgroup="layer band", showlegend=False, hoverinfo="skip")
+        fig.add_trace(go.Scatter(x=list(xs), y=hi, mode="lines", line=dict(width=0), meta="band:max", name="max",
+                                 **group), row=1, col=col)
+        fig.add_trace(go.Scatter(x=list(xs), y=lo, mode="lines", line=dict(width=0), fill="tonexty",
+                                 fillcolor="rgba(110,110,110,0.22)", meta="band:min",
+                                 name=f"all {len(layers)} layers: min to max", legendgroup="layer band",
+                                 showlegend=col == 1, hoverinfo="skip"), row=1, col=col)
+        fig.add_trace(go.Scatter(x=list(xs), y=mid, mode="lines", line=dict(dash="dash", width=2, **band),
+                                 meta="band:median", name="median over layers", legendgroup="layer median",
+                                 showlegend=col == 1, customdata=list(zip(tops, hi, lo)),
+                                 hovertemplate="layers: median %{y:.3g}, max %{customdata[1]:.3g} (%{customdata[0]}), "
+                                               "min %{customdata[2]:.3g}<extra></extra>"), row=1, col=col)
+
+
 def layer_sparsity_figure(record) -> go.Figure:
     """One bar per prunable layer: its fraction of zero weights, labelled with its weight count.
 
     The dashed line is the global sparsity the single cut produced; bars above it
-    are layers the cut hit harder than average.
+    are layers the cut hit harder than average. Past :data:`app.chart_look.MANY_LAYERS` layers the
+    bars lie on their side, one row per layer, and the chart grows in height (the page scrolls).
     """
     sparsity, sizes = _field(record, "layer_sparsity"), _field(record, "layer_sizes")
     names = list(sparsity)
     short = layer_labels(names)
-    labels = [f"{short[n]}<br>{sizes[n]:,} weights" for n in names]
     kept = [round(sizes[n] * (1 - sparsity[n])) for n in names]
-    fig = go.Figure(go.Bar(
-        x=labels, y=[sparsity[n] for n in names], marker_color="#8c564b", name="zero fraction",
-        text=[f"{sparsity[n]:.1%}" for n in names], textposition="inside", insidetextanchor="end",
-        textfont=dict(color="white", size=FONT_SIZE + 2),
-        customdata=[[sizes[n], k, n] for n, k in zip(names, kept)],
-        hovertemplate="%{customdata[2]}<br>zero: %{y:.2%}<br>kept %{customdata[1]:,} of %{customdata[0]:,}"
-                      "<extra></extra>"))
     glob = _field(record, "global_sparsity")
-    fig.add_hline(y=glob, line=dict(color=TEACHER_COLOR, dash="dash"))
-    fig.update_yaxes(title_text="fraction of weights set to zero", range=[0, 1.02], tickformat=".0%")
-    fig.update_layout(showlegend=False, hovermode="closest")
-    return style(fig, f"Per-layer sparsity after one global cut (dashed: global {glob:.1%})")
+    many = len(names) > MANY_LAYERS
+    common = dict(marker_color="#8c564b", name="zero fraction", text=[f"{sparsity[n]:.1%}" for n in names],
+                  customdata=[[sizes[n], k, n] for n, k in zip(names, kept)])
+    if many:
+        fig = go.Figure(go.Bar(y=[f"{short[n]} ({sizes[n]:,})" for n in names], x=[sparsity[n] for n in names],
+                               orientation="h", textposition="inside", insidetextanchor="end",
+                               textfont=dict(color="white", size=FONT_SIZE - 3),
+                               hovertemplate="%{customdata[2]}<br>zero: %{x:.2%}<br>kept %{customdata[1]:,} of "
+                                             "%{customdata[0]:,}<extra></extra>", **common))
+        fig.add_vline(x=glob, line=dict(color=TEACHER_COLOR, dash="dash"))
+        fig.update_xaxes(title_text="fraction of weights set to zero", range=[0, 1.02], tickformat=".0%")
+        fig.update_yaxes(autorange="reversed", title_text="layer (weights)", tickfont=dict(size=FONT_SIZE - 3))
+        height = 150 + 22 * len(names)
+    else:
+        fig = go.Figure(go.Bar(
+            x=[f"{short[n]}<br>{sizes[n]:,} weights" for n in names], y=[sparsity[n] for n in names],
+            textposition="inside", insidetextanchor="end", textfont=dict(color="white", size=FONT_SIZE + 2),
+            hovertemplate="%{customdata[2]}<br>zero: %{y:.2%}<br>kept %{customdata[1]:,} of %{customdata[0]:,}"
+                          "<extra></extra>", **common))
+        fig.add_hline(y=glob, line=dict(color=TEACHER_COLOR, dash="dash"))
+        fig.update_yaxes(title_text="fraction of weights set to zero", range=[0, 1.02], tickformat=".0%")
+        height = 420
+    style(fig, f"Per-layer sparsity after one global cut (dashed: global {glob:.1%})", height=height, legend="none")
+    fig.update_layout(hovermode="closest")
+    return fig
 
 
 def _curve(rob: dict):
@@ -194,11 +251,18 @@ def dead_wood_figure(history: Sequence[dict], sparsity: float | None = None) -> 
     for h in entries:
         layers.update(dict.fromkeys(h["dead_fraction"]))
     short = layer_labels(layers)
-    for i, layer in enumerate(layers):
+    many = len(layers) > MANY_LAYERS  # then colour by depth, with a colour bar for the legend
+    for layer, color in zip(layers, layer_colors(len(layers))):
         fig.add_trace(go.Scatter(x=[h["epoch"] for h in entries],
-                                 y=[h["dead_fraction"].get(layer) for h in entries],
-                                 name=short[layer], mode="lines+markers",
-                                 line=dict(color=PALETTE[i % len(PALETTE)], width=2.5)), row=1, col=1)
+                                 y=[h["dead_fraction"].get(layer) for h in entries], showlegend=not many,
+                                 name=short[layer], mode="lines" if many else "lines+markers", meta=layer,
+                                 line=dict(color=color, width=1.5 if many else 2.5)), row=1, col=1)
+    if many:
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
+                                 meta="scale", marker=dict(
+                                     color=[1], cmin=1, cmax=len(layers), showscale=True,
+                                     colorscale=[[i / 9, c] for i, c in enumerate(layer_colors(10))],
+                                     colorbar=dict(title="layer", len=0.6, y=1.0, yanchor="top"))), row=1, col=1)
     if accuracy:
         ys = [h.get("accuracy") for h in entries]
         fig.add_trace(go.Scatter(x=[h["epoch"] for h in entries], y=ys, name="held-out accuracy",
@@ -338,8 +402,38 @@ def comparison_rows(records: Sequence, epsilon: float) -> list[dict]:
                      "accuracy after cut": _field(r, "one_shot_accuracy"),
                      "clean accuracy": _field(r, "clean_accuracy"),
                      f"robust accuracy (ε={epsilon:g})": _robust(r, epsilon),
-                     "seconds": (_field(r, "timings") or {}).get("total")})
+                     "seconds": own_seconds(r)})
     return sorted(rows, key=lambda row: (row["method"], row["target sparsity"]))
+
+
+# The table's help for its seconds column: what :func:`own_seconds` counts.
+SECONDS_HELP = ("This run's own work: its pruning (the cut, or HYDRA's, GMP's or HARP's own stage), fine-tune and "
+                "evaluation. Not counted: the dense teacher and a Deadwooding solve, which the runs at these "
+                "settings share (the first run to need one computes it, the others read it); the line under the "
+                "table says which run paid for them.")
+
+
+def shared_seconds(record) -> dict[str, float]:
+    """Work of ``record``'s run that other runs reuse, in seconds: ``teacher`` when this run trained
+    it (data loading included), ``solve`` when it computed a stored solve (Deadwooding) rather than
+    reading it (the solve's profile included)."""
+    t = _optional(record, "timings") or {}
+    out = {}
+    if not (_optional(record, "teacher") or {}).get("cached", True):
+        out["teacher"] = t.get("data", 0.0) + t.get("teacher", 0.0)
+    if (_optional(record, "prune_info") or {}).get("solve_cached") is False:
+        out["solve"] = t.get("prune", 0.0) + t.get("profile", 0.0)
+    return out
+
+
+def own_seconds(record) -> float | None:
+    """The run's wall time less the teacher (trained or read) and a solve it computed for others too."""
+    t = _optional(record, "timings") or {}
+    if t.get("total") is None:
+        return None
+    shared = shared_seconds(record)
+    teacher = shared.get("teacher", t.get("data", 0.0) + t.get("teacher", 0.0))
+    return max(0.0, t["total"] - teacher - shared.get("solve", 0.0))
 
 
 def to_html(fig: go.Figure) -> bytes:

@@ -13,16 +13,14 @@ from plotly.subplots import make_subplots
 
 from deadwood.deploy.measure import SIZE_LABELS
 
-from .charts import FONT_SIZE, PALETTE
+from .chart_look import PALETTE, distinct_colors, layout
 
 FORM_COLORS = {"dense": "#7f7f7f", "sparse": "#1f77b4", "sparse-linear": "#17becf", "bcr": "#2ca02c",
                "semi-2:4": "#9467bd"}
 
 
-def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
-    fig.update_layout(title=dict(text=title, x=0.0, xanchor="left"), height=height, font=dict(size=FONT_SIZE),
-                      margin=dict(l=60, r=20, t=90, b=60), showlegend=False)
-    return fig
+def _layout(fig: go.Figure, title: str, height: int, legend: str = "none") -> go.Figure:
+    return layout(fig, title, height, legend)
 
 
 def available(dep: Mapping) -> list[dict]:
@@ -47,8 +45,8 @@ def latency_figure(dep: Mapping) -> go.Figure:
             row=1, col=i)
         fig.update_yaxes(title_text="ms per call (median)" if i == 1 else None, row=1, col=i)
         fig.update_xaxes(tickangle=-20, row=1, col=i)
-    return _layout(fig, f"Latency per execution form (speed-up vs dense above each bar; {dep['threads']} thread(s))",
-                   460)
+    return _layout(fig, f"Latency per execution form (speed-up against dense above each bar; {dep['threads']} "
+                        "torch thread(s))", 480)
 
 
 def size_figure(dep: Mapping) -> go.Figure:
@@ -74,20 +72,16 @@ def crossover_figure(dep: Mapping, batch: int | str | None = None) -> go.Figure:
     c = dep.get("crossover") or {}
     batch = str(batch if batch is not None else (c.get("batch_sizes") or [None])[-1])
     fig = go.Figure()
-    fig.add_hline(y=1.0, line_dash="dash", line_color="#222222", annotation_text="as fast as dense",
-                  annotation_position="bottom right")
-    for i, s in enumerate(c.get("shapes", [])):
-        if batch not in s["speedup"]:
-            continue
-        color = PALETTE[i % len(PALETTE)]
-        name = f"{s['label']} (batch {s['batch'][batch]})"
+    fig.add_hline(y=1.0, line_dash="dash", line_color="#222222")
+    shapes = [s for s in c.get("shapes", []) if batch in s["speedup"]]
+    for s, color in zip(shapes, distinct_colors(len(shapes))):
+        at = s["crossover"][batch]
+        name = f"{s['label']} (batch {s['batch'][batch]}" + (f"; crossover {at:.3f})" if at is not None else ")")
         fig.add_trace(go.Scatter(x=s["sparsities"], y=s["speedup"][batch], mode="lines+markers", name=name,
                                  line=dict(color=color),
                                  hovertemplate=f"{name}<br>sparsity %{{x}}<br>CSR %{{y:.2f}}x dense<extra></extra>"))
-        at = s["crossover"][batch]
-        if at is not None:
-            fig.add_vline(x=at, line_color=color, line_dash="dot",
-                          annotation_text=f"{at:.3f}", annotation_font_color=color, annotation_position="top")
+        if at is not None:  # its value is in the legend: labels on the lines ran into each other
+            fig.add_vline(x=at, line_color=color, line_dash="dot")
         for layer, sp in s.get("run_sparsity", {}).items():
             if sp is None:
                 continue
@@ -98,11 +92,9 @@ def crossover_figure(dep: Mapping, batch: int | str | None = None) -> go.Figure:
                                      name=f"{layer} in this run", showlegend=False,
                                      hovertemplate=f"{layer}: this run's sparsity %{{x:.4f}}<extra></extra>"))
     fig.update_xaxes(title_text="sparsity of the layer (random weights)")
-    fig.update_yaxes(title_text="speed-up of CSR over dense (measured)", type="log")
-    fig = _layout(fig, f"Where sparse execution overtakes dense on this machine (batch {batch}; dotted: the crossover,"
-                       " diamonds: this run's layers)", 480)
-    fig.update_layout(showlegend=True, legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0.0, xanchor="left"))
-    return fig
+    fig.update_yaxes(title_text="CSR speed-up over dense (measured; dashed: 1×)", type="log")
+    return _layout(fig, f"Where sparse beats dense (batch {batch}; dotted: crossover, diamonds: this run's layers)",
+                   520, legend="below")
 
 
 def _interp(xs, ys, x) -> float:
@@ -116,7 +108,9 @@ def _interp(xs, ys, x) -> float:
 
 
 def form_rows(dep: Mapping) -> list[dict]:
-    """One table row per form: latencies, speed-ups, the count of multiply-accumulates, the check, or why not."""
+    """One table row per form: latencies, speed-ups, the count of multiply-accumulates, and whether its
+    predictions match dense (None where the form was not built); why a form was not built, and the
+    notes, are :func:`form_notes`' (a table cell cut them off)."""
     out = []
     for r in dep["forms"]:
         row = {"execution": r["label"]}
@@ -124,8 +118,29 @@ def form_rows(dep: Mapping) -> list[dict]:
             row[f"batch {b} (ms)"] = r["latency_s"][b] * 1e3 if r["available"] else None
             row[f"speed-up b{b}"] = r["speedup"][b] if r["available"] else None
         row["MACs per sample (count)"] = r.get("macs")
-        row["same predictions"] = ("yes" if r["agreement"]["same"] else "NO") if r["available"] else ""
-        row["note"] = r["note"] if not r["available"] else (
-            f"max |Δlogit| {r['agreement']['max_abs_diff']:.1e}" + (f"; {r['note']}" if r["note"] else ""))
+        row["same predictions"] = (("yes" if r["agreement"]["same"] else "NO")
+                                   + f" (max |Δlogit| {r['agreement']['max_abs_diff']:.1e})") if r["available"] else ""
         out.append(row)
     return out
+
+
+def form_table(dep: Mapping) -> list[dict]:
+    """:func:`form_rows` as the page shows it: every form, each number written out (milliseconds to
+    four decimals, speed-ups as 1.23x, counts with separators) and "not built" where a form has none,
+    never a bare None cell."""
+    def cell(key: str, v) -> str:
+        if v is None:
+            return "not built"
+        if key.startswith("speed-up"):
+            return f"{v:.2f}x"
+        if key.endswith("(ms)"):
+            return f"{v:.4f}"
+        return f"{v:,}" if isinstance(v, int) else str(v)
+
+    return [{k: v if k == "execution" else (v or "not built") if k == "same predictions" else cell(k, v)
+             for k, v in row.items()} for row in form_rows(dep)]
+
+
+def form_notes(dep: Mapping) -> list[str]:
+    """One line per form that has something to say: why it was not built, or a note on its numbers."""
+    return [f"{r['label']}: {r['note']}" for r in dep["forms"] if r["note"]]

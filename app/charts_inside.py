@@ -11,7 +11,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .charts import FONT_SIZE, PALETTE, fit_range, layer_labels, legend_below, method_color
+from .chart_look import layout
+from .charts import PALETTE, fit_range, layer_labels, legend_below, method_color
 
 _GOLDEN = 0.6180339887498949
 
@@ -22,10 +23,7 @@ def color(name: str) -> str:
 
 
 def _style(fig: go.Figure, title: str, height: int = 440) -> go.Figure:
-    fig.update_layout(title=dict(text=title, x=0.0, xanchor="left"), height=height, font=dict(size=FONT_SIZE),
-                      margin=dict(l=60, r=20, t=90, b=60),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0.0, xanchor="left"))
-    return fig
+    return layout(fig, title, height)
 
 
 def region_colors(labels: np.ndarray) -> np.ndarray:
@@ -73,6 +71,53 @@ def regions_figure(panels: Sequence[tuple[str, object]], points=None, bounds: Se
         fig.update_xaxes(range=[r.xs[0], r.xs[-1]], constrain="domain", row=1, col=i)
         fig.update_yaxes(range=[r.ys[0], r.ys[-1]], scaleanchor=f"x{i if i > 1 else ''}", row=1, col=i)
     return legend_below(_style(fig, "Linear regions: one colour per ReLU activation pattern", height=580))
+
+
+def boundaries(labels: np.ndarray) -> np.ndarray:
+    """Grid points on the edge of a region: their right or upper neighbour lies in another one."""
+    labels = np.asarray(labels)
+    edge = np.zeros(labels.shape, dtype=bool)
+    edge[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    edge[:-1, :] |= labels[:-1, :] != labels[1:, :]
+    return edge
+
+
+CHANGE = (("edge in both", "#9e9e9e"), ("edge of the dense teacher only: merged by pruning", "#1f77b4"),
+          ("edge of the pruned model only: new", "#ff7f0e"), ("prediction changed", "#d62728"))
+
+
+def regions_change(dense, pruned) -> dict:
+    """Where two region maps of the same grid differ: per grid point 0 (inside a region in both), 1 to
+    3 (an edge in both, in the dense map only, in the pruned map only; :data:`CHANGE`), 4 where the
+    predicted class changed; and the counts of each."""
+    a, b = boundaries(dense.labels), boundaries(pruned.labels)
+    z = np.zeros(a.shape, dtype=np.uint8)
+    z[a & b], z[a & ~b], z[~a & b] = 1, 2, 3
+    changed = np.asarray(dense.predictions) != np.asarray(pruned.predictions)
+    z[changed] = 4
+    total = z.size
+    return {"z": z, "dense": dense.count, "pruned": pruned.count, "total": total,
+            "shares": {name: float(np.mean(z == i)) for i, (name, _) in enumerate(CHANGE, start=1)}}
+
+
+def regions_change_figure(dense, pruned, title: str) -> go.Figure:
+    """One map of what pruning changed in the input plane: region edges kept, merged away and new,
+    and where the predicted class changed (:func:`regions_change`)."""
+    change = regions_change(dense, pruned)
+    colors = ["#ffffff"] + [c for _, c in CHANGE]
+    scale = [[v, c] for i, c in enumerate(colors) for v in (i / len(colors), (i + 1) / len(colors))]
+    fig = go.Figure(go.Heatmap(z=change["z"], x=dense.xs, y=dense.ys, zmin=-0.5, zmax=len(colors) - 0.5,
+                               colorscale=scale, showscale=False, meta="change",
+                               customdata=np.array(["inside a region in both"] + [n for n, _ in CHANGE])[change["z"]],
+                               hovertemplate="x %{x:.3f}<br>y %{y:.3f}<br>%{customdata}<extra></extra>"))
+    for name, color in CHANGE:  # the legend: one marker per kind of change
+        share = change["shares"][name]
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{name} ({share:.1%} of the grid)",
+                                 marker=dict(symbol="square", size=12, color=color)))
+    fig.update_xaxes(range=[dense.xs[0], dense.xs[-1]], constrain="domain")
+    fig.update_yaxes(range=[dense.ys[0], dense.ys[-1]], scaleanchor="x")
+    return legend_below(_style(fig, f"{title}: {change['dense']} regions dense, {change['pruned']} pruned "
+                                    "(what changed)", height=620))
 
 
 def bound_figure(rows: Sequence[Mapping], counts: Mapping[str, float] | None = None) -> go.Figure:
@@ -126,6 +171,7 @@ def _percent(v: float) -> str:
 
 CONTRASTS = ("dense, another seed", "magnitude mask, re-initialised and retrained",
              "random mask, matched per-layer sparsity")
+CONTRAST_COLORS = ("#393b79", "#ad494a", "#8c6d31")  # dark blue, brick, ochre: no method's colour
 
 
 def similarity_figure(study: Mapping) -> go.Figure:
@@ -137,7 +183,7 @@ def similarity_figure(study: Mapping) -> go.Figure:
         ref = name in CONTRASTS
         fig.add_trace(go.Scatter(x=[labels[n] for n in layers], y=[sims[n] for n in layers], name=name,
                                  meta=name, mode="lines+markers",
-                                 line=dict(color=PALETTE[(CONTRASTS.index(name) + 5) % 10] if ref else color(name),
+                                 line=dict(color=CONTRAST_COLORS[CONTRASTS.index(name)] if ref else color(name),
                                            dash="dash" if ref else "solid")))
     values = [v for sims in study["similarity"].values() for v in sims.values() if v is not None]
     fig.update_yaxes(title="SVCCA with the dense teacher", range=fit_range(values))  # the lines, not 0-1

@@ -12,7 +12,8 @@ from typing import Optional
 
 import plotly.graph_objects as go
 
-from .charts import FONT_SIZE, TEACHER_COLOR, method_color
+from .chart_look import layout
+from .charts import TEACHER_COLOR, method_color
 
 
 def profile_figure(profile: dict, sparsity: Optional[float] = None, method: str = "deadwooding") -> go.Figure:
@@ -36,11 +37,9 @@ def profile_figure(profile: dict, sparsity: Optional[float] = None, method: str 
                      tickvals=[-_log_keep(k) for k in ticks], ticktext=[f"{k:g}" for k in ticks])
     fig.update_yaxes(title_text="accuracy right after the cut", range=[0, 1.02], tickformat=".0%")
     attack = f"{profile['attack'].upper()} at ε = {profile['epsilon']:g}"
-    fig.update_layout(title=dict(text=f"Sparsity profile: one cut, no fine-tuning (robust: {attack}, "
-                                      f"{profile['samples']} test images)", x=0.0, xanchor="left"),
-                      height=440, font=dict(size=FONT_SIZE), margin=dict(l=60, r=20, t=110, b=60),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0.0, xanchor="left"),
-                      hovermode="closest")
+    layout(fig, f"Sparsity profile: one cut, no fine-tuning (robust: {attack}, {profile['samples']} test images)",
+           height=460, legend="below")
+    fig.update_layout(hovermode="closest")
     return fig
 
 

@@ -11,6 +11,7 @@ from deadwood.errors import DeadwoodError
 from deadwood.storage.record import read_record
 
 from . import charts_deploy as cd
+from .formatting import plain
 
 
 def what_the_cut_buys(folder: Path) -> None:
@@ -28,13 +29,16 @@ def what_the_cut_buys(folder: Path) -> None:
             with st.spinner("Timing each execution form (the machine's load moves these numbers)..."):
                 dep = deployment(folder)
         except DeadwoodError as e:
-            st.error(str(e))
+            st.error(plain(e))
             return
     st.caption(f"CPU {dep['device_name']}, {dep['threads']} torch thread(s), load average {dep['load_average']}; "
                f"median of {dep['repeats']} timed calls after {dep['warmup']} warm-up rounds, forms taking turns. "
                f"Every speed-up is a ratio against dense measured in the same process; multiply-accumulates are a "
                f"count of arithmetic, not a speed. Predictions checked on {dep['test_samples']} test samples.")
-    st.dataframe(cd.form_rows(dep), hide_index=True, width="stretch")
+    st.dataframe(cd.form_table(dep), hide_index=True, width="stretch")
+    notes = cd.form_notes(dep)
+    if notes:
+        st.caption("\n".join(f"- {plain(n)}" for n in notes))
     from .show import figure
 
     figure(cd.latency_figure(dep), "deploy-latency")

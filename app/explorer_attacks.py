@@ -13,6 +13,7 @@ import deadwood
 from deadwood import robustness
 from deadwood.device import resolve_device
 
+from .formatting import plain
 from .widgets import dataset
 
 EXAMPLES = 8  # adversarial examples drawn per model
@@ -79,5 +80,5 @@ def explore(run_dir: str, config: deadwood.RunConfig, attack: str, epsilon: floa
     except deadwood.RunFileError:
         raise  # a damaged run: the page offers to compute it again
     except deadwood.DeadwoodError as e:
-        st.error(str(e), icon=":material/block:")
+        st.error(plain(e), icon=":material/block:")
         st.stop()

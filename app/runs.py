@@ -24,6 +24,7 @@ from deadwood.storage.cache import Cache
 from deadwood.storage.record import LoadedRun, RunRecord
 
 from . import jobs
+from .formatting import plain
 from .jobs import JobView, Watch
 
 REFRESH = 0.5  # seconds between live updates of the progress bars
@@ -99,7 +100,7 @@ def follow(job: Watch, live: Callable[[JobView], None] | None = None) -> None:
                         f"{len(view.configs)} runs done")
         st.markdown(f"{head} · {view.seconds:.0f} s")
         for notice in view.notices:
-            st.warning(f"{notice}; computing it again", icon=":material/build:")
+            st.warning(f"{plain(notice)}; computing it again", icon=":material/build:")
         for stage, p in view.stages.items():
             label = stage_of(stage).label
             text = {"pending": f"{label}: waiting", "cached": f"{label}: from the cache",
@@ -128,7 +129,7 @@ def outcome(job: Watch | None) -> None:
                                                              if len(view.configs) > 1 else "")
                    + ". Finished stages stay cached (the teacher, earlier runs); press Run to go on.")
     elif view.state == "failed":
-        st.error(view.error)
+        st.error(plain(view.error))
         if view.details:
             with st.expander("Details (please report this)"):
                 st.code(view.details)

@@ -13,6 +13,7 @@ from deadwood.storage.record import RunRecord
 
 from . import captions, charts, runs
 from .charts_profile import profile_figure
+from .formatting import PERCENT_STEP, percent_text, percent_value, plain, points_text
 
 _PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"scale": 2}}
 
@@ -46,7 +47,7 @@ def damaged(configs, busy: bool) -> bool:
     c, problem = bad[0]
     more = f" (and {len(bad) - 1} more of this page's runs)" if len(bad) > 1 else ""
     st.error(f"The cached run of {c.method} at κ = {c.sparsity:g}{more} is damaged and cannot be shown: "
-             f"{problem}. Recompute it to replace the damaged files.", icon=":material/broken_image:")
+             f"{plain(problem)}. Recompute it to replace the damaged files.", icon=":material/broken_image:")
     if st.button("Recompute", key="recompute", icon=":material/refresh:", disabled=busy,
                  help="a run is in progress" if busy else "deletes the damaged entry and runs it again"):
         for config, _ in bad:
@@ -60,7 +61,7 @@ def unloadable(error: Exception, configs, busy: bool) -> list:
     again those of ``configs`` whose runs do not load; returns them, removed from the cache, when
     pressed (else an empty list)."""
     bad = [c for c in configs if not _loads(c)]
-    st.error(str(error), icon=":material/broken_image:")
+    st.error(plain(error), icon=":material/broken_image:")
     if bad and st.button("Recompute", key="recompute_files", icon=":material/refresh:", disabled=busy,
                          help=f"deletes the damaged {'run' if len(bad) == 1 else f'{len(bad)} runs'} "
                               "and computes again"):
@@ -78,12 +79,17 @@ def _loads(config) -> bool:
     return True
 
 
-def table(rows: list[dict], percent=(), seconds=()) -> None:
+def table(rows: list[dict], percent=(), seconds=(), help: dict | None = None) -> None:
     """``rows`` as a table; the fractions in the ``percent`` columns all read as percentages with one
     decimal (80.0%, 85.8%: Streamlit's plain "percent" drops trailing zeros, 80% beside 85.83%),
-    the ``seconds`` columns with one decimal."""
-    config = {name: st.column_config.NumberColumn(format="percent", step=0.001) for name in percent}
-    config.update({name: st.column_config.NumberColumn(format="%.1f") for name in seconds})
+    rounded by :func:`app.formatting.percent_value` (the column alone would truncate), the ``seconds``
+    columns with one decimal; ``help`` gives a column's header its tooltip."""
+    help = help or {}
+    rows = [{k: percent_value(v) if k in percent else v for k, v in row.items()} for row in rows]
+    config = {name: st.column_config.NumberColumn(format="percent", step=PERCENT_STEP, help=help.get(name))
+              for name in percent}
+    config.update({name: st.column_config.NumberColumn(format="%.1f", help=help.get(name)) for name in seconds})
+    config.update({name: st.column_config.Column(help=text) for name, text in help.items() if name not in config})
     st.dataframe(rows, hide_index=True, column_config=config)
 
 
@@ -106,7 +112,7 @@ def run_report(record: RunRecord, epsilon: float, baselines: dict, model_file: P
     with right:
         figure(charts.robustness_figure(record, baselines, epsilon), "robustness")
         for message in record.robustness.get("warnings", []):
-            st.warning(f"Sanity check: {message}", icon=":material/warning:")
+            st.warning(f"Sanity check: {plain(message)}", icon=":material/warning:")
     pairs = [(charts.dead_wood_figure(record.history, cfg["sparsity"]), "dead-wood")] if dual else []
     pairs.append((charts.training_figure(record.history), "training"))
     for col, (fig, name) in zip(st.columns(2), pairs):
@@ -123,22 +129,31 @@ def one_shot_preview(profile: dict, sparsity: float, method: str) -> None:
     """The stored solve cut at ``sparsity``: one-shot numbers labelled as such, and the profile."""
     p = at(profile, sparsity)
     st.subheader(f"Before fine-tuning: one cut of the stored solve at κ = {p['sparsity']:g}")
-    cols = st.columns(4)
-    cols[0].metric("Accuracy right after the cut", f"{p['student']['clean']:.1%}",
-                   help="the solved student cut at this κ, not fine-tuned")
-    cols[1].metric(f"Robust right after the cut ({profile['attack'].upper()}, ε = {profile['epsilon']:g})",
-                   f"{p['student']['robust']:.1%}", help="a cheap attack, for the profile only; the run's "
-                   "reported robustness is measured after fine-tuning with PGD")
-    cols[2].metric("Teacher's weights, same cut", f"{p['teacher']['clean']:.1%}",
-                   help="what magnitude pruning keeps right after its cut")
-    cols[3].metric("Teacher's weights, robust", f"{p['teacher']['robust']:.1%}")
+    attack = f"{profile['attack'].upper()} at ε = {profile['epsilon']:g}"
+    first, second = st.columns(2), st.columns(2)  # two to a row: every label shows whole
+    first[0].metric("Clean, right after the cut", percent_text(p["student"]["clean"]),
+                    help="the solved student cut at this κ, not fine-tuned")
+    first[1].metric("Robust, right after the cut", percent_text(p["student"]["robust"]),
+                    help=f"under {attack}: a cheap attack, for the profile only; the run's reported robustness "
+                         "is measured after fine-tuning with PGD")
+    second[0].metric("Teacher's weights, same cut: clean", percent_text(p["teacher"]["clean"]),
+                     help="what magnitude pruning keeps right after its cut")
+    second[1].metric("Teacher's weights, same cut: robust", percent_text(p["teacher"]["robust"]),
+                     help=f"under {attack}")
     figure(profile_figure(profile, sparsity, method), "sparsity-profile")
     st.info("The solve for these settings is stored: press **Run** to cut at this κ, fine-tune and evaluate "
             "(no solve epochs). Nothing above is fine-tuned.")
 
 
+def at_chance(record: RunRecord) -> dict[str, str]:
+    """Which of the run's models (``teacher``, ``pruned``) the record's warnings put at chance level."""
+    who = {"teacher": "the dense teacher's clean accuracy", "pruned": "the pruned model's clean accuracy"}
+    return {key: line for line in record.warnings for key, start in who.items() if line.startswith(start)}
+
+
 def headline(record: RunRecord, epsilon: float) -> None:
-    """Global sparsity, clean and robust accuracy (against the teacher), accuracy after the cut, time."""
+    """Global sparsity, clean and robust accuracy (against the teacher), accuracy after the cut, time;
+    a model at chance level is said above them, and no change against the teacher is drawn as a gain."""
     teacher = record.teacher or {}
     robust = record.robust_accuracy(epsilon)
     t_robust = None
@@ -146,21 +161,31 @@ def headline(record: RunRecord, epsilon: float) -> None:
                     teacher.get("robustness", {}).get("accuracy", [])):
         if abs(e - epsilon) < 1e-12:
             t_robust = a
-    cols = st.columns(5)
-    cols[0].metric("Global sparsity", f"{record.global_sparsity:.2%}",
-                   help="zero fraction over all prunable weights, counted in the saved model")
-    cols[1].metric("Clean accuracy", f"{record.clean_accuracy:.1%}", _delta(record.clean_accuracy,
-                                                                           teacher.get("clean_accuracy")),
-                   help="after fine-tuning; the change is against the dense teacher")
-    cols[2].metric(f"Robust accuracy (ε = {epsilon:g})", "n/a" if robust is None else f"{robust:.1%}",
-                   _delta(robust, t_robust), help="under the record's PGD attack; change against the teacher")
-    cols[3].metric("Accuracy right after the cut", f"{record.one_shot_accuracy:.1%}",
-                   help="before fine-tuning: how much the cut alone cost")
+    chance = at_chance(record)
+    for line in record.warnings:
+        st.warning(plain(line[0].upper() + line[1:]), icon=":material/casino:")
+    first, second = st.columns(3), st.columns(3)  # three to a row: every label shows whole
+    first[0].metric("Global sparsity", f"{record.global_sparsity:.2%}",
+                    help="zero fraction over all prunable weights, counted in the saved model")
+    if chance:
+        first[1].metric("Clean accuracy", percent_text(record.clean_accuracy),
+                        "at chance level" if "pruned" in chance else "teacher at chance level",
+                        delta_color="off", delta_arrow="off",
+                        help="after fine-tuning; no change against the teacher is shown while a model is at chance")
+    else:
+        first[1].metric("Clean accuracy", percent_text(record.clean_accuracy),
+                        _delta(record.clean_accuracy, teacher.get("clean_accuracy")),
+                        help="after fine-tuning; the change is against the dense teacher")
+    first[2].metric(f"Robust accuracy (ε = {epsilon:g})", percent_text(robust),
+                    None if chance else _delta(robust, t_robust),
+                    help="under the record's PGD attack after fine-tuning; the change is against the teacher")
+    second[0].metric("Accuracy right after the cut", percent_text(record.one_shot_accuracy),
+                     help="clean accuracy after the one global cut, before fine-tuning: what the cut alone cost")
     total = record.timings.get("total")
-    cols[4].metric("Run time", "n/a" if total is None else f"{total:.1f} s",
-                   help="wall-clock seconds of the run (a cached teacher counts only its loading)")
-    stages = [("data", "data"), ("teacher", "teacher"), ("prune", "prune"), ("finetune", "fine-tune"),
-              ("eval", "evaluation")]
+    second[1].metric("Run time", "n/a" if total is None else f"{total:.1f} s",
+                     help="wall-clock seconds of the run (a cached teacher counts only its loading)")
+    stages = [("data", "data"), ("teacher", "teacher"), ("prune", "prune"), ("profile", "profile"),
+              ("finetune", "fine-tune"), ("eval", "evaluation")]
     st.caption("Time per stage: " + " · ".join(f"{label} {record.timings[k]:.1f} s" for k, label in stages
                                                 if k in record.timings)
                + (" (teacher from the cache)" if teacher.get("cached") else ""))
@@ -169,19 +194,21 @@ def headline(record: RunRecord, epsilon: float) -> None:
 def _delta(value, reference):
     if value is None or reference is None:
         return None
-    return f"{(value - reference) * 100:+.1f} pts vs teacher"
+    return points_text(value - reference) + " vs teacher"
 
 
 def pair_metrics(pair: dict, method: str) -> None:
-    """Clean and attacked accuracy of the dense teacher and the pruned model, on the same samples."""
+    """Clean and attacked accuracy of the dense teacher and the pruned model, on the same samples:
+    a row per model, so every label shows whole."""
     r, eps = pair["pruned"], pair["pruned"]["epsilons"][-1]
-    cols = iter(st.columns(4))
+    cols = iter([*st.columns(2), *st.columns(2)])
     for key, name, short in (("teacher", "Dense", "Dense"), ("pruned", f"Pruned ({method})", "Pruned")):
         clean, attacked = pair[key]["clean_accuracy"], pair[key]["accuracy"][-1]
-        next(cols).metric(f"{name}: clean", f"{clean:.1%}")
-        next(cols).metric(f"{short}: {r['attack']} at ε = {eps:g}", f"{attacked:.1%}",
-                          f"{(attacked - clean) * 100:+.1f} pts",
-                          help=f"on {r['samples']} test samples, the same for both models")
+        next(cols).metric(f"{name}: clean", percent_text(clean), help=f"on the same {r['samples']} test samples")
+        next(cols).metric(f"{short}: {r['attack']} at ε = {eps:g}", percent_text(attacked),
+                          points_text(attacked - clean),
+                          help=f"on {r['samples']} test samples, the same for both models; the change is "
+                               "against its clean accuracy")
 
 
 def run_downloads(record: RunRecord, model_file: Path) -> None:

@@ -32,6 +32,7 @@ from . import robustness
 from .storage.files import WAITING, entry_lock
 from .train import adversarial_step, distill_step, natural_step, run_epochs
 from .robustness.accuracy import accuracy
+from .robustness.checks import chance_warning
 
 
 def load_data(config: RunConfig, device: torch.device) -> tuple[ArrayDataset, ArrayDataset]:
@@ -238,6 +239,15 @@ def prepare(config: RunConfig, upto: str, *, cache_dir=None, on_event: OnEvent =
             _prune(config, device, cache, on_event, True, prefix)  # the cut after the solve is cheap
 
 
+def chance_warnings(teacher_curve: dict, pruned_curve: dict) -> list[str]:
+    """The record's ``warnings``: a line for the teacher and for the pruned model when its clean
+    accuracy is at chance (:func:`deadwood.robustness.checks.chance_warning`), each read from its
+    evaluation (the samples, the classes)."""
+    lines = (chance_warning(who, c.get("clean_accuracy"), len(c.get("classes") or ()), c.get("samples") or 0)
+             for who, c in (("the dense teacher", teacher_curve), ("the pruned model", pruned_curve)))
+    return [line for line in lines if line]
+
+
 def _compute(config: RunConfig, device: torch.device, cache: Cache, final: Path, on_event: OnEvent, out,
              force: bool, use_cache: bool) -> LoadedRun:
     timings: dict[str, float] = {}
@@ -273,7 +283,8 @@ def _compute(config: RunConfig, device: torch.device, cache: Cache, final: Path,
                  "key": tsum["key"], "cached": timings["teacher"] < tsum["seconds"]},
         prune_info=result.info, sparsity_profile=result.profile, key=config.key(),
         train_epochs=plan(config).record(len(train), config.batch_size),
-        code=fingerprint.code_fingerprint(), threads=torch.get_num_threads())
+        code=fingerprint.code_fingerprint(), threads=torch.get_num_threads(),
+        warnings=chance_warnings(tsum["robustness"], curve))
     write_run(final, record, model_cpu, teacher)
     if out is not None:
         copy_run(final, out, replace=force)

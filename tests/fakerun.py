@@ -27,3 +27,39 @@ def fake_run(path: Path, config: deadwood.RunConfig) -> Path:
     record = RunRecord(config=config.to_dict(), versions=versions(), layer_sparsity=layer_sparsity,
                        layer_sizes=layer_sizes, global_sparsity=global_sparsity, key=config.key())
     return write_run(Path(path), record, model, dense)
+
+
+def many_layer_run(cache: Path, layers: int = 52) -> RunRecord:
+    """The default configuration's run written into the cache ``cache`` as if computed: a synthetic
+    history of ``layers`` layer constraints (as many as mobilenet_v3_small by default), both models at
+    chance (the record's warnings say so), the MLP's weights as its checkpoints. For tests of how a
+    page draws a large run, without training one."""
+    from deadwood.fingerprint import code_fingerprint
+    from deadwood.pipeline import chance_warnings
+    from deadwood.storage.cache import Cache
+
+    names = [f"features.{i}.block.0.weight" for i in range(layers)]
+    config = deadwood.RunConfig()
+    history = []
+    for e in range(1, 9):
+        lam = {f"rep:{n}": 0.002 * i * e for i, n in enumerate(names)}
+        lam.update(kd=0.05 * e, rob=0.4 * e)
+        history.append({"phase": "dual", "epoch": e, "loss": 1.0, "accuracy": 0.1, "lambdas": lam,
+                        "violations": {k: 0.2 - 0.03 * e for k in lam},
+                        "dead_fraction": {n: min(1.0, 0.005 * i + 0.1 * e) for i, n in enumerate(names)}})
+    history += [{"phase": "finetune", "epoch": e, "loss": 1.0, "accuracy": 0.1} for e in (1, 2)]
+    curve = {"attack": "pgd", "steps": 10, "samples": 360, "epsilons": [0.0, 0.05, 0.1, 0.2],
+             "accuracy": [0.1, 0.1, 0.1, 0.1], "clean_accuracy": 0.1, "classes": [str(c) for c in range(10)],
+             "warnings": []}
+    record = RunRecord(
+        config={**config.to_dict(), "device": "cpu"}, versions=versions(), history=history,
+        layer_sparsity={n: 0.9 + 0.0015 * i for i, n in enumerate(names)},
+        layer_sizes={n: 1000 * (i + 1) for i, n in enumerate(names)}, global_sparsity=0.95,
+        one_shot_accuracy=0.1, clean_accuracy=0.1, robustness=curve,
+        timings={"data": 0.1, "teacher": 0.1, "prune": 1.0, "finetune": 1.0, "eval": 1.0, "total": 3.2},
+        teacher={"clean_accuracy": 0.1, "robustness": curve, "key": "t", "cached": True},
+        prune_info={"constraints": list(history[0]["lambdas"])}, key=config.key(), code=code_fingerprint(),
+        warnings=chance_warnings(curve, curve))
+    model = deadwood.build_model(config.model, deadwood.dataset_info(config.dataset))
+    write_run(Cache(cache).run_dir(config), record, model, model)
+    return record

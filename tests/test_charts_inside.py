@@ -143,3 +143,20 @@ def test_recall_distortion_with_one_sparsity_keeps_the_axis_near_it():
         assert 0.8 <= low < 0.9 < high <= 1.0
     wide = ci.distortion_figure([dict(rows[0], sparsity=k) for k in (0.5, 0.995)]).layout.xaxis.range
     assert wide[0] < 0.5 and 0.995 < wide[1] <= 1.0
+
+
+def test_the_change_map_shows_edges_merged_by_pruning_and_changed_predictions():
+    dense = _three_lines()
+    pruned = _three_lines()
+    with torch.no_grad():
+        pruned[0].weight[2].zero_()  # the third unit's edge (x + y = 1.1) goes, and with it class 1's boundary
+    a, b = linear_regions_2d(dense, resolution=60), linear_regions_2d(pruned, resolution=60)
+    change = ci.regions_change(a, b)
+    assert (change["dense"], change["pruned"]) == (a.count, b.count) and b.count < a.count
+    merged, new = (change["shares"][ci.CHANGE[i][0]] for i in (1, 2))
+    assert merged > 0 and new == 0  # pruning a unit only removes edges
+    assert change["shares"]["prediction changed"] == pytest.approx(np.mean(a.predictions != b.predictions))
+    fig = ci.regions_change_figure(a, b, "pruned")
+    assert [t.meta for t in fig.data if t.type == "heatmap"] == ["change"]
+    assert f"{a.count} regions dense, {b.count} pruned" in fig.layout.title.text
+    assert fig.layout.legend.y < 0  # the legend of the four kinds of change lies under the map

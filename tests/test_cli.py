@@ -62,3 +62,16 @@ def test_list_flags_reach_the_configuration_as_tuples():
     config = config_from_args(ns).validate()
     assert config.prune_layers.include == ("0*", "2*") and config.prune_layers.exclude == ("4",)
     assert config.evaluation.epsilons == (0.0, 0.2)
+
+
+def test_cli_run_prints_the_records_warnings(tmp_path, capsys, monkeypatch):
+    from types import SimpleNamespace
+
+    import deadwood.pipeline
+    from deadwood.storage.record import RunRecord
+
+    line = "the pruned model's clean accuracy 33.3% is at chance level (1/3 = 33.3%, within 5.4 points on 300 test samples)"
+    record = RunRecord(config={"epsilon": 0.1, "method": "magnitude"}, versions={}, warnings=[line])
+    monkeypatch.setattr(deadwood.pipeline, "run", lambda *a, **k: SimpleNamespace(path=tmp_path, record=record))
+    assert main(["run", "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert f"warning: {line}\n" in capsys.readouterr().err

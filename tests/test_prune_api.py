@@ -222,3 +222,36 @@ def test_a_gmp_schedule_the_data_cannot_fill_writes_nothing(trained, digits, tmp
         prune(trained, digits[0], digits[1], method="gmp", sparsity=SPARSITY,
               overrides={**QUICK, "gmp.frequency": 47}, cache_dir=cache)
     assert _cache_is_empty(cache)
+
+
+class Constant(nn.Module):
+    """A network whose output does not depend on its input or its weights: it always answers class 0."""
+
+    def __init__(self, classes: int = 10):
+        super().__init__()
+        self.fc = nn.Linear(64, classes)
+        self.register_buffer("logits", torch.arange(classes, 0, -1, dtype=torch.float32))
+
+    def forward(self, x):
+        return self.fc(x.flatten(1)) * 0 + self.logits
+
+
+def test_a_model_at_chance_is_named_in_the_records_warnings(trained, digits, tmp_path):
+    quick = {**QUICK, "evaluation.epsilons": (0.0,)}
+    stuck = prune(Constant().eval(), digits[0], digits[1], method="magnitude", sparsity=0.5, overrides=quick,
+                  cache_dir=tmp_path)
+    assert stuck.record.clean_accuracy < 0.2  # one class of ten
+    assert [w.split("'")[0] for w in stuck.record.warnings] == ["the dense teacher", "the pruned model"]
+    assert all("chance level (1/10 = 10.0%" in w for w in stuck.record.warnings)
+    fine = prune(trained, digits[0], digits[1], method="magnitude", sparsity=0.5, overrides=quick, cache_dir=tmp_path)
+    assert fine.record.clean_accuracy > 0.5 and fine.record.warnings == []
+
+
+def test_the_chance_margin_is_two_standard_errors_of_a_guesser_and_at_least_two_points():
+    from deadwood.robustness.checks import chance_margin, chance_warning
+
+    assert chance_margin(3, 300) == pytest.approx(2 * (1 / 3 * 2 / 3 / 300) ** 0.5)  # 5.4 points
+    assert chance_margin(10, 100_000) == 0.02
+    assert chance_warning("m", 0.38, 3, 300) is not None and chance_warning("m", 0.39, 3, 300) is None
+    assert "below chance" in chance_warning("m", 0.0, 3, 300)
+    assert chance_warning("m", 0.5, 1, 300) is None and chance_warning("m", None, 3, 300) is None

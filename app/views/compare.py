@@ -1,7 +1,8 @@
 """Compare methods: a grid of methods x sparsities against the same teacher; cached runs come back at once."""
 import streamlit as st
 
-from app import charts, links, runs, show, widgets
+from app import captions, charts, links, runs, show, widgets
+from app.formatting import plain
 
 st.title("Compare methods")
 links.check()
@@ -9,7 +10,7 @@ job = runs.current("compare")
 busy = runs.busy("compare")  # once: the job may end while the page draws
 choice, pressed = widgets.sidebar(widgets.sweep_run, busy=busy)
 if choice.problem:
-    st.error(choice.problem, icon=":material/block:")
+    st.error(plain(choice.problem), icon=":material/block:")
 recompute = show.damaged(choice.configs, busy=busy)
 
 
@@ -26,7 +27,9 @@ def comparison(_view=None):
         show.figure(charts.sparsity_sweep_figure(records, eps, teacher), "robust-vs-sparsity")
     rows = charts.comparison_rows(records, eps)
     st.caption(show.budget_note(choice.configs))
-    show.table(rows, percent=[n for n in rows[0] if n not in ("method", "seconds")], seconds=("seconds",))
+    show.table(rows, percent=[n for n in rows[0] if n not in ("method", "seconds")], seconds=("seconds",),
+               help={"seconds": charts.SECONDS_HELP})
+    captions.shared_work_caption(records)
 
 missing = [c for c in choice.configs if runs.record(c) is None]
 if (pressed or recompute) and missing:

@@ -1,7 +1,8 @@
 """Robustness explorer: attack a finished run's dense teacher and pruned model side by side."""
 import streamlit as st
 
-from app import charts_attacks, explorer_attacks, links, runs, show, widgets
+from app import captions, charts_attacks, explorer_attacks, links, runs, show, widgets
+from app.formatting import plain
 from deadwood import RunFileError
 
 st.title("Robustness explorer")
@@ -9,7 +10,7 @@ links.check()
 busy = runs.busy("explore")  # once: the job may end while the page draws
 choice, pressed = widgets.sidebar(widgets.single_run, busy=busy)
 if choice.problem:
-    st.error(choice.problem, icon=":material/block:")
+    st.error(plain(choice.problem), icon=":material/block:")
 recompute = show.damaged(choice.configs, busy=busy)
 attack, epsilon, samples = widgets.attack_widgets(choice.config)
 config = choice.config
@@ -34,13 +35,10 @@ else:
                 st.rerun()
             st.stop()
         show.pair_metrics(pair, config.method)
-        st.caption(f"Measured on the {pair['pruned']['samples']} test samples attacked here (the same for both "
-                   f"models), so the clean accuracies differ from Live pruning's, which come from the run's own "
-                   f"evaluation on {record.robustness.get('samples', 'all the')} test samples: "
-                   f"{record.clean_accuracy:.1%} for the pruned model there.")
+        st.caption(captions.explorer_samples(pair, record))
         show.figure(charts_attacks.adversarial_examples_figure(shown, classes), "adversarial-examples")
         # full width: ten classes times four bars need it
         show.figure(charts_attacks.class_recall_figure(pair, classes, config.method), "class-recall")
         show.figure(charts_attacks.security_figure(curves, epsilon, config.method), "security-curve")
         for message in pair["teacher"]["warnings"] + pair["pruned"]["warnings"]:
-            st.warning(f"Sanity check: {message}", icon=":material/warning:")
+            st.warning(f"Sanity check: {plain(message)}", icon=":material/warning:")

@@ -2,8 +2,9 @@
 import streamlit as st
 
 import deadwood
-from app import charts, lenses, links, runs, show, widgets
+from app import captions, charts, lenses, links, runs, show, widgets
 from app import charts_inside as ci
+from app.formatting import plain
 
 LENSES = ("Linear regions", "Representations", "Recall distortion", "Block structure")
 BOUND_GRID = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998)
@@ -29,9 +30,7 @@ def choice(settings: list[dict]) -> widgets.Choice:
 # --------------------------------------------------------------------------- the four lenses
 
 def regions_lens():
-    st.caption("Each colour is one linear region (one on/off pattern of the ReLUs) of the `moons` MLP, dense and "
-               f"pruned; black: the decision boundary. Counted on a {lenses.REGION_RESOLUTION}² grid, so regions "
-               "smaller than a grid cell are missed. Bound: Cai et al.'s bound with the ranks of the weights.")
+    st.caption(captions.regions_network(data["dataset"], data["model"], lenses.REGION_RESOLUTION))
     left, right = st.columns(2)
     method = left.selectbox("Method", pruners, index=pruners.index("magnitude"), key="regions_method")
     sparsity = right.slider("Sparsity κ", 0.5, 0.995, 0.95, step=0.005, key="regions_sparsity")
@@ -43,8 +42,10 @@ def regions_lens():
     def draw():
         r = lenses.regions(lenses.as_text(pick.config))
         panels = [("dense teacher", r["dense"]), (f"{method}, κ = {pick.config.sparsity:g}", r["pruned"])]
-        test = widgets.dataset("moons", "test", None, pick.config.seed)
-        show.figure(ci.regions_figure(panels, (test.x[:, 0], test.x[:, 1], test.y), r["bounds"]), "regions")
+        show.figure(ci.regions_change_figure(r["dense"], r["pruned"], panels[1][0]), "regions-change")
+        with st.expander("The two region maps, one colour per region"):
+            test = widgets.dataset("moons", "test", None, pick.config.seed)
+            show.figure(ci.regions_figure(panels, (test.x[:, 0], test.x[:, 1], test.y), r["bounds"]), "regions")
         bound_section(pick.config)
 
     return pick, draw
@@ -146,7 +147,7 @@ pick, draw = {LENSES[0]: regions_lens, LENSES[1]: similarity_lens, LENSES[2]: di
 with run_slot:
     pressed = widgets.run_button(pick, busy=busy)
 if pick.problem:
-    st.error(pick.problem, icon=":material/block:")
+    st.error(plain(pick.problem), icon=":material/block:")
 recompute = show.damaged(pick.configs, busy=busy)
 todo = lenses.missing(pick.configs)
 if (pressed or recompute) and todo:

@@ -3,6 +3,7 @@ import streamlit as st
 
 from app import captions, charts, deploy_panel, links, runs, show, solve_panel, widgets
 from app.charts_profile import profile_figure
+from app.formatting import plain
 
 st.title("Live pruning")
 links.check()
@@ -10,7 +11,7 @@ job = runs.current("live")
 busy = runs.busy("live")  # once: the job may end while the page draws
 choice, pressed = widgets.sidebar(widgets.single_run, busy=busy)
 if choice.problem:
-    st.error(choice.problem, icon=":material/block:")
+    st.error(plain(choice.problem), icon=":material/block:")
 recompute = show.damaged(choice.configs, busy=busy)
 if pressed or recompute:
     runs.start("live", choice.configs)
@@ -46,6 +47,5 @@ else:
         show.run_report(record, config.epsilon, runs.baselines(config), runs.model_file(config))
         deploy_panel.what_the_cut_buys(runs.run_dir(config))
     elif not profile and not (config and runs.damaged(config)):  # a damaged entry has its own message
-        st.info("Press **Run** in the sidebar. A fresh run on the embedded digits takes seconds; "
-                "repeating a configuration is instant.")
+        captions.start_banner(choice, ended=job is not None and job.view().state in ("stopped", "failed"))
 show.about_the_method()

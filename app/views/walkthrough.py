@@ -2,6 +2,7 @@
 import streamlit as st
 
 from app import links, runs, stored_solve, widgets
+from app.formatting import plain
 from app.charts import dual_entries, multipliers_figure
 from app.walkthrough_steps import STEPS, Story
 
@@ -13,7 +14,7 @@ job = runs.current("walk")
 busy = runs.busy("walk")
 choice, pressed = widgets.sidebar(widgets.deadwooding_run, busy=busy)
 if choice.problem:
-    st.error(choice.problem, icon=":material/block:")
+    st.error(plain(choice.problem), icon=":material/block:")
 config = choice.config
 solved = stored_solve.summary(config) if config else None
 record = runs.record(config) if config else None

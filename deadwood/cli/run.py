@@ -76,7 +76,7 @@ def cmd_run(ns) -> int:
         loaded = run(config, on_event=progress_bars(), cache_dir=ns.cache_dir, out=ns.out, force=ns.force,
                      use_cache=not ns.no_cache)
     print(_summary(loaded))
-    for line in _robustness_warnings(loaded.record):
+    for line in _robustness_warnings(loaded.record) + [f"warning: {m}" for m in loaded.record.warnings]:
         print(line, file=sys.stderr)
     if ns.out:
         print(f"written   {ns.out}")

@@ -14,12 +14,44 @@ because the attack has too few steps), so the robust accuracy it reports is over
   numbers reported elsewhere overestimate robustness: PGD has too few steps, or the model masks
   its gradients (AutoAttack's targeted DLR loss is scale-free and Square uses no gradient at all).
   The PGD accuracies are recorded in the check (``pgd_accuracy``).
+
+Beside them, :func:`chance_warning` says when a model's clean accuracy is no better than guessing
+(the run record's ``warnings``): then every robustness number of it means nothing either.
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 from .specs import CHANCE_MARGIN, PGD_GAP, SPECS, TOLERANCE
+
+
+# A clean accuracy is "at chance" when it is no more than CHANCE_SIGMAS binomial standard errors of a
+# guesser on the evaluated samples above 1/C, and never less than CHANCE_FLOOR: on 300 test images of 3
+# classes a guesser scores 33 % ± 2.7 points (one standard error), so 2 points alone would miss most
+# guessers there; on 10,000 images the floor keeps the band at a visible 2 points.
+CHANCE_SIGMAS = 2.0
+CHANCE_FLOOR = 0.02
+
+
+def chance_margin(classes: int, samples: int) -> float:
+    """How far above 1/``classes`` a clean accuracy on ``samples`` images still counts as chance."""
+    p = 1.0 / classes
+    return max(CHANCE_FLOOR, CHANCE_SIGMAS * math.sqrt(p * (1 - p) / max(samples, 1)))
+
+
+def chance_warning(who: str, accuracy: Optional[float], classes: int, samples: int) -> Optional[str]:
+    """A one-line warning when ``accuracy`` (``who``'s clean accuracy on ``samples`` images of
+    ``classes`` classes) is within :func:`chance_margin` of 1/C or below it; None otherwise."""
+    if accuracy is None or classes < 2:
+        return None
+    chance, margin = 1.0 / classes, chance_margin(classes, samples)
+    if accuracy > chance + margin:
+        return None
+    level = "below" if accuracy < chance - margin else "at"
+    return (f"{who}'s clean accuracy {accuracy:.1%} is {level} chance level (1/{classes} = {chance:.1%}, within "
+            f"{margin * 100:.1f} points on {samples} test samples): it does no better than guessing, "
+            "so its other numbers mean nothing (train longer, or check the data)")
 
 
 class RobustnessWarning(UserWarning):

@@ -44,6 +44,7 @@ class RunRecord:
     key: str = ""
     code: str = ""  # the fingerprint of the engine code that computed it (deadwood.fingerprint)
     threads: int = 0  # CPU intra-op threads the run used (0: not recorded)
+    warnings: list = field(default_factory=list)  # one line each: what makes the numbers suspect (a model at chance)
     schema: int = SCHEMA
 
     def to_dict(self) -> dict:
