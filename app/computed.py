@@ -38,8 +38,8 @@ def _stored(path: str, stamp: int):
 
 
 def result(slot: str, task: Analysis, again: bool, check: Sequence[deadwood.RunConfig] = ()):
-    """``task``'s result, from its cache file; else None, after starting its job in ``slot`` (the
-    page then reruns and follows it). After a stop or a failure the job is not started again
+    """``task``'s result, from its cache file; else None, after starting its job in ``slot`` and
+    drawing its progress (:func:`follow`). After a stop or a failure the job is not started again
     until ``again`` (Run pressed). ``check``: the configurations whose runs the analysis loads;
     they are loaded once here before the job starts, so that a damaged run raises
     :class:`deadwood.RunFileError` where the page can offer to compute it again."""
@@ -57,23 +57,30 @@ def result(slot: str, task: Analysis, again: bool, check: Sequence[deadwood.RunC
         return None
     for config in check:
         runs.loaded(config)
-    runs.start(slot, [task])
-    st.rerun()
+    follow(runs.start(slot, [task]), settle=True)
+    return None
 
 
-def follow(job: Watch) -> None:
-    """Draw the job's progress and Stop, refreshed in place until it ends; then rerun the page."""
+def follow(job: Watch, settle: bool = False) -> None:
+    """Draw the job's progress and Stop, refreshed in place until it ends; then rerun the page.
+
+    ``settle``: the job started in this script run, after the page drew its choices enabled; the
+    first refresh reruns the whole page, which draws them disabled. Not at once (``st.rerun`` here):
+    Streamlit drops the value of a widget that turns disabled in a rerun of the script run that
+    received it, so the choice that started the job would fall back to its previous value."""
     if not is_analysis(job):
         runs.follow(job)
         return
     task: Analysis = job.configs[0]
     labels = task.stages()
+    refreshes = [0]
 
     @st.fragment(run_every=runs.REFRESH)
     def progress():
         view = job.view()
-        if not view.running:
-            st.rerun()  # the whole page: it now draws the result
+        if not view.running or (settle and refreshes[0]):
+            st.rerun()  # the whole page: it now draws the result, or its choices disabled
+        refreshes[0] += 1
         if view.state == "queued":
             st.info(runs.queued_text(view.ahead), icon=":material/hourglass_top:")
         if view.waiting:
