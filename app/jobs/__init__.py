@@ -28,5 +28,5 @@ from .job import Job
 from .sharing import KEEP_HOLDS, Watch, find, watch
 from .analysis import ANALYSES, Analysis
 
-__all__ = ["ANALYSES", "Analysis", "IDLE_WORKERS", "KEEP_HOLDS", "QUEUE", "Job", "JobView", "RunQueue", "StageProgress", "Watch",
-           "WorkerError", "find", "max_runs", "warm", "watch"]
+__all__ = ["ANALYSES", "Analysis", "IDLE_WORKERS", "KEEP_HOLDS", "QUEUE", "Job", "JobView", "RunQueue", "StageProgress",
+           "Watch", "WorkerError", "find", "max_runs", "warm", "watch"]
