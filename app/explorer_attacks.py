@@ -8,9 +8,6 @@ from __future__ import annotations
 import deadwood
 
 from .jobs import Analysis
-from .jobs.analyses import EXAMPLES, security_attack
-
-__all__ = ["EXAMPLES", "security_attack", "task"]
 
 
 def task(config: deadwood.RunConfig, attack: str, epsilon: float, samples: int) -> Analysis:
