@@ -1,9 +1,10 @@
-"""The four lenses of "Inside the network" (:mod:`deadwood.analysis`), computed over finished
-(cached) runs and memoised.
+"""The four lenses of "Inside the network" (:mod:`deadwood.analysis`) over finished (cached) runs.
 
-Every function takes configurations as JSON text (hashable, so Streamlit's cache keys
-on the whole configuration) and reads runs from the engine's cache; the page calls them
-only once :func:`missing` says nothing is left to run.
+The lenses that compute (linear regions, representations, recall distortion) are analysis jobs
+(:mod:`app.jobs.analysis`): the functions here only name them, and :mod:`app.computed` serves
+or starts them. The block-structure lens reads a saved mask, memoised; it takes its configuration
+as JSON text (hashable, so Streamlit's cache keys on the whole configuration). The page asks for
+any of them only once :func:`missing` says nothing is left to run.
 """
 from __future__ import annotations
 
@@ -13,12 +14,11 @@ from typing import Sequence
 import streamlit as st
 
 import deadwood
-from deadwood.analysis import (bound_curve, distortion_sweep, linear_regions_2d, linear_shapes, mask_matrices,
-                               model_region_bound, record_distortion, similarity_study)
-from deadwood.pruning.region_bound import log10
+from deadwood.analysis import Regions, mask_matrices, record_distortion
 from deadwood.errors import RunFileError
 
 from . import runs
+from .jobs import Analysis
 
 REGION_RESOLUTION = 300  # grid points per side of the region maps
 
@@ -40,33 +40,28 @@ def missing(configs: Sequence[deadwood.RunConfig]) -> list[deadwood.RunConfig]:
     return [c for c in configs if runs.record(c) is None]
 
 
-@st.cache_data(show_spinner="Counting linear regions...", max_entries=16)
-def regions(config_text: str, resolution: int = REGION_RESOLUTION) -> dict:
-    """Region maps and rank-aware bounds of the run's dense teacher and pruned model."""
-    loaded = _loaded(_config(config_text))
-    dense, pruned = loaded.dense(), loaded.model
-    return {"dense": linear_regions_2d(dense, resolution=resolution),
-            "pruned": linear_regions_2d(pruned, resolution=resolution),
-            "bounds": [log10(model_region_bound(m)) for m in (dense, pruned)]}
+def regions(config: deadwood.RunConfig, bound_config: deadwood.RunConfig, sparsities: Sequence[float]) -> Analysis:
+    """The linear-regions lens's job: region maps and rank-aware bounds of ``config``'s dense teacher and
+    pruned model, and Cai et al.'s expected bound against ``sparsities`` for ``bound_config``'s MLP."""
+    return Analysis.of("regions", {"config": config, "bound_config": bound_config, "sparsities": list(sparsities),
+                                   "resolution": REGION_RESOLUTION}, label="the linear regions and their bound")
 
 
-@st.cache_data(show_spinner="Sampling random sparse matrices for the bound...", max_entries=16)
-def bound_rows(config_text: str, sparsities: tuple[float, ...]) -> list[dict]:
-    """Cai et al.'s expected bound against sparsity for the configuration's MLP."""
-    config = _config(config_text)
-    model = deadwood.model_for(config)
-    return bound_curve(linear_shapes(model), sparsities, min_keep=config.min_keep,
-                       samples=config.cut.bound_samples, seed=config.seed)
+def region_maps(result: dict) -> dict:
+    """A regions job's result with its two maps as :class:`deadwood.analysis.Regions`."""
+    return {**result, **{k: Regions(**result[k]) for k in ("dense", "pruned")}}
 
 
-@st.cache_data(show_spinner="Comparing layers with SVCCA (and training the reference models)...", max_entries=8)
-def similarity(config_text: str, methods: tuple[str, ...]) -> dict:
-    return similarity_study(_config(config_text), methods)
+def similarity(config: deadwood.RunConfig, methods: Sequence[str]) -> Analysis:
+    """The representations lens's job: SVCCA of each method's layers to the teacher's, with the references."""
+    return Analysis.of("similarity", {"config": config, "methods": list(methods)},
+                       label="SVCCA against the teacher (training the reference models)")
 
 
-@st.cache_data(show_spinner="Reading per-class recall from the run records...", max_entries=8)
-def distortion(config_text: str, methods: tuple[str, ...], sparsities: tuple[float, ...]) -> list[dict]:
-    return distortion_sweep(_config(config_text), methods, sparsities)
+def distortion(config: deadwood.RunConfig, methods: Sequence[str], sparsities: Sequence[float]) -> Analysis:
+    """The recall-distortion lens's job: α of every method at every sparsity, from the run records."""
+    return Analysis.of("distortion", {"config": config, "methods": list(methods), "sparsities": list(sparsities)},
+                       label="recall distortion from the run records")
 
 
 def balances(config: deadwood.RunConfig) -> dict:

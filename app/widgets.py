@@ -362,24 +362,26 @@ ATTACK_EPSILON_HELP = ("this page's attack on the finished models only: nothing 
                        "run budget ε is what the run trained and reported against.")
 
 
-def attack_widgets(config: deadwood.RunConfig | None) -> tuple[str, float, int]:
-    """Attack, its budget and the number of test samples, in a row above the explorer's charts."""
+def attack_widgets(config: deadwood.RunConfig | None, disabled: bool = False) -> tuple[str, float, int]:
+    """Attack, its budget and the number of test samples, in a row above the explorer's charts
+    (``disabled`` while the page's job computes)."""
     from deadwood.robustness import ATTACK_INFO
 
     names = list(ATTACK_INFO)
     left, mid, right = st.columns([2, 3, 2])
     attack = left.selectbox("Attack", names, index=names.index("pgd"), key="attack", persist_state=_KEEP, bind=_URL,
-                            help=" · ".join(f"{n}: {i['about']}" for n, i in ATTACK_INFO.items()))
+                            disabled=disabled, help=" · ".join(f"{n}: {i['about']}" for n, i in ATTACK_INFO.items()))
     if ATTACK_INFO[attack]["norm"] == "linf":  # one slider per norm: their scales differ
         eps = mid.slider("Explorer attack ε (L∞)", 0.0, 0.5, config.epsilon if config else 0.1, step=0.01,
-                         key="attack_epsilon", persist_state=_KEEP, bind=_URL, help=ATTACK_EPSILON_HELP +
-                         " Budget per pixel, inputs in [0, 1].")
+                         key="attack_epsilon", persist_state=_KEEP, bind=_URL, disabled=disabled,
+                         help=ATTACK_EPSILON_HELP + " Budget per pixel, inputs in [0, 1].")
     else:
         eps = mid.slider("Explorer attack ε (L2)", 0.0, 4.0, 1.0, step=0.05, key="attack_epsilon_l2",
-                         persist_state=_KEEP, bind=_URL, help=ATTACK_EPSILON_HELP +
+                         persist_state=_KEEP, bind=_URL, disabled=disabled, help=ATTACK_EPSILON_HELP +
                          " Euclidean length of the perturbation.")
     samples = right.number_input("Test samples attacked", 10, 10_000, 200, step=50, key="samples",
-                                 persist_state=_KEEP, bind=_URL, help="for the recall and the security curve")
+                                 persist_state=_KEEP, bind=_URL, disabled=disabled,
+                                 help="for the recall and the security curve")
     return attack, round(float(eps), 4), int(samples)
 
 

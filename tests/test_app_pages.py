@@ -243,4 +243,5 @@ def test_explorer_prunes_when_needed_then_attacks_both_models():
 
     widget(at, "attack").set_value("deepfool-l2").run()  # an L2 attack brings its own epsilon slider
     assert not at.exception and widget(at, "attack_epsilon_l2").value == 1.0
+    run_to_end(at, press=False)  # its attacks compute as a job
     assert "L2" in figures(at)["fig_security-curve"]["layout"]["xaxis"]["title"]["text"]

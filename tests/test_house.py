@@ -42,7 +42,7 @@ IMPORT_TABLE = {
                  "pruning", "robustness", "data", "device", "fingerprint", "errors", "events"},
     "prune_api": {"pipeline", "config", "models", "pruning", "data", "errors", "events"},
     "deploy": {"storage", "storage.files", "pruning", "data", "device", "errors"},
-    "analysis": {"pipeline", "config", "train", "models", "pruning", "robustness", "data", "device"},
+    "analysis": {"pipeline", "config", "train", "models", "pruning", "robustness", "data", "device", "events"},
     "deadwood": {"prune_api", "pipeline", "storage", "config", "methods", "models", "pruning", "data", "errors",
                  "events", "version"},
     "bench": {"deploy", "pipeline", "storage", "storage.files", "stages", "config", "methods", "train", "models",

@@ -10,18 +10,23 @@ show what a job holds (:mod:`app.runs` draws it).
 - :mod:`.job`: :class:`Job`, configurations computed one after another, read and stopped by pages.
 - :mod:`.sharing`: one job per configuration list and server, the pages' holds on it
   (:class:`Watch`), found again after a reload (:func:`find`).
+- :mod:`.analysis`: :class:`Analysis`, a lens's or the explorer's computation that a job runs in
+  place of a configuration, :data:`ANALYSES` (the one list of them) and their results on disk,
+  stored without pickle; :mod:`.analyses` holds the functions themselves.
 - :mod:`.ray_grid`: the Compare page's grid on Ray (not imported here: only that page's
   Run needs it).
 
 It may import the engine (``deadwood``; ``ray_grid`` also ``deadwood.bench.executor``), never
 Streamlit nor the rest of the app. Within the package the order is progress, run_queue, worker,
-job, sharing, ray_grid: each imports only modules before it.
+job, sharing, analyses, analysis, ray_grid: each imports only modules before it (a worker reaches
+:mod:`.analysis` only through the task it is sent, a job only through the task it is given).
 """
 from .progress import JobView, StageProgress
 from .run_queue import QUEUE, RunQueue, max_runs
 from .worker import IDLE_WORKERS, WorkerError, warm
 from .job import Job
 from .sharing import KEEP_HOLDS, Watch, find, watch
+from .analysis import ANALYSES, Analysis
 
-__all__ = ["IDLE_WORKERS", "KEEP_HOLDS", "QUEUE", "Job", "JobView", "RunQueue", "StageProgress", "Watch",
-           "WorkerError", "find", "max_runs", "warm", "watch"]
+__all__ = ["ANALYSES", "Analysis", "IDLE_WORKERS", "KEEP_HOLDS", "QUEUE", "Job", "JobView", "RunQueue", "StageProgress",
+           "Watch", "WorkerError", "find", "max_runs", "warm", "watch"]

@@ -30,6 +30,8 @@ class Job:
     the view. A ``runner`` (a stand-in with ``deadwood.run``'s signature: tests pass fakes that need
     not pickle, the Compare page a grid on Ray) is called in that thread instead.
     ``cache_dir`` (default: ``$DEADWOOD_CACHE``, read now) is where results land.
+    A configuration may also be an :class:`app.jobs.analysis.Analysis`: it names itself
+    (``key``), computes itself in the worker (``compute``) and reads its events (``progress_type``).
     """
 
     def __init__(self, configs: Sequence[RunConfig], *, runner: Callable | None = None, cache_dir=None,
@@ -46,7 +48,8 @@ class Job:
         self._pid: int | None = os.getpid() if runner is not None else None
         self._watchers = 0  # pages following the job (app.jobs.sharing)
         self._state, self._index = "queued", 0
-        self._progress = Progress(self.configs[0])
+        # an analysis (app.jobs.analysis) brings its own reader of events; a configuration uses Progress
+        self._progress = getattr(self.configs[0], "progress_type", Progress)(self.configs[0])
         self._finished: list[str] = []
         self._error: str | None = None
         self._details: str | None = None

@@ -144,8 +144,12 @@ def serve(conn: Connection) -> None:
         if task == "stop":  # came after the run it was meant for had ended
             continue
         config, cache_dir = task
+        compute = getattr(config, "compute", None)  # an analysis (app.jobs.analysis) computes itself
         try:
-            deadwood.run(config, on_event=on_event, cache_dir=cache_dir)
+            if compute is not None:
+                compute(on_event=on_event, cache_dir=cache_dir)
+            else:
+                deadwood.run(config, on_event=on_event, cache_dir=cache_dir)
             answer = ("done", None, None)
         except RunStopped:
             answer = ("stopped", None, None)

@@ -2,7 +2,7 @@
 import streamlit as st
 
 import deadwood
-from app import captions, charts, lenses, links, runs, show, widgets
+from app import captions, charts, computed, lenses, links, runs, show, widgets
 from app import charts_inside as ci
 from app.formatting import plain
 
@@ -18,7 +18,8 @@ with st.sidebar:
     data = widgets.data_widgets()
     epsilon = widgets.epsilon_widget()
     advanced = widgets.advanced_widgets()
-lens = st.radio("Lens", LENSES, horizontal=True, key="lens", label_visibility="collapsed", bind="query-params")
+lens = st.radio("Lens", LENSES, horizontal=True, key="lens", label_visibility="collapsed", bind="query-params",
+                disabled=busy)  # a lens's choices wait while the page's job (a run or a lens) computes
 pruners = [n for n in deadwood.method_names() if deadwood.get_method(n).prunes]
 
 
@@ -32,34 +33,37 @@ def choice(settings: list[dict]) -> widgets.Choice:
 def regions_lens():
     st.caption(captions.regions_network(data["dataset"], data["model"], lenses.REGION_RESOLUTION))
     left, right = st.columns(2)
-    method = left.selectbox("Method", pruners, index=pruners.index("magnitude"), key="regions_method")
-    sparsity = right.slider("Sparsity κ", 0.5, 0.995, 0.95, step=0.005, key="regions_sparsity")
+    method = left.selectbox("Method", pruners, index=pruners.index("magnitude"), key="regions_method", disabled=busy)
+    sparsity = right.slider("Sparsity κ", 0.5, 0.995, 0.95, step=0.005, key="regions_sparsity", disabled=busy)
     # the sidebar's folder, image size and checkpoint belong to its own data and model, not to moons
     moons = {"dataset": "moons", "model": "mlp", "data_dir": None, "image_size": deadwood.RunConfig().image_size,
              "teacher_checkpoint": None}
     pick = choice([dict(moons, method=method, sparsity=round(sparsity, 4))])
 
-    def draw():
-        r = lenses.regions(lenses.as_text(pick.config))
+    def draw(again: bool):
+        # the bound is for the sidebar's dataset when its model is the MLP, else for moons
+        bound = (choice([{"method": "magnitude"}]).config if data["model"] == "mlp" else None) or pick.config
+        found = computed.result("inside", lenses.regions(pick.config, bound, BOUND_GRID), again, check=[pick.config])
+        if found is None:
+            return
+        r = lenses.region_maps(found)
         panels = [("dense teacher", r["dense"]), (f"{method}, κ = {pick.config.sparsity:g}", r["pruned"])]
         show.figure(ci.regions_change_figure(r["dense"], r["pruned"], panels[1][0]), "regions-change")
         with st.expander("The two region maps, one colour per region"):
             test = widgets.dataset("moons", "test", None, pick.config.seed)
             show.figure(ci.regions_figure(panels, (test.x[:, 0], test.x[:, 1], test.y), r["bounds"]), "regions")
-        bound_section(pick.config)
+        bound_section(bound, r["bound_rows"])
 
     return pick, draw
 
 
-def bound_section(moons_config):
-    """The bound for the sidebar's dataset when its model is the MLP, else for moons."""
-    config = (choice([{"method": "magnitude"}]).config if data["model"] == "mlp" else None) or moons_config
+def bound_section(config, rows):
+    """The bound for ``config``'s MLP (``rows``: from the regions job)."""
     st.subheader(f"The region bound and layer allocation ({config.dataset} MLP)")
     st.caption("log10 of the expected bound on linear regions at each global sparsity, when every layer keeps the "
                "same density and when the densities maximise the bound (the `bound` allocation of the magnitude "
                "cut). Ranks of random sparse matrices, sampled.")
     kappa = st.select_slider("Sparsity for the allocation", BOUND_GRID, value=0.99, key="bound_sparsity")
-    rows = lenses.bound_rows(lenses.as_text(config), BOUND_GRID)
     left, right = st.columns(2)
     with left:
         show.figure(ci.bound_figure(rows), "bound")
@@ -74,14 +78,17 @@ def similarity_lens():
                "held-out data; dashed: a dense model from another seed, the magnitude mask re-initialised and "
                "retrained, a random mask with the same per-layer counts (Blakeney et al.).")
     left, right = st.columns(2)
-    methods = left.multiselect("Methods", pruners, default=["deadwooding", "magnitude"], key="similarity_methods")
-    sparsity = right.slider("Sparsity κ", 0.5, 0.995, 0.9, step=0.005, key="similarity_sparsity")
+    methods = left.multiselect("Methods", pruners, default=["deadwooding", "magnitude"], key="similarity_methods",
+                             disabled=busy)
+    sparsity = right.slider("Sparsity κ", 0.5, 0.995, 0.9, step=0.005, key="similarity_sparsity", disabled=busy)
     if not methods:
         return widgets.Choice(problem="pick at least one method"), None
     pick = choice([dict(method=m, sparsity=round(sparsity, 4)) for m in methods])
 
-    def draw():
-        study = lenses.similarity(lenses.as_text(pick.config), tuple(methods))
+    def draw(again: bool):
+        study = computed.result("inside", lenses.similarity(pick.config, methods), again, check=pick.configs)
+        if study is None:
+            return
         show.figure(ci.similarity_figure(study), "similarity")
         labels = charts.layer_labels(study["layers"])
         show.table([{"model": n, "accuracy": study["accuracy"][n], **{labels[k]: v for k, v in s.items()}}
@@ -95,15 +102,17 @@ def distortion_lens():
                "Under attack: robust recall under the runs' own foolbox PGD evaluation at the sidebar's ε.")
     left, right = st.columns(2)
     methods = left.multiselect("Methods", pruners, default=["deadwooding", "magnitude", "undecayed"],
-                               key="distortion_methods")
+                               key="distortion_methods", disabled=busy)
     grid = right.multiselect("Sparsity grid", widgets.SPARSITY_GRID, default=[0.5, 0.8, 0.9, 0.95],
-                             key="distortion_grid", format_func=lambda k: f"{k:.1%}")
+                             key="distortion_grid", format_func=lambda k: f"{k:.1%}", disabled=busy)
     if not methods or not grid:
         return widgets.Choice(problem="pick at least one method and one sparsity"), None
     pick = choice([dict(method=m, sparsity=k) for m in methods for k in sorted(grid)])
 
-    def draw():
-        rows = lenses.distortion(lenses.as_text(pick.config), tuple(methods), tuple(sorted(grid)))
+    def draw(again: bool):
+        rows = computed.result("inside", lenses.distortion(pick.config, methods, sorted(grid)), again)
+        if rows is None:
+            return
         show.figure(ci.distortion_figure(rows), "distortion")
         labels = {f"{c.method}, κ = {c.sparsity:g}": c for c in pick.configs}
         one = labels[st.selectbox("Per-class balances of", list(labels), key="distortion_run")]
@@ -118,15 +127,15 @@ def blocks_lens():
     st.caption("Block-based column-row masks (GRIM): each weight matrix, convolutions as out × in·kh·kw, tiled "
                "into blocks; whole rows and columns pruned inside each block by their norm. Dark: kept.")
     cols = st.columns(4)
-    method = cols[0].selectbox("Method", ("magnitude", "deadwooding"), key="blocks_method")
-    sparsity = cols[1].slider("Sparsity κ", 0.5, 0.995, 0.9, step=0.005, key="blocks_sparsity")
-    rows = cols[2].number_input("Block rows", 1, 256, 8, key="block_rows")
-    width = cols[3].number_input("Block columns", 1, 256, 8, key="block_cols")
+    method = cols[0].selectbox("Method", ("magnitude", "deadwooding"), key="blocks_method", disabled=busy)
+    sparsity = cols[1].slider("Sparsity κ", 0.5, 0.995, 0.9, step=0.005, key="blocks_sparsity", disabled=busy)
+    rows = cols[2].number_input("Block rows", 1, 256, 8, key="block_rows", disabled=busy)
+    width = cols[3].number_input("Block columns", 1, 256, 8, key="block_cols", disabled=busy)
     base = dict(method=method, sparsity=round(sparsity, 4))
     pick = choice([base, dict(base, **{"cut.granularity": "bcr", "cut.block_rows": int(rows),
                                        "cut.block_cols": int(width)})])
 
-    def draw():
+    def draw(again: bool):
         records = [runs.record(c) for c in pick.configs]
         robust = f"robust (ε = {pick.config.epsilon:g})"
         show.table([{"granularity": c.cut.granularity, "sparsity": r.global_sparsity,
@@ -153,16 +162,16 @@ todo = lenses.missing(pick.configs)
 if (pressed or recompute) and todo:
     runs.start("inside", todo)
     st.rerun()
-if busy:
-    runs.follow(job)
+if busy:  # a run, or a lens's job
+    computed.follow(job)
 else:
-    runs.outcome(job)
+    computed.outcome(job)
     if todo:
         st.info(f"{len(pick.configs) - len(todo)} of {len(pick.configs)} runs this lens needs are cached; press "
                 f"**Run** to compute the other {len(todo)}.")
     elif draw is not None and pick.configs:
         try:
-            draw()
+            draw(again=pressed)
         except deadwood.RunFileError as e:  # a damaged checkpoint in the cache: say so, offer to recompute
             redo = show.unloadable(e, pick.configs, busy=False)
             if redo:

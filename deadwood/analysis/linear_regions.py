@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..events import OnEvent, emit
+
 
 @dataclass(frozen=True)
 class Plane:
@@ -66,11 +68,14 @@ def relu_modules(model: nn.Module) -> list[nn.Module]:
 
 @torch.no_grad()
 def linear_regions_2d(model: nn.Module, xlim=(0.0, 1.0), ylim=(0.0, 1.0), resolution: int = 200,
-                      plane: Plane | None = None, batch_size: int = 4096) -> Regions:
+                      plane: Plane | None = None, batch_size: int = 4096, *, on_event: OnEvent = None,
+                      stage: str = "regions") -> Regions:
     """Count the distinct ReLU activation patterns over a grid of a 2-D input plane.
 
     Without ``plane`` the model must take 2-D inputs and the grid covers ``xlim x ylim``
     of the input space; with ``plane`` it covers ``(s, t) ∈ xlim x ylim`` of that plane.
+    Progress goes to ``on_event`` as 'start'/'epoch'/'end' events of ``stage``, one 'epoch' per
+    batch of grid points (a callback that raises stops the count there).
     """
     if resolution < 2:
         raise ValueError(f"resolution must be >= 2, got {resolution}")
@@ -97,6 +102,8 @@ def linear_regions_2d(model: nn.Module, xlim=(0.0, 1.0), ylim=(0.0, 1.0), resolu
     labels = np.empty(len(points), dtype=np.int64)
     preds = np.empty(len(points), dtype=np.int64)
     neurons = 0
+    batches = -(-len(points) // batch_size)
+    emit(on_event, "start", stage, 0, batches)
     try:
         for i in range(0, len(points), batch_size):
             captured.clear()
@@ -108,6 +115,7 @@ def linear_regions_2d(model: nn.Module, xlim=(0.0, 1.0), ylim=(0.0, 1.0), resolu
             uniq, inverse = np.unique(packed, axis=0, return_inverse=True)
             local = np.array([ids.setdefault(row.tobytes(), len(ids)) for row in uniq])
             labels[i:i + len(logits)] = local[inverse.reshape(-1)]
+            emit(on_event, "epoch", stage, i // batch_size + 1, batches)
     finally:
         for h in handles:
             h.remove()
@@ -118,4 +126,5 @@ def linear_regions_2d(model: nn.Module, xlim=(0.0, 1.0), ylim=(0.0, 1.0), resolu
     renumber[np.argsort(first)] = np.arange(len(first))
     labels = renumber[inverse.reshape(-1)]
     shape = (resolution, resolution)
+    emit(on_event, "end", stage, batches, batches)
     return Regions(len(ids), labels.reshape(shape), preds.reshape(shape), xs, ys, neurons)

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ..data.datasets import ArrayDataset
+from ..events import emit
 from ..robustness import per_class_recall as robust_recall
 
 
@@ -110,22 +111,27 @@ def recall_distortion(dense: nn.Module, pruned: nn.Module, data: ArrayDataset, e
 
 
 def distortion_sweep(config, methods=("deadwooding", "magnitude", "undecayed", "random"),
-                     sparsities=(0.5, 0.8, 0.9, 0.95), *, on_event=None) -> list[dict]:
+                     sparsities=(0.5, 0.8, 0.9, 0.95), *, on_event=None, cache_dir=None) -> list[dict]:
     """``α`` clean and under attack (at ``config.epsilon``) for every method at every sparsity,
-    read from the runs' records (runs come from the cache when present). One row per run with
+    read from the runs' records (runs come from ``cache_dir``, default the engine's cache, when
+    present; one 'epoch' event of stage 'distortion' per run read). One row per run with
     ``alpha_clean``, ``accuracy_clean``, ``dense_accuracy_clean`` and the same ``_attack`` keys
     when the epsilon is above 0."""
     from ..config import with_updates
     from ..pipeline import run
 
     rows = []
+    total = len(methods) * len(sparsities)
+    emit(on_event, "start", "distortion", 0, total)
     for m in methods:
         for s in sparsities:
-            record = run(with_updates(config, method=m, sparsity=s), on_event=on_event).record
+            record = run(with_updates(config, method=m, sparsity=s), on_event=on_event, cache_dir=cache_dir).record
             row = {"method": m, "sparsity": s, "epsilon": float(config.epsilon)}
             for label, part in record_distortion(record).items():
                 row[f"alpha_{label}"] = part["alpha"]
                 row[f"accuracy_{label}"] = part["pruned"]["accuracy"]
                 row[f"dense_accuracy_{label}"] = part["dense"]["accuracy"]
             rows.append(row)
+            emit(on_event, "epoch", "distortion", len(rows), total)
+    emit(on_event, "end", "distortion", total, total)
     return rows

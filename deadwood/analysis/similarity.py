@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..events import emit
 from ..pruning.masks import Mask, prunable
 
 
@@ -139,7 +140,7 @@ def train_from_scratch(config, train, test, *, seed: int, mask: Mask | None = No
 
 
 def similarity_study(config, methods=("deadwooding", "magnitude", "random"), *, contrasts: bool = True,
-                     samples: int = 500, keep_variance: float = 0.99, on_event=None) -> dict:
+                     samples: int = 500, keep_variance: float = 0.99, on_event=None, cache_dir=None) -> dict:
     """Per-layer SVCCA to the dense teacher for each method at ``config``'s sparsity, with
     Blakeney et al.'s references:
 
@@ -151,6 +152,9 @@ def similarity_study(config, methods=("deadwooding", "magnitude", "random"), *, 
       magnitude cut's per-layer counts, then the shared Stage 3 fine-tune.
 
     Returns ``{"layers": [...], "similarity": {name: {layer: svcca}}, "accuracy": {name: acc}}``.
+    Runs come from ``cache_dir`` (default: the engine's cache) when present; progress goes to
+    ``on_event``: the runs' and the references' training events, and one 'epoch' of stage 'svcca'
+    per model compared.
     """
     from ..config import with_updates
     from ..pruning.cut import cut
@@ -165,20 +169,32 @@ def similarity_study(config, methods=("deadwooding", "magnitude", "random"), *, 
     sims: dict[str, dict[str, float]] = {}
     accs: dict[str, float] = {}
     teacher = None
+    compared, total = 0, len(methods) + (3 if contrasts else 0)
+
+    def one_more() -> None:
+        nonlocal compared
+        compared += 1
+        emit(on_event, "epoch", "svcca", compared, total)
+        if compared == total:
+            emit(on_event, "end", "svcca", total, total)
+
+    emit(on_event, "start", "svcca", 0, total)
     for m in methods:
-        loaded = run(with_updates(config, method=m), on_event=on_event)
+        loaded = run(with_updates(config, method=m), on_event=on_event, cache_dir=cache_dir)
         if teacher is None:
             teacher = loaded.dense().to(device)
         model = loaded.model.to(device)
         sims[m] = layer_similarity(model, teacher, probe.x, keep_variance)
         accs[m] = accuracy(model, test)
+        one_more()
     if teacher is None:
-        teacher = run(with_updates(config, method="dense"), on_event=on_event).dense().to(device)
+        teacher = run(with_updates(config, method="dense"), on_event=on_event, cache_dir=cache_dir).dense().to(device)
     accs["teacher"] = accuracy(teacher, test)
     if contrasts:
         twin = train_from_scratch(config, train, test, seed=config.seed + 1000, on_event=on_event)
         sims["dense, another seed"] = layer_similarity(twin, teacher, probe.x, keep_variance)
         accs["dense, another seed"] = accuracy(twin, test)
+        one_more()
 
         mag_config = with_updates(config, method="magnitude")
         mask, _ = cut(magnitudes(teacher), mag_config)
@@ -186,6 +202,7 @@ def similarity_study(config, methods=("deadwooding", "magnitude", "random"), *, 
         name = "magnitude mask, re-initialised and retrained"
         sims[name] = layer_similarity(reinit, teacher, probe.x, keep_variance)
         accs[name] = accuracy(reinit, test)
+        one_more()
 
         rand_mask = matched_random_mask(mask, torch.Generator().manual_seed(config.seed + 3000))
         student = copy.deepcopy(teacher)
@@ -196,5 +213,6 @@ def similarity_study(config, methods=("deadwooding", "magnitude", "random"), *, 
         name = "random mask, matched per-layer sparsity"
         sims[name] = layer_similarity(student.eval(), teacher, probe.x, keep_variance)
         accs[name] = accuracy(student, test)
+        one_more()
     return {"layers": list(next(iter(sims.values()))), "similarity": sims, "accuracy": accs,
             "sparsity": config.sparsity, "samples": len(probe)}
