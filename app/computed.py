@@ -15,6 +15,7 @@ from deadwood.stages import stage as stage_of
 from deadwood.storage.files import default_cache_dir
 
 from . import runs
+from .formatting import plain
 from .jobs import Analysis, Watch, analysis
 
 
@@ -110,7 +111,7 @@ def outcome(job: Watch | None) -> None:
         st.warning(f"Stopped after {view.seconds:.0f} s: {job.configs[0].label} was not computed. Press **Run** "
                    "to compute it.")
     elif view.state == "failed":
-        st.error(view.error)
+        st.error(plain(view.error))
         if view.details:
             with st.expander("Details (please report this)"):
                 st.code(view.details)

@@ -2,13 +2,19 @@
 
 Each page owns one job slot in the session, and names its job's hold in the page's address
 (``?live=<token>``): a reloaded page reads it back and follows the same job (:func:`current`).
-While a job is queued, the fragment says how many runs are ahead of it. While a job runs, only a fragment
+While a job is queued, the fragment says how many runs are ahead of it and what the run computing
+ahead of it is doing (its method, data, model, stage and progress). While a job runs, only a fragment
 re-renders (every :data:`REFRESH` seconds): stage progress bars and a Stop button;
 the page's live chart, whose Plotly figure costs far more to build, in a second one
 every :data:`CHART_REFRESH` seconds; the rest of the page and the sidebar stay usable. The run itself computes in a worker process
 (:mod:`app.jobs`), so these refreshes never slow it. When the job ends, the
 fragment reruns the whole page, which then draws results read from the engine's
 on-disk cache, so a finished run survives restarts.
+
+Every poll marks the job followed by this page (:meth:`app.jobs.Watch.view`); while the session
+has a job running, :func:`keep_following` marks it from whichever page the tab shows. A job that no
+open tab has marked for ``$DEADWOOD_ABANDON_AFTER`` seconds (30: its tabs were closed) is stopped as
+Stop stops it, and the queue moves on (:mod:`app.jobs.run_queue`).
 """
 from __future__ import annotations
 
@@ -25,12 +31,13 @@ from deadwood.storage.record import LoadedRun, RunRecord
 
 from . import jobs
 from .formatting import plain
-from .jobs import JobView, Watch
+from .jobs import Ahead, JobView, Watch
 
 REFRESH = 0.5  # seconds between live updates of the progress bars
 # seconds between redraws of a page's live chart: building its figure takes ~70 ms (measured on the multiplier
 # chart at 37 epochs), and a fragment must redraw all it shows on every run (what it skips vanishes)
 CHART_REFRESH = 2.0
+KEEP_REFRESH = 5.0  # seconds between the marks of a session's running jobs from pages that do not show them
 
 jobs.warm()  # once per server: start workers now, so the first Run does not wait ~2 s for torch
 
@@ -66,6 +73,42 @@ def start(slot: str, configs: Sequence[deadwood.RunConfig], sweep: bool = False)
     return job
 
 
+def keep_following() -> None:
+    """Mark every job this session follows (each page's slot) as followed, every few seconds, while
+    one of them runs: a tab that moved to another page still follows the run it started there, and
+    only closing the tab lets the run be stopped as abandoned. Called by the entry point on every page."""
+    holds = [v for k, v in st.session_state.items() if k.startswith("job:") and isinstance(v, Watch)]
+    if not any(h.view().running for h in holds):
+        return
+    try:
+        every = min(KEEP_REFRESH, jobs.abandon_after() / 3)
+    except deadwood.DeadwoodError:  # the job itself fails with that message
+        every = KEEP_REFRESH
+
+    @st.fragment(run_every=every)
+    def mark():
+        for hold in holds:
+            hold.view()
+
+    with st.sidebar:
+        mark()
+
+
+def ahead_text(before: Ahead) -> str:
+    """What the run computing ahead of a queued one is doing: its method, data, model, stage, progress."""
+    cfg, p = before.config, before.progress
+    text = (f"Computing now: **{cfg.method}** at κ = {cfg.sparsity:g}, ε = {cfg.epsilon:g} on "
+            f"{cfg.dataset}/{cfg.model}")
+    if before.count > 1:
+        text += f", run {before.index + 1} of {before.count}"
+    if before.stage is None:
+        return text + f" · starting ({before.seconds:.0f} s)"
+    label = stage_of(before.stage).label
+    step = {"cached": "from the cache", "done": "done"}.get(
+        p.state, f"epoch {p.done} of {p.total}" if p.total else "starting")
+    return text + f" · {label}: {step} ({p.fraction:.0%}, {before.seconds:.0f} s so far)"
+
+
 def queued_text(ahead: int) -> str:
     try:
         limit = jobs.max_runs()
@@ -89,6 +132,8 @@ def follow(job: Watch, live: Callable[[JobView], None] | None = None) -> None:
             st.rerun()  # the whole page: it now draws the results
         if view.state == "queued":
             st.info(queued_text(view.ahead), icon=":material/hourglass_top:")
+            if view.before is not None:  # words, not a bar: the bars below are this page's run
+                st.caption(ahead_text(view.before))
         if view.waiting:
             st.info(f"{view.waiting[0].upper()}{view.waiting[1:]}; its result is served here when it ends.",
                     icon=":material/lock_clock:")
@@ -125,8 +170,10 @@ def outcome(job: Watch | None) -> None:
     view = job.view()
     if view.state == "stopped":
         done = len(view.finished)
+        why = ("" if view.abandoned_after is None else
+               f": no page followed it for {view.abandoned_after:g} s (its tabs were closed)")
         st.warning(f"Stopped after {view.seconds:.0f} s" + (f" ({done} of {len(view.configs)} runs finished)"
-                                                             if len(view.configs) > 1 else "")
+                                                             if len(view.configs) > 1 else "") + why
                    + ". Finished stages stay cached (the teacher, earlier runs); press Run to go on.")
     elif view.state == "failed":
         st.error(plain(view.error))

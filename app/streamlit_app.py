@@ -10,6 +10,8 @@ hold the run up.
 """
 import streamlit as st
 
+from app import runs
+
 # Not a folder called `pages/`: Streamlit treats one beside the main script as a legacy multipage
 # app, and a shared link such as /explorer opened first on a fresh server then ran that file alone,
 # without this entry point. Each page's URL path is its file name (/walkthrough, /compare, /explorer,
@@ -28,4 +30,5 @@ ICON = "🌲"
 st.set_page_config(page_title="Deadwood Lab", page_icon=ICON, layout="wide")
 page = st.navigation(PAGES)
 st.sidebar.caption("Deadwood Lab · robust global pruning")
+runs.keep_following()  # a run started on one page keeps going while the tab shows another
 page.run()

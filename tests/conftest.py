@@ -45,6 +45,21 @@ def cache_dir(tmp_path_factory):
         os.environ["DEADWOOD_CACHE"] = old
 
 
+@pytest.fixture(scope="session", autouse=True)
+def patient_jobs():
+    """Jobs are not stopped as abandoned within a test session unless a test says so: a browser polls
+    every page it shows twice a second, but an AppTest page is polled only when its test calls
+    ``run()``, so a test running one page to its end leaves the others quiet for as long.
+    Tests of abandonment set ``DEADWOOD_ABANDON_AFTER`` themselves (monkeypatch)."""
+    old = os.environ.get("DEADWOOD_ABANDON_AFTER")
+    os.environ["DEADWOOD_ABANDON_AFTER"] = "86400"
+    yield
+    if old is None:
+        os.environ.pop("DEADWOOD_ABANDON_AFTER", None)
+    else:
+        os.environ["DEADWOOD_ABANDON_AFTER"] = old
+
+
 class Saturated(torch.nn.Module):
     """``model`` with its logits x 1e4: softmax is one-hot in float32 and cross-entropy gradients vanish,
     the textbook gradient masking that the robustness checks must flag."""

@@ -167,3 +167,47 @@ def test_a_data_folder_that_is_not_one_says_so_and_run_waits(where, tmp_path):
     widget(at, "data_dir").set_value(str(path)).run()
     assert not at.exception and at.button(key="run").disabled
     assert any(f"not found in {path}" in e.value and "missing" in e.value for e in at.error)
+
+
+def test_a_queued_page_names_the_run_ahead_its_data_model_stage_and_progress(fresh_cache):
+    """What a queued page waits for: the run computing now, with its method, data, model and stage,
+    updated while it waits."""
+    release, epoch = threading.Event(), threading.Event()
+
+    def runner(config, on_event, cache_dir=None):
+        on_event(Event("start", "teacher", 0, 8))
+        on_event(Event("epoch", "teacher", 2, 8, {"epoch": 2, "accuracy": 0.5}))
+        epoch.wait(120)
+        on_event(Event("epoch", "teacher", 6, 8, {"epoch": 6, "accuracy": 0.5}))
+        release.wait(120)
+
+    ahead = jobs.watch([tiny(seed=331, method="hydra", sparsity=0.8)], runner=runner)
+    try:
+        deadline = time.time() + 10
+        while ahead.view().stages["teacher"].done != 2:
+            assert time.time() < deadline
+            time.sleep(0.01)
+        at = open_app(seed=332)
+        at.button(key="run").click().run()
+        assert not at.exception and queued(at)
+
+        def waiting_for() -> list[str]:
+            return [c.value for c in at.caption if c.value.startswith("Computing now")]
+
+        assert len(waiting_for()) == 1
+        text = waiting_for()[0]
+        assert "**hydra**" in text and "κ = 0.8" in text and "digits/mlp" in text
+        assert "Stage 0 · dense teacher: epoch 2 of 8 (25%" in text
+        epoch.set()  # the run ahead moves on: the queued page shows it at its next poll
+        deadline = time.time() + 10
+        while "epoch 6 of 8 (75%" not in waiting_for()[0]:
+            assert time.time() < deadline
+            time.sleep(0.05)
+            at.run()
+    finally:
+        release.set()
+        epoch.set()
+        ahead.stop()
+        ahead.job.wait(10)
+    run_to_end(at, press=False)
+    assert not waiting_for() and not queued(at)

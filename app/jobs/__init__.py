@@ -5,9 +5,11 @@ show what a job holds (:mod:`app.runs` draws it).
 - :mod:`.progress`: what a job's events say (stage bars, epoch history, notices) and
   :class:`JobView`, the copy a page reads.
 - :mod:`.run_queue`: how many jobs compute at once (``$DEADWOOD_MAX_RUNS``) and :data:`QUEUE`,
-  where the others wait, first come first served.
+  where the others wait, first come first served; how long a job may go unfollowed
+  (``$DEADWOOD_ABANDON_AFTER``, 90 s) before it is stopped as abandoned.
 - :mod:`.worker`: the worker processes that run ``deadwood.run``, and their pool.
-- :mod:`.job`: :class:`Job`, configurations computed one after another, read and stopped by pages.
+- :mod:`.job`: :class:`Job`, configurations computed one after another, read and stopped by pages;
+  its followers (one poll mark per page hold) and whether it is abandoned.
 - :mod:`.sharing`: one job per configuration list and server, the pages' holds on it
   (:class:`Watch`), found again after a reload (:func:`find`).
 - :mod:`.analysis`: :class:`Analysis`, a lens's or the explorer's computation that a job runs in
@@ -21,12 +23,12 @@ Streamlit nor the rest of the app. Within the package the order is progress, run
 job, sharing, analyses, analysis, ray_grid: each imports only modules before it (a worker reaches
 :mod:`.analysis` only through the task it is sent, a job only through the task it is given).
 """
-from .progress import JobView, StageProgress
-from .run_queue import QUEUE, RunQueue, max_runs
+from .progress import Ahead, JobView, StageProgress
+from .run_queue import QUEUE, RunQueue, abandon_after, max_runs
 from .worker import IDLE_WORKERS, WorkerError, warm
 from .job import Job
 from .sharing import KEEP_HOLDS, Watch, find, watch
 from .analysis import ANALYSES, Analysis
 
-__all__ = ["ANALYSES", "Analysis", "IDLE_WORKERS", "KEEP_HOLDS", "QUEUE", "Job", "JobView", "RunQueue", "StageProgress",
-           "Watch", "WorkerError", "find", "max_runs", "warm", "watch"]
+__all__ = ["ANALYSES", "Analysis", "IDLE_WORKERS", "KEEP_HOLDS", "QUEUE", "Ahead", "Job", "JobView", "RunQueue",
+           "StageProgress", "Watch", "WorkerError", "abandon_after", "find", "max_runs", "warm", "watch"]

@@ -4,6 +4,11 @@ A job takes immutable :class:`deadwood.RunConfig` objects fixed when the user pr
 only ever *reads* a job (:meth:`Job.view`, a consistent copy taken under the job's lock) and may ask
 it to stop; widget changes made meanwhile build new configurations and cannot reach the running
 one, and every result lands in the engine's cache under its own configuration's key.
+
+Pages follow a job (:meth:`Job.follow`, at each poll, one mark per page hold): a job whose
+followers have all gone quiet for :func:`app.jobs.run_queue.abandon_after` seconds (their tabs were
+closed) is abandoned, and stopped as Stop stops it: by its own thread at its next event, or by a
+queued job's thread looking while it waits (:meth:`app.jobs.run_queue.RunQueue.stop_abandoned`).
 """
 from __future__ import annotations
 
@@ -16,8 +21,8 @@ from typing import Callable, Sequence
 from deadwood import DeadwoodError, Event, RunConfig, RunStopped
 from deadwood.storage.files import default_cache_dir
 
-from .progress import JobView, Progress
-from .run_queue import QUEUE, RunQueue
+from .progress import Ahead, JobView, Progress
+from .run_queue import QUEUE, RunQueue, abandon_after
 from .worker import Worker, WorkerError, acquire, release
 
 
@@ -32,6 +37,10 @@ class Job:
     ``cache_dir`` (default: ``$DEADWOOD_CACHE``, read now) is where results land.
     A configuration may also be an :class:`app.jobs.analysis.Analysis`: it names itself
     (``key``), computes itself in the worker (``compute``) and reads its events (``progress_type``).
+
+    Followers are the page holds that poll it (:meth:`follow`); a job that has had followers and
+    none has polled for its time (:func:`app.jobs.run_queue.abandon_after`, read when it starts) is
+    :meth:`abandoned` and gets stopped. A job nobody ever followed (tests, scripts) never is.
     """
 
     def __init__(self, configs: Sequence[RunConfig], *, runner: Callable | None = None, cache_dir=None,
@@ -46,7 +55,9 @@ class Job:
         self._stop = threading.Event()
         self._worker: Worker | None = None
         self._pid: int | None = os.getpid() if runner is not None else None
-        self._watchers = 0  # pages following the job (app.jobs.sharing)
+        self._followers: dict[str, float] = {}  # hold token -> its last poll, on the queue's clock
+        self._patience: float | None = None  # abandon_after(), read when the job starts
+        self._abandoned = False
         self._state, self._index = "queued", 0
         # an analysis (app.jobs.analysis) brings its own reader of events; a configuration uses Progress
         self._progress = getattr(self.configs[0], "progress_type", Progress)(self.configs[0])
@@ -67,6 +78,13 @@ class Job:
             if self._worker is not None:
                 self._worker.request_stop()
 
+    def abandon(self) -> None:
+        """Stop the job as abandoned (no page followed it for its time): as :meth:`stop`, and its
+        view says why."""
+        with self._lock:
+            self._abandoned = True
+        self.stop()
+
     def joinable(self) -> bool:
         """Whether another page may follow this job: it runs and nobody asked it to stop."""
         return self._thread.is_alive() and not self._stop.is_set()
@@ -77,35 +95,62 @@ class Job:
 
     def view(self) -> JobView:
         ahead = self._queue.ahead(self)
+        first = self._queue.running_ahead(self) if ahead is not None else None
+        before = first.brief() if first is not None else None
         with self._lock:
             return JobView(
                 configs=self.configs, state=self._state, index=self._index, finished=list(self._finished),
                 error=self._error, details=self._details,
                 seconds=(self._t1 or time.perf_counter()) - self._t0, pid=self._pid,
-                ahead=ahead or 0, **self._progress.snapshot())
+                ahead=ahead or 0, before=before,
+                abandoned_after=self._patience if self._abandoned else None, **self._progress.snapshot())
+
+    def brief(self) -> Ahead:
+        """What a page queued behind this job says of it: its configuration and current stage."""
+        with self._lock:
+            stage, progress = self._progress.current()
+            return Ahead(config=self.configs[self._index], index=self._index, count=len(self.configs),
+                         stage=stage, progress=progress, seconds=time.perf_counter() - self._t0)
 
     # ---------------------------------------------------------------- followers
     @property
     def watchers(self) -> int:
-        """How many pages follow this job."""
+        """How many page holds follow this job (quiet ones included)."""
         with self._lock:
-            return self._watchers
+            return len(self._followers)
 
-    def add_watcher(self) -> None:
-        """One more page follows this job."""
+    def follow(self, token: str) -> None:
+        """The page hold ``token`` follows this job, as of now: called at each of its polls."""
+        now = self._queue.clock()
         with self._lock:
-            self._watchers += 1
+            self._followers[token] = now
 
-    def drop_watcher(self) -> int:
-        """One page lets go of this job; returns how many still follow it."""
+    def unfollow(self, token: str) -> int:
+        """The page hold ``token`` lets go; returns how many holds still follow it and polled within
+        the job's time (quiet ones are not counted: they would leave it abandoned)."""
+        now = self._queue.clock()
         with self._lock:
-            self._watchers -= 1
-            return self._watchers
+            self._followers.pop(token, None)
+            return sum(1 for t in self._followers.values()
+                       if self._patience is None or now - t <= self._patience)
+
+    def abandoned(self, now: float | None = None) -> bool:
+        """Whether to stop this job as abandoned: it is not stopped yet, it has had followers, and
+        none has polled for longer than its time. ``now`` on the queue's clock (default: now)."""
+        now = self._queue.clock() if now is None else now
+        with self._lock:
+            if self._patience is None or not self._followers or self._abandoned:
+                return False
+            quiet = now - max(self._followers.values())
+        return quiet > self._patience and self.joinable()
 
     # ---------------------------------------------------------------- the job's thread
     def _work(self) -> None:
         state, error, details = "done", None, None
         try:
+            patience = abandon_after()  # a bad value fails the job here, with its message
+            with self._lock:
+                self._patience = patience
             if not self._queue.enter(self, self._stop):
                 raise RunStopped("stopped while queued")
             with self._lock:
@@ -151,6 +196,8 @@ class Job:
         return worker
 
     def _on_event(self, event: Event) -> None:
+        if self.abandoned():  # every tab following it was closed: stop here, as Stop would
+            self.abandon()
         if self._stop.is_set():
             raise RunStopped("stopped by the user")
         with self._lock:

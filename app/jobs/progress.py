@@ -2,8 +2,9 @@
 draws as tqdm bars on the command line.
 
 :class:`Progress` turns the events of one job into stage bars, the epoch history the live
-charts draw, and notices; :class:`JobView` is the copy of it a page reads. Neither knows how
-the job runs (thread or worker process) or who follows it.
+charts draw, and notices; :class:`JobView` is the copy of it a page reads, and :class:`Ahead`
+the short account of a job that a queued page waits for. None knows how the job runs (thread or
+worker process) or who follows it.
 """
 from __future__ import annotations
 
@@ -26,6 +27,19 @@ class StageProgress:
         return self.done / self.total if self.total else 0.0
 
 
+@dataclass(frozen=True)
+class Ahead:
+    """The job computing ahead of a queued one, as the queued page names it: what it computes and
+    how far it has got."""
+
+    config: RunConfig  # the configuration it computes now
+    index: int  # which of its configurations that is
+    count: int  # how many it has
+    stage: str | None  # the stage computing now (None before its first event)
+    progress: StageProgress  # that stage's epochs (or batches) done of its total
+    seconds: float  # since it was started
+
+
 @dataclass
 class JobView:
     """A snapshot of a job, safe to read while the job goes on."""
@@ -44,6 +58,8 @@ class JobView:
     notices: list[str] = field(default_factory=list)  # damaged cache entries found and recomputed
     ahead: int = 0  # while queued: the runs ahead of this job (computing, or queued before it)
     waiting: str | None = None  # while another process computes the same entry: what we wait for
+    before: Ahead | None = None  # while queued: the job computing that this one waits for
+    abandoned_after: float | None = None  # stopped because no page followed it for this many seconds
 
     @property
     def running(self) -> bool:
@@ -77,6 +93,17 @@ class Progress:
         return dict(stages={k: StageProgress(v.done, v.total, v.state) for k, v in self._stages.items()},
                     history=list(self._history), cached=list(self._cached), notices=list(self._notices),
                     waiting=self._waiting)
+
+    def current(self) -> tuple[str | None, StageProgress]:
+        """The stage computing now and a copy of its progress: the running stage, else the last one
+        begun (done or cached), else (None, nothing done)."""
+        running = [k for k, v in self._stages.items() if v.state == "running"]
+        begun = [k for k, v in self._stages.items() if v.state != "pending"]
+        name = (running or begun or [None])[-1]
+        if name is None:
+            return None, StageProgress()
+        p = self._stages[name]
+        return name, StageProgress(p.done, p.total, p.state)
 
     def record(self, e: Event) -> None:
         if e.kind == "waiting":  # another process computes this entry: its result is served after

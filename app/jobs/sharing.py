@@ -25,7 +25,11 @@ class Watch:
     ``configs`` and ``view()``; ``stop()`` lets go, and the job stops when the last page
     following it lets go (a queued job then leaves the queue). A page that let go sees the job as
     stopped from then on. ``token`` names this hold: a page reloaded with it (:func:`find`) takes
-    the same hold again, so a reload neither loses the job nor counts as one more follower."""
+    the same hold again, so a reload neither loses the job nor counts as one more follower.
+
+    Each ``view()`` marks the job followed by this hold (:meth:`app.jobs.job.Job.follow`): a hold
+    whose page stopped polling (its tab was closed) no longer keeps the job alive, and a job
+    none of whose holds polled for :func:`app.jobs.run_queue.abandon_after` seconds is stopped."""
 
     def __init__(self, job: Job):
         self.job, self.configs = job, job.configs
@@ -38,13 +42,16 @@ class Watch:
         return self._left is None
 
     def view(self) -> JobView:
-        return self._left or self.job.view()
+        if self._left is not None:
+            return self._left
+        self.job.follow(self.token)
+        return self.job.view()
 
     def stop(self) -> None:
         with _shared_lock:
             if self._left is not None:
                 return
-            last = self.job.drop_watcher() <= 0
+            last = self.job.unfollow(self.token) <= 0
             if not last:
                 self._left = replace(self.job.view(), state="stopped")
         if last:
@@ -75,8 +82,8 @@ def watch(configs: Sequence[RunConfig], cache_dir=None, runner: Callable | None 
             return holding
         if job is None:
             job = _shared[key] = Job(configs, cache_dir=key[1], runner=runner)
-        job.add_watcher()
         hold = Watch(job)
+        job.follow(hold.token)
         _holds[hold.token] = hold
         finished = [t for t, h in _holds.items() if not h.job.joinable()]
         for t in finished[:max(0, len(_holds) - KEEP_HOLDS)]:
