@@ -97,13 +97,17 @@ def keep_following() -> None:
 def ahead_text(before: Ahead) -> str:
     """What the run computing ahead of a queued one is doing: its method, data, model, stage, progress."""
     cfg, p = before.config, before.progress
-    text = (f"Computing now: **{cfg.method}** at κ = {cfg.sparsity:g}, ε = {cfg.epsilon:g} on "
-            f"{cfg.dataset}/{cfg.model}")
+    if isinstance(cfg, jobs.Analysis):  # an analysis job: its own label says what it computes
+        text = f"Computing now: {plain(cfg.label)}"
+    else:
+        text = (f"Computing now: **{cfg.method}** at κ = {cfg.sparsity:g}, ε = {cfg.epsilon:g} on "
+                f"{cfg.dataset}/{cfg.model}")
     if before.count > 1:
         text += f", run {before.index + 1} of {before.count}"
     if before.stage is None:
         return text + f" · starting ({before.seconds:.0f} s)"
-    label = stage_of(before.stage).label
+    label = (cfg.stages().get(before.stage, before.stage) if isinstance(cfg, jobs.Analysis)
+             else stage_of(before.stage).label)
     step = {"cached": "from the cache", "done": "done"}.get(
         p.state, f"epoch {p.done} of {p.total}" if p.total else "starting")
     return text + f" · {label}: {step} ({p.fraction:.0%}, {before.seconds:.0f} s so far)"

@@ -191,3 +191,16 @@ def test_an_abandoned_real_run_stops_in_its_worker_and_its_finished_teacher_stay
     assert view.stages["dual"].done < 500 and not Cache().has_run(config)
     again = Job([tiny(deadwooding=DeadwoodingConfig(epochs=1), seed=411)]).wait(600)
     assert again.state == "done" and again.stages["teacher"].state == "cached"
+
+
+def test_a_page_queued_behind_an_analysis_job_names_what_it_computes():
+    from app.jobs import Ahead, Analysis
+    from app.jobs.progress import StageProgress
+    from app.runs import ahead_text
+
+    task = Analysis.of("regions", {"x": 1}, label="linear regions of magnitude at κ = 0.95")
+    stage = next(iter(task.stages()))
+    text = ahead_text(Ahead(config=task, index=0, count=1, stage=stage, progress=StageProgress(3, 10, "running"),
+                            seconds=4.0))
+    assert text.startswith("Computing now: linear regions of magnitude at κ = 0.95 · ")
+    assert task.stages()[stage] in text and "epoch 3 of 10 (30%" in text

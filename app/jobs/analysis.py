@@ -32,7 +32,7 @@ import numpy as np
 from deadwood import Event, RunConfig
 from deadwood.fingerprint import code_fingerprint
 
-from .progress import StageProgress
+from .progress import StageProgress, current_stage
 
 # name -> (importable "module:function", the stages its events name, in order, with their labels)
 ANALYSES: dict[str, tuple[str, dict[str, str]]] = {
@@ -234,6 +234,10 @@ class AnalysisProgress:
     def snapshot(self) -> dict:
         return dict(stages={k: StageProgress(v.done, v.total, v.state) for k, v in self._stages.items()},
                     history=[], cached=[], notices=list(self._notices), waiting=self._waiting)
+
+    def current(self) -> tuple[str | None, StageProgress]:
+        """The stage computing now and a copy of its progress (what a page queued behind it shows)."""
+        return current_stage(self._stages)
 
     def record(self, e: Event) -> None:
         if e.kind == "waiting":

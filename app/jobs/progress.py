@@ -95,15 +95,8 @@ class Progress:
                     waiting=self._waiting)
 
     def current(self) -> tuple[str | None, StageProgress]:
-        """The stage computing now and a copy of its progress: the running stage, else the last one
-        begun (done or cached), else (None, nothing done)."""
-        running = [k for k, v in self._stages.items() if v.state == "running"]
-        begun = [k for k, v in self._stages.items() if v.state != "pending"]
-        name = (running or begun or [None])[-1]
-        if name is None:
-            return None, StageProgress()
-        p = self._stages[name]
-        return name, StageProgress(p.done, p.total, p.state)
+        """The stage computing now and a copy of its progress (:func:`current_stage`)."""
+        return current_stage(self._stages)
 
     def record(self, e: Event) -> None:
         if e.kind == "waiting":  # another process computes this entry: its result is served after
@@ -141,3 +134,15 @@ def insert_in_order(stages: dict, new: str) -> dict:
     rank = {name: i for i, name in enumerate(order)}
     items = list(stages.items()) + [(new, StageProgress())]
     return dict(sorted(items, key=lambda kv: rank.get(kv[0], len(order))))
+
+
+def current_stage(stages: dict[str, StageProgress]) -> tuple[str | None, StageProgress]:
+    """The stage computing now and a copy of its progress: the running stage, else the last one
+    begun (done or cached), else (None, nothing done)."""
+    running = [k for k, v in stages.items() if v.state == "running"]
+    begun = [k for k, v in stages.items() if v.state != "pending"]
+    name = (running or begun or [None])[-1]
+    if name is None:
+        return None, StageProgress()
+    p = stages[name]
+    return name, StageProgress(p.done, p.total, p.state)
