@@ -28,8 +28,8 @@ from .pruning.masks import check_cuttable
 from .models.registry import model_for
 from .storage.cache import Cache
 from .errors import RunFileError
-from .storage.record import (RECORD_FILE, LoadedRun, RunRecord, check_out, copy_run, load_run, update_record,
-                             versions, write_run)
+from .storage.record import (RECORD_FILE, LoadedRun, RunRecord, check_out, copy_run, load_run, read_record,
+                             update_record, versions, write_run)
 from .pruning.masks import prunable, sparsity_of
 from .pruning.sparsity_profile import profile_grid, profile_samples, sparsity_profile
 from . import robustness
@@ -283,14 +283,14 @@ def _compute(config: RunConfig, device: torch.device, cache: Cache, final: Path,
         code=fingerprint.code_fingerprint(), threads=torch.get_num_threads())
     write_run(final, record, model_cpu, teacher)  # published: served from here on, profile or not
     if result.profile is not None or result.solved is not None:
-        _add_profile(config, cache, final, record, on_event, result.profile, result.solved, teacher, len(train), test)
+        _add_profile(config, cache, final, on_event, result.profile, result.solved, teacher, len(train), test)
     if out is not None:
         copy_run(final, out, replace=force)
     return load_run(final)
 
 
-def _add_profile(config: RunConfig, cache: Cache, final: Path, record: RunRecord, on_event: OnEvent,
-                 stored, solved, teacher, train_images: int, test: ArrayDataset) -> None:
+def _add_profile(config: RunConfig, cache: Cache, final: Path, on_event: OnEvent, stored, solved, teacher,
+                 train_images: int, test: ArrayDataset) -> None:
     """Stage 'profile', after the run is published: the sparsity profile of ``solved`` (the method's
     uncut weights) against the ``teacher``, sized by :func:`deadwood.pruning.sparsity_profile.profile_samples`,
     one 'epoch' event per κ; or the ``stored`` one ('cached'). It is stored beside the solve (when the
@@ -311,6 +311,7 @@ def _add_profile(config: RunConfig, cache: Cache, final: Path, record: RunRecord
         seconds = time.perf_counter() - t
         if config.stores_solve() and cache.solves.stamp(config) is not None:
             cache.solves.save_profile(config, profile)
+    record = read_record(final)  # as it is now: what else was added to it meanwhile stays (its deployment)
     update_record(final, dataclasses.replace(record, sparsity_profile=profile,
                                              timings={**record.timings, "profile": seconds}))
 
@@ -350,5 +351,5 @@ def _complete_profile(config: RunConfig, cache: Cache, loaded: LoadedRun, on_eve
                 solved = _frozen(solved)
             train, test = load_data(config, device)
             teacher = _frozen(found[0].to(device)) if found is not None else None
-            _add_profile(config, cache, final, again.record, on_event, stored, solved, teacher, len(train), test)
+            _add_profile(config, cache, final, on_event, stored, solved, teacher, len(train), test)
         return load_run(final)

@@ -12,12 +12,12 @@ from .methods import get_method, methods
 from .methods.budget import plan
 
 TEACHER = Stage("teacher", "Stage 0 · dense teacher", "teacher (dense)")
-TEACHER_EVAL = Stage("teacher-eval", "Stage 0 · teacher robustness", "teacher robustness")
+TEACHER_EVAL = Stage("teacher-eval", "Stage 0 · teacher robustness", "teacher robustness", "batch")
 CUT = Stage("cut", "Stage 2 · global cut", "cut")
 FINETUNE = Stage("finetune", "Stage 3 · distillation + adversarial fine-tune", "fine-tune")
-EVAL = Stage("eval", "Evaluation · robustness curve", "evaluate")
+EVAL = Stage("eval", "Evaluation · robustness curve", "evaluate", "batch")
 # after the run is published (its record is served while this goes on): one event per κ cut
-PROFILE = Stage("profile", "Sparsity profile · one cut at every κ", "sparsity profile")
+PROFILE = Stage("profile", "Sparsity profile · one cut at every κ", "sparsity profile", "cut")
 
 
 def all_stages() -> list[Stage]:
