@@ -64,8 +64,8 @@ def test_the_solve_key_leaves_out_the_sparsity_the_cut_the_finetune_and_the_eval
 
 
 def test_profile_at_the_run_sparsity_is_the_records_one_shot_accuracy(tmp_path):
-    # a solve of 8 epochs: enough for the profile's rule (profile_samples) to give it the whole test split
-    config = tiny(method="deadwooding", sparsity=0.9, seed=43, deadwooding=DeadwoodingConfig(epochs=8))
+    # the default solve's 15 epochs: enough for the profile's rule (profile_samples) to give it the whole test split
+    config = tiny(method="deadwooding", sparsity=0.9, seed=43, deadwooding=DeadwoodingConfig(epochs=15))
     loaded = run(config, cache_dir=tmp_path)
     p, r = loaded.record.sparsity_profile, loaded.record
     assert p["samples"] == 360  # the whole digits test split: the same samples as the one-shot accuracy
