@@ -158,9 +158,10 @@ def headline(record: RunRecord, epsilon: float) -> None:
                    help="before fine-tuning: how much the cut alone cost")
     total = record.timings.get("total")
     cols[4].metric("Run time", "n/a" if total is None else f"{total:.1f} s",
-                   help="wall-clock seconds of the run (a cached teacher counts only its loading)")
+                   help="wall-clock seconds of the run until its results were stored (a cached teacher counts "
+                        "only its loading); the sparsity profile comes after, with its own time")
     stages = [("data", "data"), ("teacher", "teacher"), ("prune", "prune"), ("finetune", "fine-tune"),
-              ("eval", "evaluation")]
+              ("eval", "evaluation"), ("profile", "sparsity profile")]
     st.caption("Time per stage: " + " · ".join(f"{label} {record.timings[k]:.1f} s" for k, label in stages
                                                 if k in record.timings)
                + (" (teacher from the cache)" if teacher.get("cached") else ""))

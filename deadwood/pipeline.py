@@ -154,7 +154,9 @@ def run(config: RunConfig, *, on_event: OnEvent = None, cache_dir=None, out=None
     ``force``). ``config`` is checked first, values and what they point to (:func:`deadwood.config.resolve`).
     A damaged cache entry (teacher or run) is computed again and replaced, with a
     'damaged' event. Raise :class:`deadwood.errors.RunStopped` from ``on_event`` to stop; the
-    teacher, once trained, stays cached.
+    teacher, once trained, stays cached. The run is published before its last stage, the sparsity
+    profile ('profile'): a run whose profile never finished is served at once by :meth:`Cache.load`,
+    and here gets its profile before it is returned.
     """
     config = resolve(config)
     if out is not None:
