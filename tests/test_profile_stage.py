@@ -150,4 +150,5 @@ def test_the_cli_shows_the_profile_bar(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 0
     # one bar, counting cuts, that reaches its total (46 κ on digits/mlp)
-    assert re.search(r"^sparsity profile: 100%\|.*\| 46/46 \[.*(cut/s|s/cut)\]", err.replace("\r", "\n"), re.M), err[-800:]
+    bars = err.replace("\r", "\n")
+    assert re.search(r"^sparsity profile: 100%\|.*\| 46/46 \[.*(cut/s|s/cut)\]", bars, re.M), err[-800:]

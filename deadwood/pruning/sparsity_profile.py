@@ -70,8 +70,9 @@ def profile_samples(config, sizes: dict, train_images: int, test_images: int) ->
     ``deadwooding.profile_samples`` (0: no profile), at most the test split, and at most
     ``SOLVE_SHARE × solve epochs × train_images / (2 × cuts)``: the profile attacks (2 networks ×
     cuts × samples) at most 1.6 times as many images as the solve trains on, which keeps its time
-    under the solve's (see :data:`SOLVE_SHARE`), but never fewer than :data:`MIN_SAMPLES`. The cuts are :func:`profile_grid` for layer
-    ``sizes``, so the rule reads the model's size and the data's, and trains nothing."""
+    under the solve's (see :data:`SOLVE_SHARE`), but never fewer than :data:`MIN_SAMPLES`. The cuts
+    are :func:`profile_grid` for layer ``sizes``, so the rule reads the model's size and the data's,
+    and trains nothing."""
     asked = config.deadwooding.profile_samples
     if not asked:
         return 0
@@ -80,9 +81,10 @@ def profile_samples(config, sizes: dict, train_images: int, test_images: int) ->
     return min(asked, test_images, max(budget, MIN_SAMPLES))
 
 
-def _cut_and_measure(model: nn.Module, pruned: nn.Module, original: dict, scores, config, k: float,
-                     data: ArrayDataset, attack: str, epsilon: float, seed: int) -> tuple[float, float]:
-    """Clean and robust accuracy of ``model``'s weights cut at κ = ``k`` (written into ``pruned``)."""
+def _cut_and_measure(pruned: nn.Module, original: dict, scores, config, k: float, data: ArrayDataset,
+                     attack: str, epsilon: float, seed: int) -> tuple[float, float]:
+    """Clean and robust accuracy of the weights ``original`` (with magnitudes ``scores``) cut at
+    κ = ``k``, written into ``pruned``."""
     from .. import robustness
 
     mask, _ = cut(scores, dataclasses.replace(config, sparsity=k))
@@ -113,13 +115,12 @@ def sparsity_profile(student: nn.Module, teacher: nn.Module, test: ArrayDataset,
     curves = {}
     for who, model in (("student", student), ("teacher", teacher)):
         # one copy per network; its weights are restored before each cut
-        curves[who] = (model, copy.deepcopy(model).eval(), {n: p.detach().clone() for n, p in prunable(model).items()},
-                       magnitudes(model))
+        original = {n: p.detach().clone() for n, p in prunable(model).items()}
+        curves[who] = (copy.deepcopy(model).eval(), original, magnitudes(model))
     out = {who: {"clean": [], "robust": []} for who in curves}
     for i, k in enumerate(grid):
-        for who, (model, pruned, original, scores) in curves.items():
-            clean, robust = _cut_and_measure(model, pruned, original, scores, config, k, data, attack, eps,
-                                             config.seed)
+        for who, (pruned, original, scores) in curves.items():
+            clean, robust = _cut_and_measure(pruned, original, scores, config, k, data, attack, eps, config.seed)
             out[who]["clean"].append(clean)
             out[who]["robust"].append(robust)
         if progress is not None:
