@@ -24,10 +24,9 @@ def test_the_live_page_draws_a_published_run_while_its_profile_goes_on(fresh_cac
     def broken(*args, **kwargs):
         raise RuntimeError("profile broke")
 
-    monkeypatch.setattr(pipeline, "sparsity_profile", broken)
-    with pytest.raises(RuntimeError):
+    with monkeypatch.context() as patch, pytest.raises(RuntimeError, match="profile broke"):
+        patch.setattr(pipeline, "sparsity_profile", broken)
         run(CONFIG)
-    monkeypatch.undo()
     cache = Cache()
     assert cache.record(CONFIG)[0].sparsity_profile is None
 
