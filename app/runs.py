@@ -126,13 +126,16 @@ def follow(job: Watch, live: Callable[[JobView], None] | None = None) -> None:
     """Draw the job's progress, refreshed in place until it ends; then rerun the page.
 
     ``live(view)`` draws the page's live chart, in its own fragment that refreshes
-    every :data:`CHART_REFRESH` seconds rather than every :data:`REFRESH`.
+    every :data:`CHART_REFRESH` seconds rather than every :data:`REFRESH`. Once the run is
+    published (its sparsity profile, the last stage, has begun) the whole page reruns once, so it
+    can draw the run's results while the profile's bar goes on (``JobView.published``).
     """
+    seen = job.view().published
 
     @st.fragment(run_every=REFRESH)
     def progress():
         view = job.view()
-        if not view.running:
+        if not view.running or (not seen and view.published):
             st.rerun()  # the whole page: it now draws the results
         if view.state == "queued":
             st.info(queued_text(view.ahead), icon=":material/hourglass_top:")
@@ -151,9 +154,9 @@ def follow(job: Watch, live: Callable[[JobView], None] | None = None) -> None:
         for notice in view.notices:
             st.warning(f"{plain(notice)}; computing it again", icon=":material/build:")
         for stage, p in view.stages.items():
-            label = stage_of(stage).label
+            label, unit = stage_of(stage).label, stage_of(stage).unit
             text = {"pending": f"{label}: waiting", "cached": f"{label}: from the cache",
-                    "done": f"{label}: done"}.get(p.state, f"{label}: epoch {p.done} of {p.total}")
+                    "done": f"{label}: done"}.get(p.state, f"{label}: {unit} {p.done} of {p.total}")
             st.progress(p.fraction, text=text)
         st.button("Stop", key="stop", on_click=job.stop, icon=":material/stop_circle:",
                   help="stops at the next epoch; a finished teacher stays cached")

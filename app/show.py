@@ -183,9 +183,10 @@ def headline(record: RunRecord, epsilon: float) -> None:
                      help="clean accuracy after the one global cut, before fine-tuning: what the cut alone cost")
     total = record.timings.get("total")
     second[1].metric("Run time", "n/a" if total is None else f"{total:.1f} s",
-                     help="wall-clock seconds of the run (a cached teacher counts only its loading)")
-    stages = [("data", "data"), ("teacher", "teacher"), ("prune", "prune"), ("profile", "profile"),
-              ("finetune", "fine-tune"), ("eval", "evaluation")]
+                     help="wall-clock seconds of the run until its results were stored (a cached teacher counts "
+                          "only its loading); the sparsity profile comes after, with its own time")
+    stages = [("data", "data"), ("teacher", "teacher"), ("prune", "prune"), ("finetune", "fine-tune"),
+              ("eval", "evaluation"), ("profile", "sparsity profile")]
     st.caption("Time per stage: " + " · ".join(f"{label} {record.timings[k]:.1f} s" for k, label in stages
                                                 if k in record.timings)
                + (" (teacher from the cache)" if teacher.get("cached") else ""))

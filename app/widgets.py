@@ -131,8 +131,9 @@ ADVANCED = (
     Field("rho", "deadwooding.rho", "Tolerance ρ", "allowed relative rise of the adversarial loss",
           minimum=0.0, maximum=10.0, step=0.05, fmt="%.3f"),
     Field("profile_samples", "deadwooding.profile_samples", "Profile samples",
-          "Deadwooding: test images of the one-shot profile at every κ; 0 skips it (on a large network, "
-          "such as a torchvision ResNet, it costs more than the solve)", minimum=0, maximum=100000, step=50),
+          "Deadwooding: test images of the one-shot profile at every κ, at most; fewer where the solve trains "
+          "on little data, so the profile never costs more than the solve. It runs after the results are shown. "
+          "0 skips it", minimum=0, maximum=100000, step=50),
     Field("eval_steps", "evaluation.steps", "PGD steps (robustness curve)", minimum=1, maximum=1000, step=1),
     Field("eval_samples", "evaluation.samples", "Test samples attacked", "0: the whole test split",
           minimum=0, maximum=100000, step=50, zero_is_none=True),

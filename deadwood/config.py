@@ -84,7 +84,10 @@ class DeadwoodingConfig:
     attack: str = "fgsm"  # a_ε inside g_rob
     pgd_steps: int = 5
     layer_normalize: bool = True  # divide each layer's L1 term by its initial mean |w|
-    profile_samples: int = 500  # test samples of the one-shot profile at every κ (deadwood.pruning.sparsity_profile); 0: none
+    # Test samples of the one-shot profile at every κ, at most: deadwood.pruning.sparsity_profile.profile_samples
+    # lowers it so the profile attacks (2 networks × cuts × samples) at most 1.6 × the solve's images
+    # (epochs × train images), which keeps it under the solve's time; 0: no profile.
+    profile_samples: int = 500
 
     def validate(self):
         from .methods.deadwooding.multipliers import RULES

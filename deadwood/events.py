@@ -17,6 +17,7 @@ class Stage:
     name: str  # what events call it
     label: str  # long, for the app
     short: str  # for a progress bar
+    unit: str = "epoch"  # what one 'epoch' event of it counts (an evaluation's batch, a profile's cut)
 
 
 @dataclass(frozen=True)

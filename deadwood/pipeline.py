@@ -6,7 +6,9 @@ prunes the same one), the finished run under ``key()``; asking again is a lookup
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import dataclasses
 import time
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from .data.datasets import ArrayDataset, load_split
 from .device import cpu_threads, resolve_device
 from .events import OnEvent, emit
 from . import fingerprint
-from .stages import EVAL, FINETUNE, TEACHER, TEACHER_EVAL
+from .stages import EVAL, FINETUNE, PROFILE, TEACHER, TEACHER_EVAL
 from .methods import PruneContext, get_method
 from .methods.budget import check_stage, plan
 from .models.checkpoint import load_checkpoint
@@ -26,8 +28,10 @@ from .pruning.masks import check_cuttable
 from .models.registry import model_for
 from .storage.cache import Cache
 from .errors import RunFileError
-from .storage.record import RECORD_FILE, LoadedRun, RunRecord, check_out, copy_run, load_run, versions, write_run
-from .pruning.masks import sparsity_of
+from .storage.record import (RECORD_FILE, LoadedRun, RunRecord, check_out, copy_run, load_run, read_record,
+                             update_record, versions, write_run)
+from .pruning.masks import prunable, sparsity_of
+from .pruning.sparsity_profile import profile_grid, profile_samples, sparsity_profile
 from . import robustness
 from .storage.files import WAITING, entry_lock
 from .train import adversarial_step, distill_step, natural_step, run_epochs
@@ -151,7 +155,9 @@ def run(config: RunConfig, *, on_event: OnEvent = None, cache_dir=None, out=None
     ``force``). ``config`` is checked first, values and what they point to (:func:`deadwood.config.resolve`).
     A damaged cache entry (teacher or run) is computed again and replaced, with a
     'damaged' event. Raise :class:`deadwood.errors.RunStopped` from ``on_event`` to stop; the
-    teacher, once trained, stays cached.
+    teacher, once trained, stays cached. The run is published before its last stage, the sparsity
+    profile ('profile'): a run whose profile never finished is served at once by :meth:`Cache.load`,
+    and here gets its profile before it is returned.
     """
     config = resolve(config)
     if out is not None:
@@ -187,10 +193,13 @@ def check_method(config: RunConfig) -> None:
 
 def _served(config: RunConfig, cache: Cache, on_event: OnEvent, out, force: bool, quiet: bool = False):
     """The cached run of ``config`` ('cached' event; copied to ``out``), or None ('damaged' event
-    unless ``quiet``)."""
+    unless ``quiet``). A run whose profile stage did not finish (stopped, failed, killed) gets its
+    profile now (:func:`_complete_profile`); ``quiet`` means the caller holds the run's lock."""
     loaded, damage = cache.load(config)
     if loaded is not None:
         emit(on_event, "cached", "run")
+        if _profile_pending(config, cache, loaded.record):
+            loaded = _complete_profile(config, cache, loaded, on_event, locked=quiet)
         if out is not None:
             copy_run(cache.run_dir(config), out, replace=force)
         return loaded
@@ -285,7 +294,75 @@ def _compute(config: RunConfig, device: torch.device, cache: Cache, final: Path,
         train_epochs=plan(config).record(len(train), config.batch_size),
         code=fingerprint.code_fingerprint(), threads=torch.get_num_threads(),
         warnings=chance_warnings(tsum["robustness"], curve))
-    write_run(final, record, model_cpu, teacher)
+    write_run(final, record, model_cpu, teacher)  # published: served from here on, profile or not
+    if result.profile is not None or result.solved is not None:
+        _add_profile(config, cache, final, on_event, result.profile, result.solved, teacher, len(train), test)
     if out is not None:
         copy_run(final, out, replace=force)
     return load_run(final)
+
+
+def _add_profile(config: RunConfig, cache: Cache, final: Path, on_event: OnEvent, stored, solved, teacher,
+                 train_images: int, test: ArrayDataset) -> None:
+    """Stage 'profile', after the run is published: the sparsity profile of ``solved`` (the method's
+    uncut weights) against the ``teacher``, sized by :func:`deadwood.pruning.sparsity_profile.profile_samples`,
+    one 'epoch' event per κ; or the ``stored`` one ('cached'). It is stored beside the solve (when the
+    run stores one) and written into the run's record with ``timings["profile"]``, each atomically:
+    stopped or failed half way, the run stays served without it and its next request computes it."""
+    if stored is not None:
+        emit(on_event, "cached", PROFILE.name)
+        profile, seconds = stored, 0.0
+    else:
+        t = time.perf_counter()
+        sizes = {n: p.numel() for n, p in prunable(solved).items()}
+        total = len(profile_grid(config, sizes))
+        emit(on_event, "start", PROFILE.name, 0, total)
+        profile = sparsity_profile(solved, teacher, test, config,
+                                   samples=profile_samples(config, sizes, train_images, len(test)),
+                                   progress=lambda done, of: emit(on_event, "epoch", PROFILE.name, done, of))
+        emit(on_event, "end", PROFILE.name, total, total)
+        seconds = time.perf_counter() - t
+        if config.stores_solve() and cache.solves.stamp(config) is not None:
+            cache.solves.save_profile(config, profile)
+    record = read_record(final)  # as it is now: what else was added to it meanwhile stays (its deployment)
+    update_record(final, dataclasses.replace(record, sparsity_profile=profile,
+                                             timings={**record.timings, "profile": seconds}))
+
+
+def _profile_pending(config: RunConfig, cache: Cache, record: RunRecord) -> bool:
+    """Whether a published run lacks the profile it should have and can still get: its method
+    profiles, ``deadwooding.profile_samples`` is not 0, and its solve is stored (a ``keep_dual`` run,
+    which stores none, keeps the record it has)."""
+    return (record.sparsity_profile is None and get_method(config.method).profiles
+            and bool(config.deadwooding.profile_samples) and config.stores_solve()
+            and cache.solves.stamp(config) is not None)
+
+
+def _complete_profile(config: RunConfig, cache: Cache, loaded: LoadedRun, on_event: OnEvent,
+                      locked: bool) -> LoadedRun:
+    """``loaded`` with the profile its profile stage never finished: from the stored solve and the
+    cached teacher, under the run's lock (unless the caller holds it already)."""
+    final = cache.run_dir(config)
+    wait = lambda: emit(on_event, "waiting", "run", metrics={"message": WAITING + "run"})  # noqa: E731
+    with contextlib.nullcontext() if locked else entry_lock(final, wait):
+        again, _ = cache.load(config)  # another process may have completed it meanwhile
+        if again is None or not _profile_pending(config, cache, again.record):
+            return again or loaded
+        device = resolve_device(config.device)
+        with cpu_threads(device):
+            stored, solve = cache.solves.profile(config), cache.solves.load(config)
+            try:
+                found = cache.teacher(config)
+            except RunFileError:  # damaged: the next fresh run replaces it
+                found = None
+            if stored is None and (solve is None or found is None):
+                return again  # the solve or the teacher is gone: the run stays as it is
+            solved = None
+            if stored is None:
+                solved = model_for(config).to(device)
+                solved.load_state_dict(solve[0])
+                solved = _frozen(solved)
+            train, test = load_data(config, device)
+            teacher = _frozen(found[0].to(device)) if found is not None else None
+            _add_profile(config, cache, final, on_event, stored, solved, teacher, len(train), test)
+        return load_run(final)

@@ -9,12 +9,13 @@ from .stages import stage
 
 
 def progress_bars(label: Optional[str] = None, *, indent: str = "", leave: bool = True,
-                  position: Optional[int] = None, unit: str = "epoch") -> OnEvent:
+                  position: Optional[int] = None, unit: Optional[str] = None) -> OnEvent:
     """An ``on_event`` callback drawing one bar per stage while it runs.
 
     ``label`` names every bar (default: the stage's short label); ``leave`` keeps finished
     bars on screen and reports cached stages in a line of their own; ``position`` pins the
-    bars to a row (under an outer bar, say). Epoch metrics with an accuracy show it."""
+    bars to a row (under an outer bar, say); ``unit`` names what a bar counts (default: the stage's
+    own, :attr:`deadwood.events.Stage.unit`). Epoch metrics with an accuracy show it."""
     from tqdm.auto import tqdm
 
     bars: dict = {}
@@ -22,8 +23,9 @@ def progress_bars(label: Optional[str] = None, *, indent: str = "", leave: bool 
 
     def on_event(e: Event) -> None:
         if e.kind == "start":
-            bars[e.stage] = tqdm(total=e.total, desc=indent + (label or stage(e.stage).short), unit=unit,
-                                 leave=leave, file=sys.stderr, dynamic_ncols=True, position=position)
+            bars[e.stage] = tqdm(total=e.total, desc=indent + (label or stage(e.stage).short),
+                                 unit=unit or stage(e.stage).unit, leave=leave, file=sys.stderr,
+                                 dynamic_ncols=True, position=position)
         elif e.kind == "epoch" and e.stage in bars:
             bar = bars[e.stage]
             bar.update(max(e.epoch - bar.n, 1) if e.epoch else 1)

@@ -20,7 +20,7 @@ def test_a_real_run_reports_every_stage_and_lands_in_the_cache():
     view = Job([config]).wait(timeout=600)
     assert view.state == "done" and view.error is None
     assert view.finished == [config.key()] and view.cached == []
-    assert list(view.stages) == ["teacher", "teacher-eval", "dual", "cut", "finetune", "eval"]
+    assert list(view.stages) == ["teacher", "teacher-eval", "dual", "cut", "finetune", "eval", "profile"]
     assert all(p.state == "done" and p.fraction == 1.0 for p in view.stages.values())
     assert view.stages["dual"].total == config.deadwooding.epochs
     # the live multiplier chart reads these: one entry per dual epoch, with every constraint
@@ -160,7 +160,8 @@ def test_errors_become_messages_and_only_bugs_carry_a_traceback():
 
 
 def test_planned_stages_follow_the_method():
-    assert planned_stages(tiny(method="deadwooding")) == ["teacher", "dual", "cut", "finetune", "eval"]
+    assert planned_stages(tiny(method="deadwooding")) == ["teacher", "dual", "cut", "finetune", "eval", "profile"]
+    assert planned_stages(tiny(method="deadwooding", deadwooding=DeadwoodingConfig(profile_samples=0)))[-1] == "eval"
     assert planned_stages(tiny(method="hydra")) == ["teacher", "hydra", "cut", "finetune", "eval"]
     assert planned_stages(tiny(method="magnitude")) == ["teacher", "cut", "finetune", "eval"]
     with pytest.raises(ValueError):

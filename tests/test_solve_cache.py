@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from deadwood import ConfigError, RunStopped, run, with_updates
+from deadwood.config import DeadwoodingConfig
 from deadwood.pruning.dead_wood import dead_fractions, magnitude_quantiles
 from deadwood.pruning.masks import global_threshold, magnitudes
 from deadwood.models.registry import build_model
@@ -63,7 +64,9 @@ def test_the_solve_key_leaves_out_the_sparsity_the_cut_the_finetune_and_the_eval
 
 
 def test_profile_at_the_run_sparsity_is_the_records_one_shot_accuracy(tmp_path):
-    loaded = run(tiny(method="deadwooding", sparsity=0.9, seed=43), cache_dir=tmp_path)
+    # the default solve's 15 epochs: enough for the profile's rule (profile_samples) to give it the whole test split
+    config = tiny(method="deadwooding", sparsity=0.9, seed=43, deadwooding=DeadwoodingConfig(epochs=15))
+    loaded = run(config, cache_dir=tmp_path)
     p, r = loaded.record.sparsity_profile, loaded.record
     assert p["samples"] == 360  # the whole digits test split: the same samples as the one-shot accuracy
     assert len(p["sparsities"]) >= 40 and p["sparsities"][0] == 0 and max(p["sparsities"]) <= 0.995

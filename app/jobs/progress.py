@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from deadwood import Event, RunConfig
-from deadwood.stages import all_stages, planned
+from deadwood.stages import PROFILE, all_stages, planned
 
 
 @dataclass
@@ -69,6 +69,13 @@ class JobView:
     @property
     def config(self) -> RunConfig:
         return self.configs[min(self.index, len(self.configs) - 1)]
+
+    @property
+    def published(self) -> bool:
+        """Whether the configuration being run has its record in the cache already: a run is
+        published before its sparsity profile, which then goes on as its last stage."""
+        p = self.stages.get(PROFILE.name)
+        return p is not None and p.state != "pending"
 
 
 class Progress:

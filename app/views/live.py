@@ -24,13 +24,17 @@ def live_chart(view):
         captions.multipliers_caption()
     elif view.history:
         st.plotly_chart(charts.training_figure(view.history), key="live_training")
-    profile = runs.profile(view.config)  # there as soon as the solve ends
+    profile = runs.profile(view.config)  # there as soon as the solve's first run has its profile
     if profile:
         st.plotly_chart(profile_figure(profile, view.config.sparsity, view.config.method), key="live_profile")
 
 
 if busy:
     runs.follow(job, live_chart)
+    view = job.view()
+    record = runs.record(view.config) if view.published else None
+    if record is not None:  # published before its sparsity profile, whose bar goes on above
+        show.run_report(record, view.config.epsilon, runs.baselines(view.config), runs.model_file(view.config))
 else:
     runs.outcome(job)
     config = choice.config

@@ -58,6 +58,6 @@ else:
         st.info("Nothing is stored for these settings yet. **Run these settings** (or **Run** in the sidebar) "
                 "computes the teacher, the solve and the fine-tuned model once; on the embedded default that "
                 "takes seconds. Then every step draws from them.", icon=":material/play_circle:")
-    if config is not None:
-        STEPS[i].draw(Story(config, solved, stored_solve.at(config), stored_solve.histograms(config), record,
-                            runs.baselines(config) if record else {}, busy))
+if config is not None and (not busy or job.view().published):  # published: the profile's bar goes on
+    STEPS[i].draw(Story(config, solved, stored_solve.at(config), stored_solve.histograms(config), record,
+                        runs.baselines(config) if record else {}, busy))

@@ -53,7 +53,10 @@ class PruneResult:
     # an object with ``lagrangian(x, y, objective=False) -> (loss, metrics)``, ``end_epoch() -> dict``
     # and ``close()``; None for methods without constraints.
     constraints: Optional[object] = None
-    profile: Optional[dict] = None  # the sparsity profile of the method's own weights (deadwood.pruning.sparsity_profile)
+    profile: Optional[dict] = None  # the sparsity profile of the method's own weights, when already stored
+    # The method's own weights before the cut (a copy), which the pipeline's profile stage cuts at every κ
+    # once the run is published (deadwood.pruning.sparsity_profile); None when there is no profile to compute.
+    solved: Optional[nn.Module] = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class Method:
     # stage_steps)`` raises ConfigError when its own stage cannot run in ``stage_steps`` optimiser
     # steps (GMP's schedule must reach κ); see deadwood.methods.budget.check_stage.
     check: Optional[Callable[["RunConfig", int], None]] = None  # noqa: F821
+    profiles: bool = False  # whether a run gets a sparsity profile of its solved weights (stage 'profile')
 
 
 _REGISTRY: dict[str, Method] = {}
@@ -78,13 +82,14 @@ _REGISTRY: dict[str, Method] = {}
 
 def register(name: str, about: str, *, color: str, prunes: bool = True, section: Optional[str] = None,
              stage: Optional[Stage] = None, cut_options: bool = False, stores_solve: bool = False,
-             check: Optional[Callable] = None):
+             check: Optional[Callable] = None, profiles: bool = False):
     """Add the decorated ``prune`` function to the registry under ``name``; the order of
     registration is the order users see."""
     def deco(fn):
         if name in _REGISTRY:
             raise ValueError(f"method '{name}' registered twice")
-        _REGISTRY[name] = Method(name, fn, about, color, prunes, section, stage, cut_options, stores_solve, check)
+        _REGISTRY[name] = Method(name, fn, about, color, prunes, section, stage, cut_options, stores_solve, check,
+                                 profiles)
         return fn
 
     return deco

@@ -161,12 +161,12 @@ class Cache:
     # ------------------------------------------------------------------ solves
     def profile(self, config: RunConfig) -> Optional[dict]:
         """The sparsity profile (one-shot accuracy at every κ) of the stored solve a run of ``config``
-        would start from, or None: no solve stored yet, or a run that stores none
+        would start from, or None: no solve stored yet, its profile not computed yet (the profile stage
+        of the run that solved it comes after that run is published), or a run that stores none
         (:meth:`RunConfig.stores_solve`). Reads one small JSON file."""
         if not config.stores_solve():
             return None
-        summary = self.solves.summary(config)
-        return None if summary is None else summary["profile"]
+        return self.solves.profile(config) if self.solves.stamp(config) is not None else None
 
 
 def summary_fits(summary: dict, config: RunConfig) -> bool:

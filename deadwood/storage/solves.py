@@ -8,11 +8,14 @@ and write this store is :meth:`RunConfig.stores_solve` (a registry fact of the m
 with ``finetune.keep_dual``, which carries the open multipliers on into the fine-tune).
 
 A stored solve is a folder ``<root>/solves/<key>/`` holding ``student.pt`` (the solved, uncut
-student), ``solve.json`` (its history, report and sparsity profile) and, for a model small enough,
+student), ``solve.json`` (its history and report) and, for a model small enough,
 ``snapshots.safetensors`` (the prunable weights at the end of every epoch, float16, for replaying the
 solve), published whole (:func:`deadwood.storage.files.staged`). A damaged entry is recomputed,
 never served. The snapshots do not change the key: an entry stored without them still serves every
-run, and only the replay asks for a fresh solve (``summary["snapshots"]`` is absent there).
+run, and only the replay asks for a fresh solve (``summary["snapshots"]`` is absent there). Its sparsity
+profile comes later, from the run's own profile stage once that run is published: ``profile.json``,
+written atomically into the folder (:meth:`SolveStore.save_profile`), so a reader finds the whole
+profile or none; publishing the solve again removes it with the old folder.
 
 The store lives here, beside teachers and runs, rather than with the method: it is files under a
 key, and :class:`deadwood.storage.cache.Cache` (which the app asks) may not import the methods.
@@ -31,7 +34,8 @@ from ..errors import RunFileError
 from .files import (atomic_save_state, atomic_save_tensors, atomic_write_json, entry_lock, load_state, load_tensors,
                     staged)
 
-FOLDER, STATE_FILE, SUMMARY_FILE, SNAPSHOT_FILE = "solves", "student.pt", "solve.json", "snapshots.safetensors"
+FOLDER, STATE_FILE, SUMMARY_FILE = "solves", "student.pt", "solve.json"
+SNAPSHOT_FILE, PROFILE_FILE = "snapshots.safetensors", "profile.json"
 FORMAT = 1
 
 
@@ -55,23 +59,46 @@ class SolveStore:
         return self.root / solve_key(config)
 
     def summary(self, config) -> Optional[dict]:
-        """The stored solve's summary (history, report, sparsity profile) without its weights, or
-        None when there is none or it is damaged: what a page needs to draw the profile at any κ."""
+        """The stored solve's summary (history, report, and its sparsity profile or None while none
+        is stored) without its weights, or None when there is none or it is damaged: what a page
+        needs to draw the solve and the profile at any κ."""
         try:
             summary = json.loads((self.folder(config) / SUMMARY_FILE).read_text())
         except (OSError, ValueError):
             return None
-        ok = (isinstance(summary, dict) and summary.get("key") == solve_key(config)
-              and isinstance(summary.get("profile"), dict))
-        return summary if ok else None
+        if not (isinstance(summary, dict) and summary.get("key") == solve_key(config)):
+            return None
+        return {**summary, "profile": self.profile(config)}
+
+    def profile(self, config) -> Optional[dict]:
+        """The stored solve's sparsity profile, or None: none computed yet, or not readable (then the
+        next run of this solve computes it again). A store that only writes never reads one."""
+        if not self.read:
+            return None
+        try:
+            stored = json.loads((self.folder(config) / PROFILE_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        ok = (isinstance(stored, dict) and stored.get("key") == solve_key(config)
+              and isinstance(stored.get("profile"), dict))
+        return stored["profile"] if ok else None
+
+    def save_profile(self, config, profile: dict) -> None:
+        """Store ``profile`` beside the solve of ``config`` (one atomic file: whole or absent)."""
+        atomic_write_json(self.folder(config) / PROFILE_FILE, {"profile": profile, "key": solve_key(config),
+                                                               "code": fingerprint.code_fingerprint()})
 
     def stamp(self, config) -> Optional[int]:
-        """When the stored solve's summary was written (ns), or None when there is none: a key for
-        callers that keep its summary in memory."""
+        """When the stored solve's summary or profile was last written (ns), or None when there is no
+        solve: a key for callers that keep its summary in memory."""
         try:
-            return (self.folder(config) / SUMMARY_FILE).stat().st_mtime_ns
+            stamp = (self.folder(config) / SUMMARY_FILE).stat().st_mtime_ns
         except OSError:
             return None
+        try:
+            return max(stamp, (self.folder(config) / PROFILE_FILE).stat().st_mtime_ns)
+        except OSError:
+            return stamp
 
     def has(self, config) -> bool:
         """Whether a stored solve for ``config`` is there (its summary readable, its weights present)."""

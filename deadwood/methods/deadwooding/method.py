@@ -25,6 +25,7 @@ estimated once over the training set before the solve.
 from __future__ import annotations
 
 import contextlib
+import copy
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Optional
@@ -38,7 +39,6 @@ from ...data.datasets import batches
 from .multipliers import Multipliers
 from ...pruning.dead_wood import dead_fractions, magnitude_quantiles, with_dead_fractions
 from ...pruning.masks import magnitudes, prunable
-from ...pruning.sparsity_profile import sparsity_profile
 from ...robustness.training import perturb
 from ...storage.files import WAITING
 from ...train import kd_loss, run_epochs
@@ -267,13 +267,15 @@ def solve(ctx: PruneContext, keep_open: bool = False) -> Solve:
 
 @register("deadwooding", "Lagrangian-dual solve towards sparsity under accuracy and robustness "
                          "constraints, then one global magnitude cut", color="#2ca02c", section="deadwooding",
-          stage=STAGE, cut_options=True, stores_solve=True)
+          stage=STAGE, cut_options=True, stores_solve=True, profiles=True)
 def prune(ctx: PruneContext) -> PruneResult:
     """Stage 1 (from the solve store when it holds this solve) and one global cut at κ.
 
-    The solve, its history and its sparsity profile do not depend on κ, so they are stored
-    once per solve setting (:mod:`deadwood.storage.solves`) and every other κ starts from them; only
-    ``finetune.keep_dual``, which carries the open multipliers into the fine-tune, solves afresh."""
+    The solve and its history do not depend on κ, so they are stored once per solve setting
+    (:mod:`deadwood.storage.solves`) and every other κ starts from them; only ``finetune.keep_dual``,
+    which carries the open multipliers into the fine-tune, solves afresh. The sparsity profile is
+    not computed here: the result carries the solved weights (``solved``) for the pipeline's own
+    profile stage, which runs once the run is published, or the stored profile when there is one."""
     config = ctx.config
     keep = config.finetune.keep_dual  # the open multipliers go on into the fine-tune
     shared = ctx.solves is not None and config.stores_solve()
@@ -288,20 +290,20 @@ def prune(ctx: PruneContext) -> PruneResult:
             sizes = {n: p.numel() for n, p in prunable(student).items()}
             solved = Solve(student, with_dead_fractions(summary["history"], sizes, config.sparsity),
                            summary["info"])
-            profile = summary["profile"]
             emit(ctx.on_event, "cached", STAGE.name)
         else:
             solved = solve(ctx, keep_open=keep)
-            samples = config.deadwooding.profile_samples
-            profile = (sparsity_profile(solved.student, ctx.teacher, ctx.test, config, samples=samples)
-                       if samples else None)  # 92 cuts and attacks: on a large network, a cost to choose
             if shared:
                 history = [{k: v for k, v in h.items() if k != "dead_fraction"} for h in solved.history]
                 ctx.solves.save(config, solved.student.state_dict(),
-                                {"history": history, "info": solved.info, "profile": profile,
-                                 "snapshots": solved.snapshot_note()}, snapshots=solved.snapshots)
+                                {"history": history, "info": solved.info, "snapshots": solved.snapshot_note()},
+                                snapshots=solved.snapshots)
+    profile = ctx.solves.profile(config) if shared else None
     student = solved.student
+    uncut = (copy.deepcopy(student).eval() if profile is None and config.deadwooding.profile_samples
+             else None)  # what the profile stage cuts at every κ
     mask, report = cut(magnitudes(student), config)  # one global cut unless config.cut says otherwise
     mask.apply(student)
     info = {**report, **solved.info, "solve_cached": stored is not None}
-    return PruneResult(student, mask, solved.history, info, constraints=solved.constraints, profile=profile)
+    return PruneResult(student, mask, solved.history, info, constraints=solved.constraints, profile=profile,
+                       solved=uncut)
