@@ -23,7 +23,7 @@ NAMES = [p.name for p in notebooks()]
 EXPECTED = ["01_dense_teacher.ipynb", "02_lagrangian_dual.ipynb", "03_global_cut.ipynb",
             "04_finetune_distill_adversarial.ipynb", "05_robustness_with_foolbox.ipynb",
             "06_compare_methods.ipynb", "07_inside_the_network.ipynb",
-            "08_what_sparsity_buys.ipynb", "09_your_own_network.ipynb"]
+            "08_what_sparsity_buys.ipynb", "09_your_own_network.ipynb", "10_fair_fight.ipynb"]
 
 
 def _outputs(nb):
@@ -32,7 +32,7 @@ def _outputs(nb):
             yield from cell.outputs
 
 
-def test_the_nine_notebooks_are_there_in_reading_order():
+def test_the_ten_notebooks_are_there_in_reading_order():
     assert NAMES == EXPECTED
 
 
