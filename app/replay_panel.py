@@ -18,6 +18,7 @@ from . import links, replay, runs, show
 from .charts_walkthrough import magnitude_histogram_figure, masks_figure, quantiles_figure, replay_figure
 
 EPOCH, PLAYING, HOLD, RESTART = "epoch", "replay_playing", "replay_hold", "replay_restart"
+LINK_NOTE = "replay_link_note"  # what the address's epoch could not be, kept until the epoch moves
 FRAME_SECONDS = "replay_frame_seconds"  # the last frame's script time, read by benchmarks/replay_speed.py
 EVERY = 0.7  # seconds between frames while playing
 
@@ -32,6 +33,7 @@ def draw(config: deadwood.RunConfig, slot: str, busy: bool) -> None:
 
 
 def _play(last: int) -> None:
+    _moved()
     if st.session_state.get(EPOCH, last) >= last:
         st.session_state[EPOCH] = 1  # from the start again
     st.session_state.update({PLAYING: True, HOLD: True, RESTART: True})  # the first frame: where it stands
@@ -42,6 +44,7 @@ def _pause() -> None:
 
 
 def _step(by: int, last: int) -> None:
+    _moved()
     st.session_state[EPOCH] = min(max(st.session_state.get(EPOCH, last) + by, 1), last)
     if st.session_state.get(PLAYING):
         _pause()
@@ -60,6 +63,11 @@ def _advance(last: int) -> bool:
     return False
 
 
+def _moved() -> None:
+    """The user chose an epoch: what the link's epoch could not be is behind them."""
+    st.session_state.pop(LINK_NOTE, None)
+
+
 def _frame(config: deadwood.RunConfig, slot: str, busy: bool) -> None:
     if st.session_state.pop(RESTART, False):
         st.rerun()  # the timer starts or stops with the page's next run
@@ -70,7 +78,9 @@ def _frame(config: deadwood.RunConfig, slot: str, busy: bool) -> None:
     last = r.epochs
     ss = st.session_state
     if EPOCH not in ss:  # the page's first run: a link's epoch the slider cannot take is said, not dropped
-        links.check({EPOCH: links.whole_in(1, last, "the solve epoch")})
+        ss[LINK_NOTE] = links.problems(st.query_params, {EPOCH: links.whole_in(1, last, "the solve epoch")})
+    for line in ss.get(LINK_NOTE, ()):  # said on every rerun of the fragment, not only the first
+        st.warning(line, icon=":material/link_off:")
     if not isinstance(ss.get(EPOCH, last), int) or not 1 <= ss.get(EPOCH, last) <= last:
         ss.pop(EPOCH, None)
     stopped = _advance(last)
@@ -78,7 +88,7 @@ def _frame(config: deadwood.RunConfig, slot: str, busy: bool) -> None:
     row = st.columns([1.3, 1, 1, 6], vertical_alignment="bottom")
     value = {} if EPOCH in ss else {"value": last}
     epoch = row[3].slider("Solve epoch", 1, last, key=EPOCH, bind="query-params", disabled=playing,
-                          help="replays the stored solve, epoch by epoch", **value) if last > 1 else 1
+                          help="replays the stored solve, epoch by epoch", on_change=_moved, **value) if last > 1 else 1
     row[0].button("Step back", key="replay_back", on_click=_step, args=(-1, last), icon=":material/skip_previous:",
                   help="one epoch back", disabled=epoch <= 1)
     if playing:
