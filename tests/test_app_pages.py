@@ -36,7 +36,7 @@ def expected_config(**changes) -> RunConfig:
         "evaluation.samples": 60, "evaluation.steps": 2, **changes})
 
 
-def test_live_page_runs_and_draws_every_chart():
+def test_live_page_runs_and_draws_every_chart(fresh_cache):  # it asserts a fresh run: no other test may have cached it
     at = open_app(sparsity=0.9)
     assert not at.exception and at.title[0].value == "Live pruning"
     at.button(key="run").click().run()
