@@ -34,6 +34,18 @@ def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _below_one(name: str, value, why: str = ""):
+    """A fraction in [0, 1): a momentum, a lowest keep rate."""
+    if not (_number(value) and 0 <= value < 1):
+        raise ConfigError(f"{name} must be in [0, 1){why}, got {value!r}")
+
+
+def _whole(name: str, value):
+    """A whole number >= 1 (not a bool)."""
+    if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+
+
 def _own_epochs(name: str, value, why: str = "or None: the solve's epochs"):
     """A method's own-stage epochs: None (the solve's, under the budget protocol) or a whole number >= 1."""
     if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
@@ -159,14 +171,11 @@ class HydraConfig:
     def validate(self):
         _own_epochs("hydra.epochs", self.epochs)
         _positive("hydra.lr", self.lr)
-        if not (_number(self.momentum) and 0 <= self.momentum < 1):
-            raise ConfigError(f"hydra.momentum must be in [0, 1), got {self.momentum!r}")
+        _below_one("hydra.momentum", self.momentum)
         _positive("hydra.weight_decay", self.weight_decay, allow_zero=True)
         _choice("hydra.schedule", self.schedule, HYDRA_SCHEDULES)
         _positive("hydra.beta", self.beta, allow_zero=True)
-        if not (isinstance(self.attack_steps, int) and not isinstance(self.attack_steps, bool)
-                and self.attack_steps >= 1):
-            raise ConfigError(f"hydra.attack_steps must be a whole number >= 1, got {self.attack_steps!r}")
+        _whole("hydra.attack_steps", self.attack_steps)
         if not (_number(self.step_fraction) and 0 < self.step_fraction <= 1):
             raise ConfigError(f"hydra.step_fraction must be in (0, 1] (the attack's step size over epsilon), "
                               f"got {self.step_fraction!r}")
@@ -233,17 +242,13 @@ class HarpConfig:
     def validate(self):
         _own_epochs("harp.epochs", self.epochs)
         _positive("harp.lr", self.lr)
-        if not (_number(self.momentum) and 0 <= self.momentum < 1):
-            raise ConfigError(f"harp.momentum must be in [0, 1), got {self.momentum!r}")
+        _below_one("harp.momentum", self.momentum)
         _positive("harp.weight_decay", self.weight_decay, allow_zero=True)
         _positive("harp.gamma", self.gamma)
-        if not (_number(self.alpha) and 0 <= self.alpha < 1):
-            raise ConfigError(f"harp.alpha must be in [0, 1) (a layer's lowest keep rate is alpha · (1 - sparsity)), "
-                              f"got {self.alpha!r}")
+        _below_one("harp.alpha", self.alpha, " (a layer's lowest keep rate is alpha · (1 - sparsity))")
         _choice("harp loss", self.loss, HARP_LOSSES)
         _positive("harp.beta", self.beta, allow_zero=True)
-        if not (isinstance(self.pgd_steps, int) and not isinstance(self.pgd_steps, bool) and self.pgd_steps >= 1):
-            raise ConfigError(f"harp.pgd_steps must be a whole number >= 1, got {self.pgd_steps!r}")
+        _whole("harp.pgd_steps", self.pgd_steps)
         _positive("harp.step_size", self.step_size)
 
 
