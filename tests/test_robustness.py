@@ -245,6 +245,29 @@ def test_foolbox_is_not_imported_by_the_engine_or_the_cli_start():
     assert out.stdout.strip() == "False", out.stderr
 
 
+def test_import_backend_imports_the_library_behind_the_attack_and_refuses_unknown_names():
+    import subprocess
+    import sys
+
+    code = ("import sys, deadwood.robustness as R; before = 'foolbox' in sys.modules; R.import_backend('pgd'); "
+            "print(before, 'foolbox' in sys.modules, 'torchattacks' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["False", "True", "False"], out.stderr
+    with pytest.raises(ConfigError, match="unknown attack"):
+        R.import_backend("pgdd")
+
+
+def test_a_waiting_app_worker_has_imported_foolbox_before_its_first_run():
+    """The worker's preparation takes foolbox's import out of a fresh default run's evaluation."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from app.jobs import worker; before = 'foolbox' in sys.modules; "
+            "worker._prepare_default(); print(before, 'foolbox' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert out.stdout.split() == ["False", "True"], out.stderr
+
+
 def test_the_epsilon_zero_check_compares_sample_by_sample_not_by_count(trained):
     """A model that gets as many right on its second look at the samples, but other ones, is flagged."""
     _, data = trained
@@ -362,7 +385,8 @@ def test_the_package_docstring_states_every_public_signature_exactly():
             text += " " + lines[i].strip()
         listed[m.group(1)] = text
     assert set(listed) == {"evaluate", "evaluate_pair", "adversarial_examples", "security_curve", "curve_at",
-                           "check_epsilons", "per_class_recall", "pgd_vs_autoattack", "package_info"}
+                           "check_epsilons", "per_class_recall", "pgd_vs_autoattack", "package_info",
+                           "import_backend"}
     for name, text in listed.items():
         sig = inspect.signature(getattr(R, name))
         bare = sig.replace(parameters=[p.replace(annotation=inspect.Parameter.empty) for p in sig.parameters.values()],

@@ -35,6 +35,8 @@ signatures are checked against the code by tests/test_robustness.py)::
     security_curve(model, data, *, attack='fmn', steps=None, samples=None, seed=0, batch_size=512,
                    device=None, on_event=None) -> dict
     curve_at(norms, epsilons) -> list[float]
+    import_backend(attack='pgd') -> None
+        imports the library behind ``attack`` now (foolbox or torchattacks), not at its first use
     check_epsilons(epsilons) -> list[float]
         sorted, unique, starting at 0
     per_class_recall(correct, labels, num_classes) -> list
@@ -47,7 +49,7 @@ signatures are checked against the code by tests/test_robustness.py)::
 """
 from .checks import RobustnessWarning, pgd_vs_autoattack  # noqa: F401
 from .curves import curve_at, security_curve  # noqa: F401
-from .evaluation import adversarial_examples, evaluate, evaluate_pair  # noqa: F401
+from .evaluation import adversarial_examples, evaluate, evaluate_pair, import_backend  # noqa: F401
 from .kinds import per_class_recall  # noqa: F401
 from .specs import (ATTACK_INFO, AUTOATTACK_COMPONENTS, CHANCE_MARGIN, DEFAULT_EPSILONS, EVAL_ATTACKS,  # noqa: F401
                     FORMAT, PGD_GAP, TOLERANCE, check_epsilons, package_info)

@@ -55,6 +55,21 @@ def evaluate(model: nn.Module, data: ArrayDataset, attack: str = "pgd", epsilons
                                                stage=stage)
 
 
+def import_backend(attack: str = "pgd") -> None:
+    """Import the library behind ``attack`` now, not at its first evaluation. foolbox's import is
+    the largest part of a small model's first evaluation (it pulls in git and requests); a
+    long-lived process waiting for work (the app's worker) calls this while it waits."""
+    package = spec_of(attack).package
+    if package == "foolbox":
+        from .foolbox_backend import _foolbox
+
+        _foolbox()
+    elif package == "torchattacks":
+        from .autoattack import _torchattacks
+
+        _torchattacks()
+
+
 def adversarial_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: str = "pgd",
                          epsilon: Optional[float] = 0.1, *, steps: Optional[int] = None,
                          step_size: Optional[float] = None, seed: int = 0, device=None) -> dict:
