@@ -182,7 +182,8 @@ def watched_run(variant: str, root: Path, warm: float) -> dict:
             browser_cpu = _browser_cpu() - browser0
             if variant != "pages0":  # every page draws its results
                 for page in pages:
-                    page.locator(".js-plotly-plot").filter(has_text="Per-layer sparsity").wait_for(timeout=600_000)
+                    page.locator(".js-plotly-plot").filter(has_text="Per-layer sparsity").first.wait_for(
+                        timeout=600_000)  # always drawn with a record; .first: a rerun may briefly hold two
             page_seconds = time.perf_counter() - t0
         finally:
             browser.close()

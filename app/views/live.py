@@ -30,9 +30,10 @@ def live_chart(view):
 
 
 if busy:
-    runs.follow(job, live_chart)
+    published = job.view().published  # then the record's own charts below replace the live one
+    runs.follow(job, None if published else live_chart)
     view = job.view()
-    record = runs.record(view.config) if view.published else None
+    record = runs.record(view.config) if published else None
     if record is not None:  # published before its sparsity profile, whose bar goes on above
         show.run_report(record, view.config.epsilon, runs.baselines(view.config), runs.model_file(view.config))
 else:
