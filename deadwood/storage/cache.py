@@ -199,9 +199,12 @@ class Entry:
 
 
 def _size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else 0
+    try:
+        if path.is_file():
+            return path.stat().st_size
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else 0
+    except OSError:  # removed while being measured (a staging file renamed, an entry replaced)
+        return 0
 
 
 def check(kind: str, path: Path, deep: bool = True) -> tuple[str, str]:
@@ -223,17 +226,17 @@ def check(kind: str, path: Path, deep: bool = True) -> tuple[str, str]:
         return "damaged", f"{summary_file} is not valid JSON ({type(e).__name__})"
     if not isinstance(summary, dict):
         return "damaged", f"{summary_file} does not hold a JSON object"
-    states = {}
+    loaded = {}
     for name in checkpoints:
         if not (path / name).is_file():
             return "damaged", f"{name} is missing"
         if deep:
             try:
-                states[name] = load_state(path / name)
+                loaded[name] = load_state(path / name)
             except RunFileError as e:
                 return "damaged", str(e)
     if kind == "solve":
-        why = solves.check_snapshots(path, summary, states.get(solves.STATE_FILE))
+        why = solves.check_snapshots(path, summary, loaded.get(solves.STATE_FILE))
         if why:
             return "damaged", f"{why}; runs still start from this solve, the replay cannot"
     code = summary.get("code")
