@@ -31,6 +31,7 @@ import numpy as np
 
 from deadwood import Event, RunConfig
 from deadwood.fingerprint import code_fingerprint
+from deadwood.storage.analyses import FOLDER  # the cache's analyses folder, which `deadwood cache` reads
 
 from .progress import StageProgress, current_stage
 
@@ -47,7 +48,6 @@ ANALYSES: dict[str, tuple[str, dict[str, str]]] = {
         "examples": "Adversarial examples, dense and pruned", "recall": "Per-class recall under attack",
         "security": "Security curves (minimal perturbations)"}),
 }
-FOLDER = "analyses"  # under the engine's cache folder
 _CONFIG, _ARRAY, _ITEMS = "__config__", "__array__", "__items__"  # tags in the stored JSON
 
 

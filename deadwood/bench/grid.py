@@ -15,7 +15,7 @@ resumes from its cached runs), and writes into ``out``:
 - ``attacks.json``: those AutoAttack evaluations, cached by run and settings (a resumed
   benchmark looks them up; an interrupted one leaves the file as it was);
 - ``pareto.html`` (and ``pareto.png`` when kaleido can drive a local Chromium): clean against
-  robust accuracy, one colour per method, one marker per sparsity, error bars from the seeds.
+  robust accuracy, each method in its registry colour, one marker per sparsity, error bars from the seeds.
 
 What ``time_s`` counts: the seconds the run itself spent in its method-specific stages (prune +
 fine-tune + evaluation), read from the record's ``timings``, so a cached run reports what it

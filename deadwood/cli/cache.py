@@ -1,8 +1,11 @@
 """``deadwood cache list | verify | prune``: what the cache holds and whether it may be served.
 
-``list`` reads each entry's summary only; ``verify`` also loads every checkpoint; ``prune``
-removes the stale, damaged and partial entries (``--dry-run`` only says which). Exit status 1
-from ``verify`` when anything is not ok.
+Entries are the teacher, solve and run folders and the app's analysis results
+(``analyses/NAME-DIGEST.npz``). ``list`` reads each entry's summary only (and an analysis archive's
+member list), with its size; ``verify`` also loads every checkpoint, every solve's snapshots
+(matched against what its summary notes) and every analysis result, without pickle; ``prune``
+removes the stale, damaged and partial entries (``--dry-run`` only says which). Exit status 1 from
+``verify`` when anything is not ok.
 """
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ from ..storage.files import default_cache_dir
 
 
 def add_cache_command(sub) -> None:
-    p = sub.add_parser("cache", help="list, verify or prune the cache (stale by code, damaged, or partial entries)")
+    p = sub.add_parser("cache", help="list, verify or prune the cache: teachers, solves, runs and analysis "
+                       "results (stale by code, damaged, or partial entries)")
     p.add_argument("action", choices=("list", "verify", "prune"))
     p.add_argument("--cache-dir", help="cache folder (default: $DEADWOOD_CACHE or ~/.cache/deadwood)")
     p.add_argument("--dry-run", action="store_true", help="with prune: say what would go, remove nothing")
@@ -38,5 +42,10 @@ def cmd_cache(ns) -> int:
     for e in found:
         print(f"{e.kind:<8} {e.state:<8} {_mb(e.bytes):>9}  {e.path.name}" + (f"  ({e.why})" if e.why else ""))
     counts = Counter(e.state for e in found)
-    print(f"{len(found)} entries in {root}: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
+    if not found:
+        print(f"0 entries in {root}")
+    else:
+        kinds = ", ".join(f"{n} {k}" for k, n in Counter(e.kind for e in found).items())
+        print(f"{len(found)} entries ({kinds}), {_mb(sum(e.bytes for e in found))} in {root}: "
+              + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     return 1 if ns.action == "verify" and any(e.state != "ok" for e in found) else 0

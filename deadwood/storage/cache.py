@@ -7,16 +7,20 @@ same one), stored solves under ``solve_key()`` (:mod:`deadwood.storage.solves`, 
 finished runs under ``key()``; every key holds the engine code's fingerprint
 (:mod:`deadwood.fingerprint`). Nothing here computes; :mod:`deadwood.pipeline` fills the cache.
 
-For ``deadwood cache list | verify | prune`` (:func:`entries`, :func:`prune`) an entry is
+For ``deadwood cache list | verify | prune`` (:func:`entries`, :func:`prune`) an entry (a teacher,
+solve or run folder, or a file of the app's analysis results, :mod:`deadwood.storage.analyses`) is
 
 - ``ok``: whole, readable, and made by this code;
 - ``stale``: whole, but made by other engine code (its recorded fingerprint differs from
   :func:`deadwood.fingerprint.code_fingerprint`, or it predates fingerprints): never served,
-  since every key holds the fingerprint, and safe to remove;
-- ``damaged``: a file is missing, unreadable JSON, or a checkpoint that does not load: never
-  served (recomputed on the next request) and safe to remove;
-- ``partial``: a staging folder a crash left behind (a name starting with a dot), never read;
-  one whose writer is still running is ``writing`` and left alone.
+  since every key holds the fingerprint, and safe to remove. An analysis result records no
+  fingerprint one can read, so it is never called stale;
+- ``damaged``: a file is missing, unreadable JSON, a checkpoint or analysis result that does not
+  load, or a solve's snapshots that do not load or do not match what its summary notes: never
+  served (recomputed on the next request; a solve whose snapshots alone are damaged still serves
+  runs, and the replay solves afresh) and safe to remove;
+- ``partial``: a staging folder or file a crash left behind (a name starting with a dot), never
+  read; one whose writer is still running is ``writing`` and left alone.
 """
 from __future__ import annotations
 
@@ -38,7 +42,7 @@ from ..errors import RunFileError
 from .record import (DENSE_FILE, MODEL_FILE, RECORD_FILE, RUN_FILES, LoadedRun, RunRecord, is_fraction, load_model,
                      load_run, read_record)
 from .files import atomic_save_state, atomic_write_json, check_writable, default_cache_dir, load_state, process_alive, staged
-from . import solves
+from . import analyses, solves
 
 TEACHERS, RUNS = "teachers", "runs"
 TEACHER_FILE = "teacher.json"
@@ -177,28 +181,37 @@ def summary_fits(summary: dict, config: RunConfig) -> bool:
             and rob.get("steps") == config.evaluation.steps and rob.get("format") == robustness.FORMAT)
 
 
-# kind -> (folder, summary file, checkpoint files)
+# kind -> (folder, summary file, checkpoint files); analysis results are files, not folders (ANALYSIS)
 KINDS = {"teacher": (TEACHERS, TEACHER_FILE, (DENSE_FILE,)),
          "solve": (solves.FOLDER, solves.SUMMARY_FILE, (solves.STATE_FILE,)),
          "run": (RUNS, RECORD_FILE, (MODEL_FILE, DENSE_FILE))}
+ANALYSIS = "analysis"
 STATES = ("ok", "stale", "damaged", "partial", "writing")
 
 
 @dataclass(frozen=True)
 class Entry:
     kind: str
-    path: Path
+    path: Path  # a folder; a file for an analysis result
     state: str
     why: str
     bytes: int
 
 
 def _size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else 0
+    try:
+        if path.is_file():
+            return path.stat().st_size
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else 0
+    except OSError:  # removed while being measured (a staging file renamed, an entry replaced)
+        return 0
 
 
 def check(kind: str, path: Path, deep: bool = True) -> tuple[str, str]:
-    """(state, why) of one entry folder; ``deep`` also loads its checkpoints."""
+    """(state, why) of one entry (a folder, or an analysis result's file); ``deep`` also loads its
+    checkpoints, a solve's snapshots and an analysis result."""
+    if kind == ANALYSIS:
+        return analyses.check(path, deep)
     _, summary_file, checkpoints = KINDS[kind]
     if path.name.startswith("."):
         writer = re.search(r"\.(?:old|tmp)-(\d+)-", path.name)
@@ -213,14 +226,19 @@ def check(kind: str, path: Path, deep: bool = True) -> tuple[str, str]:
         return "damaged", f"{summary_file} is not valid JSON ({type(e).__name__})"
     if not isinstance(summary, dict):
         return "damaged", f"{summary_file} does not hold a JSON object"
+    loaded = {}
     for name in checkpoints:
         if not (path / name).is_file():
             return "damaged", f"{name} is missing"
         if deep:
             try:
-                load_state(path / name)
+                loaded[name] = load_state(path / name)
             except RunFileError as e:
                 return "damaged", str(e)
+    if kind == "solve":
+        why = solves.check_snapshots(path, summary, loaded.get(solves.STATE_FILE))
+        if why:
+            return "damaged", f"{why}; runs still start from this solve, the replay cannot"
     code = summary.get("code")
     if code != fingerprint.code_fingerprint():
         return "stale", ("made before code fingerprints were recorded" if not code
@@ -229,7 +247,8 @@ def check(kind: str, path: Path, deep: bool = True) -> tuple[str, str]:
 
 
 def entries(root=None, deep: bool = True) -> list[Entry]:
-    """Every entry under the cache folder ``root`` (default ``$DEADWOOD_CACHE``), kind by kind."""
+    """Every entry under the cache folder ``root`` (default ``$DEADWOOD_CACHE``), kind by kind, the
+    analysis results last."""
     root = Path(root) if root is not None else default_cache_dir()
     out = []
     for kind, (folder, _, _) in KINDS.items():
@@ -239,6 +258,9 @@ def entries(root=None, deep: bool = True) -> list[Entry]:
         for path in sorted(p for p in base.iterdir() if p.is_dir()):
             state, why = check(kind, path, deep)
             out.append(Entry(kind, path, state, why, _size(path)))
+    for path in analyses.files(root):
+        state, why = check(ANALYSIS, path, deep)
+        out.append(Entry(ANALYSIS, path, state, why, _size(path)))
     return out
 
 
@@ -250,5 +272,8 @@ def prune(root=None, states: Iterable[str] = ("stale", "damaged", "partial"), dr
     gone = [e for e in entries(root) if e.state in states]
     if not dry_run:
         for e in gone:
-            shutil.rmtree(e.path, ignore_errors=True)
+            if e.kind == ANALYSIS:
+                e.path.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(e.path, ignore_errors=True)
     return gone

@@ -11,7 +11,8 @@ A stored solve is a folder ``<root>/solves/<key>/`` holding ``student.pt`` (the 
 student), ``solve.json`` (its history and report) and, for a model small enough,
 ``snapshots.safetensors`` (the prunable weights at the end of every epoch, float16, for replaying the
 solve), published whole (:func:`deadwood.storage.files.staged`). A damaged entry is recomputed,
-never served. The snapshots do not change the key: an entry stored without them still serves every
+never served; damaged snapshots alone leave the solve serving runs, and the replay solves afresh
+(:func:`check_snapshots` says what is wrong with them, for ``deadwood cache verify``). The snapshots do not change the key: an entry stored without them still serves every
 run, and only the replay asks for a fresh solve (``summary["snapshots"]`` is absent there). Its sparsity
 profile comes later, from the run's own profile stage once that run is published: ``profile.json``,
 written atomically into the folder (:meth:`SolveStore.save_profile`), so a reader finds the whole
@@ -28,6 +29,8 @@ import json
 import shutil
 from pathlib import Path
 from typing import Optional
+
+import torch
 
 from .. import fingerprint
 from ..errors import RunFileError
@@ -147,3 +150,52 @@ class SolveStore:
                                                           for n, w in snap.items()})
             atomic_write_json(tmp / SUMMARY_FILE,
                               {**summary, "key": solve_key(config), "code": fingerprint.code_fingerprint()})
+
+
+def check_snapshots(folder: Path, summary: dict, state: Optional[dict] = None) -> str:
+    """Why the snapshots of the stored solve in ``folder`` cannot be replayed, or "" when they can or
+    none were kept (``summary["snapshots"]`` absent: stored before snapshots; 0 epochs: a model above
+    the limit). ``summary`` is its ``solve.json``. Without ``state`` only the file's presence is
+    checked; with the solved student's state_dict the file is read (safetensors: no code runs) and
+    every epoch's tensors matched against the note (epochs, layers, weights, dtype) and the student's
+    shapes."""
+    note = summary.get("snapshots")
+    if note is None:
+        return ""
+    layers, epochs = (note.get("layers"), note.get("epochs")) if isinstance(note, dict) else (None, None)
+    if not (isinstance(epochs, int) and epochs >= 0 and isinstance(layers, list)
+            and all(isinstance(n, str) for n in layers)):
+        return f"{SUMMARY_FILE} does not say which snapshots it kept (its 'snapshots' note is not valid)"
+    if epochs == 0:
+        return ""
+    path = folder / SNAPSHOT_FILE
+    if not path.is_file():
+        return f"{SNAPSHOT_FILE} is missing ({SUMMARY_FILE} notes {epochs} epochs of snapshots)"
+    if state is None:
+        return ""
+    try:
+        flat = load_tensors(path)
+    except RunFileError as e:
+        return f"{SNAPSHOT_FILE} is damaged: {e}"
+    expected = [f"{e}/{n}" for e in range(epochs) for n in layers]
+    missing, extra = sorted(set(expected) - set(flat)), sorted(set(flat) - set(expected))
+    if missing:
+        return (f"{SNAPSHOT_FILE} lacks {len(missing)} of the {len(expected)} tensors {SUMMARY_FILE} notes "
+                f"(first: {missing[0]})")
+    if extra:
+        return f"{SNAPSHOT_FILE} holds {len(extra)} tensors {SUMMARY_FILE} does not note (first: {extra[0]})"
+    unknown = [n for n in layers if n not in state]
+    if unknown:
+        return f"{SNAPSHOT_FILE} holds layer {unknown[0]}, which the solved student ({STATE_FILE}) lacks"
+    if note.get("weights") != sum(state[n].numel() for n in layers):
+        return (f"{SUMMARY_FILE} notes {note.get('weights')} snapshot weights an epoch, the solved student's "
+                f"layers hold {sum(state[n].numel() for n in layers)}")
+    dtype = getattr(torch, str(note.get("dtype", "float16")), None)
+    for key in expected:
+        tensor, layer = flat[key], state[key.split("/", 1)[1]]
+        if tensor.shape != layer.shape:
+            return (f"{SNAPSHOT_FILE}: {key} has shape {tuple(tensor.shape)}, the solved student's layer "
+                    f"{tuple(layer.shape)}")
+        if tensor.dtype != dtype:
+            return f"{SNAPSHOT_FILE}: {key} is {tensor.dtype}, {SUMMARY_FILE} notes {note.get('dtype')}"
+    return ""
