@@ -101,14 +101,14 @@ def cached_render() -> dict:
 
 # ---------------------------------------------------------------- watched: real server, real Chromium
 def _record_seconds(folder: Path, seed: int) -> float | None:
-    """The engine's total of the default run at ``seed`` in cache ``folder``, once its record is there."""
-    from deadwood import RunConfig
-    from deadwood.pipeline import Cache
-
-    path = Cache(folder).run_dir(RunConfig(seed=seed)) / "record.json"
-    if not path.exists():
-        return None
-    return json.loads(path.read_text())["timings"]["total"]
+    """The engine's total of the default run at ``seed`` in cache ``folder``, once its record is there.
+    Found by its config, not by its key: another checkout (``--app-root``) has another code
+    fingerprint, so this checkout's key would never appear."""
+    for path in (folder / "runs").glob("*/record.json"):  # written atomically: never half there
+        record = json.loads(path.read_text())
+        if record["config"]["seed"] == seed:
+            return record["timings"]["total"]
+    return None
 
 
 def _wait_for_records(folder: Path, seeds, t0: float, timeout: float = 1800) -> dict:
