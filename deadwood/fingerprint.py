@@ -3,7 +3,7 @@
 Every cache key (:meth:`deadwood.RunConfig.key`, ``teacher_key``, ``solve_key``) holds
 :func:`code_fingerprint`, a hash of the source of the engine code that decides a result's
 numbers, listed in :data:`COVERS`: the packages ``data``, ``models``, ``pruning``,
-``robustness`` and ``methods``, and the modules ``config``, ``train``, ``pipeline``,
+``robustness``, ``methods`` and ``config``, and the modules ``train``, ``pipeline``,
 ``prune_api`` and ``device``. Editing any file there changes every key, so the next run
 recomputes instead of serving what the old code made; entries made by other code stay on disk
 as *stale* until ``deadwood cache prune`` removes them. Editing anything else (the command
@@ -24,8 +24,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
 # What makes results: packages (every .py below them) and root modules.
-COVERS = ("data", "models", "pruning", "robustness", "methods",
-          "config.py", "train.py", "pipeline.py", "prune_api.py", "device.py")
+COVERS = ("data", "models", "pruning", "robustness", "methods", "config",
+          "train.py", "pipeline.py", "prune_api.py", "device.py")
 
 
 def computing_modules(root: Path = PACKAGE) -> list[Path]:

@@ -3,26 +3,14 @@
 Nothing leaves the machine: the server listens on 127.0.0.1 only, Chromium starts
 with background networking off, and the engine's cache is a temporary folder.
 """
-import pytest
-
-from apptest import CHROMIUM, CHROMIUM_FLAGS, open_live_page, serve, shrink_stages
+from apptest import open_live_page, shrink_stages
+# the server fixture and the skip without Chromium or Playwright; other browser tests import them from here
+from browsertest import CHROMIUM, CHROMIUM_FLAGS, server, sync_playwright  # noqa: F401  (server: a fixture)
 
 RUN_TIMEOUT_S = 600  # a fresh default run is seconds on an idle CPU; a busy shared one is far slower
 
-if not CHROMIUM.exists():
-    pytest.skip(f"Chromium not found ({CHROMIUM}): install it (apt-get install -y chromium) to run the "
-                "real-browser test", allow_module_level=True)
-sync_playwright = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed "
-                                      "(pip install playwright)").sync_playwright
 
-
-@pytest.fixture
-def server(tmp_path):
-    with serve(tmp_path / "cache", tmp_path / "streamlit.log") as url:
-        yield url
-
-
-def test_pressing_run_in_chromium_draws_the_multiplier_chart(server, tmp_path):
+def test_pressing_run_in_chromium_draws_the_multiplier_chart(server, tmp_path):  # noqa: F811
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
         try:
@@ -49,7 +37,7 @@ def test_pressing_run_in_chromium_draws_the_multiplier_chart(server, tmp_path):
     assert "Traceback" not in body
 
 
-def test_two_pages_run_different_settings_at_once_and_each_shows_its_own(server):
+def test_two_pages_run_different_settings_at_once_and_each_shows_its_own(server):  # noqa: F811
     """Two visitors at once, as in a live demo: each presses Run on its own small configuration."""
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)

@@ -231,7 +231,7 @@ def test_the_benchmark_says_where_the_ordering_and_the_margin_change():
 
 
 def test_the_benchmark_caches_each_autoattack_evaluation_by_its_settings(tmp_path, monkeypatch):
-    from deadwood.bench.grid import extra_evaluation
+    from deadwood.bench.attacks import extra_evaluation
 
     train = load_dataset("digits", "train")
     model = build_model("mlp", train.info, seed=0).eval()

@@ -18,7 +18,7 @@ PACKAGE = Path(deadwood.__file__).resolve().parent
 FACES = ("deadwood.cli", "deadwood.bench", "app", "streamlit")  # what the engine must not import
 
 # Which part of the package may import which: the same table as docs/architecture.md, lowest first.
-# A part is a package (``data``), a root module (``config``), or a lower layer of a package
+# A part is a package (``data``), a root module (``train``), or a lower layer of a package
 # (``storage.files``, ``methods.registry``). Each part may import only parts listed above it.
 IMPORT_TABLE = {
     "errors": set(), "version": set(), "events": set(), "fingerprint": set(),

@@ -12,8 +12,8 @@ resumes from its cached runs), and writes into ``out``:
   spec's ``attacks``, a second table of robust accuracy under PGD and under AutoAttack (on
   ``attack_samples`` test images per run and per seed's teacher, PGD-10 on the same images
   beside it), the ordering of the methods under each, and AutoAttack's cost per image;
-- ``attacks.json``: those AutoAttack evaluations, cached by run and settings (a resumed
-  benchmark looks them up; an interrupted one leaves the file as it was);
+- ``attacks.json``: those AutoAttack evaluations (:mod:`deadwood.bench.attacks`), cached by run
+  and settings (a resumed benchmark looks them up; an interrupted one leaves the file as it was);
 - ``pareto.html`` (and ``pareto.png`` when kaleido can drive a local Chromium): clean against
   robust accuracy, each method in its registry colour, one marker per sparsity, error bars from the seeds.
 
@@ -36,12 +36,12 @@ from typing import Callable, Optional
 from ..config import RunConfig, resolve, with_updates
 from ..errors import ConfigError
 from ..storage.files import atomic_write_bytes, atomic_write_json
+from .attacks import (ATTACKS_FILE, BENCH_ATTACKS, Evaluation, attack_settings, extra_evaluation, store_evaluation,
+                      stored_evaluation, with_attacks)
 from .report import markdown, pareto_figure, summarize, write_figure
 
 TIMED_STAGES = ("prune", "finetune", "eval")  # what time_s adds up (the teacher is shared)
 FORMAT = 1
-BENCH_ATTACKS = ("pgd", "autoattack")  # robust-accuracy columns: pgd is the run record's own
-ATTACKS_FILE = "attacks.json"  # cached evaluations beyond the record's PGD, one per run and teacher
 
 
 @dataclass(frozen=True)
@@ -137,64 +137,10 @@ def row_of(loaded, run_dir: str, cached: bool, config: Optional[RunConfig] = Non
     }
 
 
-def attack_settings(attack: str, epsilon: float, samples: int, seed: int, model_key: str) -> dict:
-    """What an evaluation of ``attack`` is cached under (beside its name): the attack, ε, the test
-    samples and their seed, the attack package's version, and the key of the model attacked."""
-    from .. import robustness
-
-    return {"attack": attack, "epsilon": float(epsilon), "samples": samples, "seed": seed,
-            "package": robustness.package_info(robustness.ATTACK_INFO[attack]["package"]), "model": model_key}
-
-
-def evaluate_attack(model, test, attack: str, epsilon: float, samples: int, seed: int, settings: dict,
-                    on_event=None) -> dict:
-    """Robust accuracy of ``model`` under ``attack`` at ``epsilon`` on ``samples`` test images
-    (chosen by ``seed``), with PGD-10 on the same images (the ``pgd-vs-autoattack`` check): the
-    compact entry that ``attacks.json`` keeps. The driver runs it (:func:`extra_evaluation`), and
-    so does an executor's worker (:func:`deadwood.bench.executor.evaluate_entry`)."""
-    from .. import robustness
-
-    r = robustness.evaluate(model, test, attack, [0.0, float(epsilon)], samples=samples, seed=seed,
-                            on_event=on_event, warn=False, stage=f"eval-{attack}")
-    pgd = next((c for c in r["checks"] if c["name"] == "pgd-vs-autoattack"), None)
-    return {"settings": settings, "robust_accuracy": r["accuracy"][-1], "clean_accuracy": r["clean_accuracy"],
-            "pgd_accuracy": pgd["pgd_accuracy"][-1] if pgd else None, "samples": r["samples"],
-            "seconds": r["seconds"], "warnings": r["warnings"], "package": r["package"],
-            "accuracy_after": ({k: v[-1] for k, v in r["autoattack"]["accuracy_after"].items()}
-                               if r.get("autoattack") else None)}
-
-
-def stored_evaluation(cache: Path, key: str, settings: dict) -> Optional[dict]:
-    """The evaluation filed in the JSON file ``cache`` under ``key`` with these ``settings``, or None."""
-    hit = (json.loads(cache.read_text()) if cache.is_file() else {}).get(key)
-    return hit if hit and hit.get("settings") == settings else None
-
-
-def store_evaluation(cache: Path, key: str, entry: dict) -> None:
-    """File ``entry`` under ``key`` in ``cache``, written atomically: an interruption leaves the file as it was."""
-    stored = json.loads(cache.read_text()) if cache.is_file() else {}
-    atomic_write_json(cache, {**stored, key: entry})
-
-
-def extra_evaluation(model, test, attack: str, epsilon: float, samples: int, seed: int, cache: Path, key: str,
-                     on_event=None, model_key: str = "") -> dict:
-    """:func:`evaluate_attack`, cached in the JSON file ``cache`` under ``key`` and the evaluation's
-    settings (:func:`attack_settings`), so a resumed benchmark looks it up."""
-    settings = attack_settings(attack, epsilon, samples, seed, model_key)
-    hit = stored_evaluation(cache, key, settings)
-    if hit is not None:
-        return hit
-    entry = evaluate_attack(model, test, attack, epsilon, samples, seed, settings, on_event=on_event)
-    store_evaluation(cache, key, entry)
-    return entry
-
-
 def evaluations(spec: "BenchSpec", points: list[RunConfig], cache: Path) -> list:
     """The attacks ``spec`` asks beyond PGD that ``cache`` (``attacks.json``) lacks, as
-    :class:`deadwood.bench.executor.Evaluation` jobs: every point's model, and each seed's teacher
+    :class:`deadwood.bench.attacks.Evaluation` jobs: every point's model, and each seed's teacher
     (from that seed's first point, whose run holds the teacher's weights)."""
-    from .executor import Evaluation
-
     jobs, teachers = [], set()
     for config in points:
         targets = [("model", f"runs/{run_name(config)}", config.key())]
@@ -241,19 +187,6 @@ def _teachers(rows: list[dict]) -> dict:
                                  if k.startswith("teacher_") and k.endswith("attack_accuracy")}}
     return {str(k): v for k, v in sorted(out.items())}
 
-
-def _with_attacks(row: dict, extra: dict, teacher: dict) -> dict:
-    """``row`` with each extra attack's columns: ``<attack>_accuracy``, ``<attack>_pgd_accuracy``
-    (PGD-10 on the same samples), ``teacher_<attack>_accuracy``; its warnings added to the row's."""
-    row = dict(row)
-    for attack, e in extra.items():
-        row[f"{attack}_accuracy"] = e["robust_accuracy"]
-        row[f"{attack}_pgd_accuracy"] = e["pgd_accuracy"]
-        row[f"{attack}_samples"] = e["samples"]
-        row[f"{attack}_seconds"] = e["seconds"]
-        row[f"teacher_{attack}_accuracy"] = teacher[attack]["robust_accuracy"]
-        row["warnings"] = row["warnings"] + [f"{attack}: {w}" for w in e["warnings"]]
-    return row
 
 
 def _result(spec: Optional[BenchSpec], rows: list[dict], complete: bool, env: dict, **extra) -> dict:
@@ -360,7 +293,7 @@ def run_bench(spec: BenchSpec, out, *, cache_dir=None, on_point: Optional[Callab
                                                  model_key=config.key())
                 teacher[attack] = extra_evaluation(loaded.dense(), *common, f"teacher-seed{config.seed}",
                                                    on_event=on_event, model_key=config.teacher_key())
-            row = _with_attacks(row, extra, teacher)
+            row = with_attacks(row, extra, teacher)
             if teacher_model is None:
                 teacher_model = (loaded.dense(), test)
         rows.append(row)

@@ -31,7 +31,7 @@ _SHARED_TOP = ("batch_size", "min_keep", "amp", "budget", "download", "image_siz
 
 
 def add_bench_command(sub) -> None:
-    from ..bench.grid import BENCH_ATTACKS
+    from ..bench.attacks import BENCH_ATTACKS
     from ..methods import method_names
 
     b = sub.add_parser("bench", help="every method at every sparsity and seed on one teacher per seed: "

@@ -10,7 +10,7 @@ import dataclasses
 import typing
 from typing import Any, get_args, get_origin
 
-from ..config import RunConfig, _SUBCONFIGS
+from ..config import SECTIONS, RunConfig
 
 _TOP = ("dataset", "model", "method", "sparsity", "epsilon", "seed", "batch_size", "min_keep",
         "device", "amp", "budget", "data_dir", "download", "image_size", "teacher_checkpoint")
@@ -78,7 +78,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, top_fields=_TOP) -> No
     fields = {f.name: f for f in dataclasses.fields(RunConfig)}
     for name in top_fields:
         _add_field(top, "", fields[name], RunConfig)
-    for section, cls in _SUBCONFIGS.items():
+    for section, cls in SECTIONS.items():
         group = parser.add_argument_group(section)
         for f in dataclasses.fields(cls):
             _add_field(group, section, f, cls)
@@ -90,15 +90,15 @@ def config_from_args(ns: argparse.Namespace) -> RunConfig:
     for k, v in vars(ns).items():
         v = tuple(v) if isinstance(v, list) else v  # nargs="+" gives a list; the configuration holds tuples
         head, _, rest = k.partition(".")
-        if rest and head in _SUBCONFIGS:
+        if rest and head in SECTIONS:
             sections.setdefault(head, {})[rest] = v
         elif k in _TOP:
             values[k] = v
     teacher = sections.get("teacher")
     if teacher is not None and teacher.get("epochs") is None:
-        teacher["epochs"] = 0 if values.get("teacher_checkpoint") else _SUBCONFIGS["teacher"]().epochs
+        teacher["epochs"] = 0 if values.get("teacher_checkpoint") else SECTIONS["teacher"]().epochs
     for head, vals in sections.items():
-        values[head] = _SUBCONFIGS[head](**vals)
+        values[head] = SECTIONS[head](**vals)
     return RunConfig(**values)
 
 
