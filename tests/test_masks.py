@@ -97,3 +97,30 @@ def test_cutting_nothing_keeps_every_weight_and_reports_no_threshold():
     mask, report = global_cut(scores, 0.0)
     assert all(bool(m.all()) for m in mask.values())
     assert report["threshold"] is None  # JSON has no -inf
+
+
+@pytest.mark.parametrize("min_keep", [0, 8])
+def test_global_cuts_from_one_sort_equal_global_cut_at_every_kappa(min_keep):
+    """The profile's cutter: the same masks and reports as a fresh global_cut at each κ, guard included."""
+    from deadwood.pruning.masks import GlobalCuts
+
+    scores = magnitudes(_model(2, "convnet"))
+    cutter = GlobalCuts(scores)
+    for k in [0.0, 0.1, 0.5, 0.86, 0.95, 0.99, 0.995, 0.999]:
+        mask, report = cutter(k, min_keep)
+        want, want_report = global_cut(scores, k, min_keep)
+        assert report == want_report, k
+        assert all(torch.equal(mask[n], want[n]) for n in want), k
+
+
+def test_global_cuts_with_equal_scores_across_the_cut_choose_as_global_cut_does():
+    """Ties at θ: which equal weights go is topk's choice, so the cutter defers to global_cut there."""
+    from deadwood.pruning.masks import GlobalCuts
+
+    scores = {"a.weight": torch.tensor([[0.0, 0.0, 0.3], [0.3, 0.3, 0.9]]), "b.weight": torch.tensor([0.3, 0.0, 0.5, 0.7])}
+    cutter = GlobalCuts(scores)
+    for k in [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.9]:  # 10 weights: many cuts fall inside a run of 0.0 or 0.3
+        mask, report = cutter(k)
+        want, want_report = global_cut(scores, k)
+        assert sum(mask.zeros().values()) == round(k * 10), k
+        assert report == want_report and all(torch.equal(mask[n], want[n]) for n in want), k

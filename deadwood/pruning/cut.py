@@ -6,12 +6,13 @@ unstructured granularity) it is exactly :func:`deadwood.pruning.masks.global_cut
 """
 from __future__ import annotations
 
-from typing import Mapping
+import dataclasses
+from typing import Callable, Mapping
 
 import torch
 
 from .allocation import layer_counts
-from .masks import Mask, global_cut, per_layer_cut
+from .masks import GlobalCuts, Mask, global_cut, per_layer_cut
 
 
 def cut(scores: Mapping[str, torch.Tensor], config) -> tuple[Mask, dict]:
@@ -26,3 +27,12 @@ def cut(scores: Mapping[str, torch.Tensor], config) -> tuple[Mask, dict]:
     if counts is None:
         return global_cut(scores, config.sparsity, config.min_keep)
     return per_layer_cut(scores, counts), report
+
+
+def cuts(scores: Mapping[str, torch.Tensor], config) -> Callable[[float], tuple[Mask, dict]]:
+    """``κ -> cut(scores, config at κ)``, for cutting the same scores at many κ (the sparsity profile):
+    with the default global unstructured cut, one sort serves every κ (:class:`GlobalCuts`)."""
+    if config.cut.allocation == "global" and config.cut.granularity != "bcr":
+        cutter = GlobalCuts(scores)
+        return lambda k: cutter(k, config.min_keep)
+    return lambda k: cut(scores, dataclasses.replace(config, sparsity=k))

@@ -207,6 +207,33 @@ def global_cut(scores: Mapping[str, torch.Tensor], sparsity: float, min_keep: in
     return mask, {"threshold": threshold, "guarded": guarded}
 
 
+class GlobalCuts:
+    """:func:`global_cut` of the same ``scores`` at many κ, from one sort: a call returns exactly
+    what ``global_cut(scores, sparsity, min_keep)`` does. On a large network a cut is one ``topk``
+    over every weight (about 1.3 s on resnet18's 11 M at 2 cores), so a profile of 46 cuts of two
+    networks spent minutes choosing masks; after the sort, each cut is one comparison. Where equal
+    scores straddle the cut (``topk``'s own choice among them decides), it calls :func:`global_cut`."""
+
+    def __init__(self, scores: Mapping[str, torch.Tensor]):
+        self.scores = scores
+        self.flat = _flat(scores)
+        self.sorted = torch.sort(self.flat).values
+
+    def __call__(self, sparsity: float, min_keep: int = 0) -> tuple[Mask, dict]:
+        _check_sparsity(sparsity)
+        n = self.flat.numel()
+        k = round(sparsity * n)
+        if k == 0:
+            keep, threshold = torch.ones_like(self.flat, dtype=torch.bool), None
+        else:
+            theta = self.sorted[k - 1]
+            if k < n and bool(self.sorted[k] == theta):  # a tie across the cut
+                return global_cut(self.scores, sparsity, min_keep)
+            keep, threshold = self.flat > theta, float(theta)  # exactly the k lowest
+        mask, guarded = _guard_collapse(_unflat(keep, self.scores), self.scores, min_keep)
+        return mask, {"threshold": threshold, "guarded": guarded}
+
+
 def max_sparsity(sizes: Mapping[str, int], min_keep: int) -> float:
     """The highest κ a cut can reach over layers of ``sizes`` while the collapse guard keeps
     ``min_keep`` weights in every layer (1 - kept/N, kept = every layer's guarded weights)."""

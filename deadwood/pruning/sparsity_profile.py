@@ -11,14 +11,13 @@ happens here: every number is "before fine-tuning".
 from __future__ import annotations
 
 import copy
-import dataclasses
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from .cut import cut
+from .cut import cuts
 from ..data.datasets import ArrayDataset
 from ..errors import ConfigError
 from .masks import magnitudes, max_sparsity, prunable
@@ -81,13 +80,13 @@ def profile_samples(config, sizes: dict, train_images: int, test_images: int) ->
     return min(asked, test_images, max(budget, MIN_SAMPLES))
 
 
-def _cut_and_measure(pruned: nn.Module, original: dict, scores, config, k: float, data: ArrayDataset,
+def _cut_and_measure(pruned: nn.Module, original: dict, cut_at, k: float, data: ArrayDataset,
                      attack: str, epsilon: float, seed: int) -> tuple[float, float]:
-    """Clean and robust accuracy of the weights ``original`` (with magnitudes ``scores``) cut at
-    κ = ``k``, written into ``pruned``."""
+    """Clean and robust accuracy of the weights ``original`` cut at κ = ``k`` by ``cut_at``
+    (:func:`deadwood.pruning.cut.cuts` of their magnitudes), written into ``pruned``."""
     from .. import robustness
 
-    mask, _ = cut(scores, dataclasses.replace(config, sparsity=k))
+    mask, _ = cut_at(k)
     with torch.no_grad():
         for n, p in prunable(pruned).items():
             p.copy_(original[n])
@@ -116,11 +115,11 @@ def sparsity_profile(student: nn.Module, teacher: nn.Module, test: ArrayDataset,
     for who, model in (("student", student), ("teacher", teacher)):
         # one copy per network; its weights are restored before each cut
         original = {n: p.detach().clone() for n, p in prunable(model).items()}
-        curves[who] = (copy.deepcopy(model).eval(), original, magnitudes(model))
+        curves[who] = (copy.deepcopy(model).eval(), original, cuts(magnitudes(model), config))
     out = {who: {"clean": [], "robust": []} for who in curves}
     for i, k in enumerate(grid):
-        for who, (pruned, original, scores) in curves.items():
-            clean, robust = _cut_and_measure(pruned, original, scores, config, k, data, attack, eps, config.seed)
+        for who, (pruned, original, cut_at) in curves.items():
+            clean, robust = _cut_and_measure(pruned, original, cut_at, k, data, attack, eps, config.seed)
             out[who]["clean"].append(clean)
             out[who]["robust"].append(robust)
         if progress is not None:
