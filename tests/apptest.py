@@ -1,10 +1,12 @@
 """Helpers shared by the app tests: for AppTest, the app's path, small stage settings for the
 "Advanced" widgets, widget look-up, and waiting for a background run; for real browsers (the
 browser test and benchmarks/app_speed.py), a `streamlit run` server on 127.0.0.1 and Debian's
-headless Chromium with the flags that keep it off the network."""
+headless Chromium with the flags that keep it off the network, and the checks of the charts a page
+draws (each chart's title, legend and plot boxes; a picture of each chart)."""
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -120,3 +122,51 @@ def shrink_stages(page, seed: int) -> None:
     page.get_by_text("Advanced", exact=True).click()
     for key, value in dict(FAST_STAGES, seed=seed).items():
         set_number(page, labels[key], value)
+
+
+# Bounding boxes (page pixels) of each chart's title, legend and plot areas, drawn by Plotly.
+_BOXES = """() => [...document.querySelectorAll('.js-plotly-plot')].map(plot => {
+  const box = el => { if (!el) return null; const r = el.getBoundingClientRect();
+                      return r.width && r.height ? {x: r.x, y: r.y, w: r.width, h: r.height} : null; };
+  return {title: (plot.querySelector('.gtitle') || {}).textContent || '',
+          titleBox: box(plot.querySelector('.g-gtitle')), legend: box(plot.querySelector('g.legend')),
+          plots: [...plot.querySelectorAll('.draglayer .nsewdrag')].map(box).filter(b => b)};
+})"""
+
+
+def chart_boxes(page) -> list[dict]:
+    """Every Plotly chart on ``page``: its ``title`` text and the boxes of its title (``titleBox``), its
+    legend (``legend``, None when it has none) and its plot areas (``plots``)."""
+    return page.evaluate(_BOXES)
+
+
+def _overlap(a, b, slack=1.0) -> bool:
+    return (a["x"] + slack < b["x"] + b["w"] and b["x"] + slack < a["x"] + a["w"]
+            and a["y"] + slack < b["y"] + b["h"] and b["y"] + slack < a["y"] + a["h"])
+
+
+def assert_legends_clear(charts: list[dict]) -> None:
+    """Every chart of :func:`chart_boxes` has a title, and no legend's box overlaps its chart's title or
+    any of its plot areas."""
+    for chart in charts:
+        assert chart["titleBox"] is not None, chart["title"]
+        if chart["legend"] is None:
+            continue
+        assert not _overlap(chart["legend"], chart["titleBox"]), chart["title"]
+        for plot in chart["plots"]:
+            assert not _overlap(chart["legend"], plot), chart["title"]
+
+
+def shoot_charts(page, folder: Path) -> list[Path]:
+    """A picture of each Plotly chart on ``page`` in ``folder`` (``NN-<title>.png``), for a person to look at."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shots = []
+    plots = page.locator(".js-plotly-plot")
+    for i in range(plots.count()):
+        plot = plots.nth(i)
+        title = plot.locator(".gtitle").first.text_content() if plot.locator(".gtitle").count() else "untitled"
+        slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "untitled"
+        shots.append(folder / f"{i:02d}-{slug}.png")
+        plot.scroll_into_view_if_needed()
+        plot.screenshot(path=str(shots[-1]))
+    return shots
