@@ -71,9 +71,14 @@ def main(argv=None) -> int:
                                 text=True).stdout.strip()
         runs.append((checkout, commit, folder, time.perf_counter(), start(checkout.resolve(), data, folder)))
     out = {"work": str(work), "train_images": args.train, "test_images": args.test, "load_before": load, "runs": []}
-    for checkout, commit, folder, t0, proc in runs:
-        rc = proc.wait()
-        wall = time.perf_counter() - t0
+    ended = {}
+    while len(ended) < len(runs):  # each run's own end, whichever ends first
+        for i, (*_, proc) in enumerate(runs):
+            if i not in ended and proc.poll() is not None:
+                ended[i] = time.perf_counter()
+        time.sleep(1)
+    for i, (checkout, commit, folder, t0, proc) in enumerate(runs):
+        rc, wall = proc.returncode, ended[i] - t0
         row = {"checkout": str(checkout), "commit": commit, "rc": rc, "wall_seconds": round(wall, 1)}
         records = sorted((folder / "cache" / "runs").glob("*/record.json"))
         if records:  # read from the cache: it holds the profile, which comes after the run is published
