@@ -24,7 +24,7 @@ from PIL import Image
 
 import deadwood
 from apptest import assert_legends_clear, chart_boxes, serve, shoot_charts
-from test_app_browser import CHROMIUM, CHROMIUM_FLAGS, sync_playwright
+from browsertest import chromium
 from app.widgets import TORCHVISION_ENTRY
 from deadwood.pruning.masks import prunable
 from deadwood.pruning.sparsity_profile import profile_grid
@@ -57,26 +57,22 @@ def run_and_look(url: str, settings: dict, shots: Path, timeout_s: float) -> dic
     """Open Live pruning at ``settings`` (the address), press Run and follow the run to its end in Chromium:
     the profile's bar as first seen, the page's text, the charts' boxes and the pictures, taken once every
     chart of :data:`CHARTS` is drawn."""
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 2600})
-            page.goto(f"{url}/?{urlencode(settings)}")
-            run = page.get_by_role("button", name="Run", exact=True)
-            run.wait_for(timeout=60_000)
-            page.wait_for_timeout(1000)
-            assert run.is_enabled(), page.inner_text("body")  # the folder is read and the model fits
-            run.click()
-            # the bar changes every half second; the browser looks at every animation frame
-            bar = page.wait_for_function(_FIRST_MATCH, arg=PROFILE_BAR, timeout=timeout_s * 1000).json_value()
-            for title in CHARTS:  # the whole run, its profile included, drawn once the job has ended
-                page.locator(".js-plotly-plot").filter(has_text=title).first.wait_for(timeout=timeout_s * 1000)
-            page.wait_for_timeout(2000)  # Plotly's last layout pass
-            page.screenshot(path=str(shots / "live-page.png"), full_page=True)
-            pictures = shoot_charts(page, shots)
-            return dict(bar=bar, body=page.inner_text("body"), charts=chart_boxes(page), pictures=pictures)
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1440, "height": 2600})
+        page.goto(f"{url}/?{urlencode(settings)}")
+        run = page.get_by_role("button", name="Run", exact=True)
+        run.wait_for(timeout=60_000)
+        page.wait_for_timeout(1000)
+        assert run.is_enabled(), page.inner_text("body")  # the folder is read and the model fits
+        run.click()
+        # the bar changes every half second; the browser looks at every animation frame
+        bar = page.wait_for_function(_FIRST_MATCH, arg=PROFILE_BAR, timeout=timeout_s * 1000).json_value()
+        for title in CHARTS:  # the whole run, its profile included, drawn once the job has ended
+            page.locator(".js-plotly-plot").filter(has_text=title).first.wait_for(timeout=timeout_s * 1000)
+        page.wait_for_timeout(2000)  # Plotly's last layout pass
+        page.screenshot(path=str(shots / "live-page.png"), full_page=True)
+        pictures = shoot_charts(page, shots)
+        return dict(bar=bar, body=page.inner_text("body"), charts=chart_boxes(page), pictures=pictures)
 
 
 def test_a_folder_run_shows_the_profiles_progress_warns_of_chance_and_keeps_legends_clear(tmp_path):
