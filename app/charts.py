@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from deadwood.bench import pareto_front
-from deadwood.methods import get_method, method_names, methods
+from deadwood.methods import method_colours, methods
 
 from .chart_look import CONSTRAINT_COLORS, FONT_SIZE, MANY_LAYERS, PALETTE, TEACHER_COLOR, layer_colors, layout
 from .chart_look import legend_below  # noqa: F401  (re-exported: the chart modules import it from here)
@@ -29,11 +29,8 @@ HIGHLIGHTED = 5  # layers drawn one by one in the multipliers chart once they ar
 
 
 def method_color(name: str) -> str:
-    """The method's colour from the registry; a stable pick for a name it does not know
-    (str hash changes from one process to the next, so the characters decide)."""
-    if name in method_names():
-        return get_method(name).color
-    return PALETTE[sum(map(ord, name)) % len(PALETTE)]
+    """The method's colour in every chart (:func:`deadwood.methods.method_colours`)."""
+    return method_colours([name])[name]
 
 
 def layer_labels(names: Iterable[str]) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """Every Pareto chart draws a method in its own colour from the method registry (HARP pink, HYDRA
 purple, ...), the colour it has in every other chart, not in a colour picked by its position."""
 from deadwood import bench
-from deadwood.methods import get_method, method_names
+from deadwood.methods import get_method, method_colours, method_names, methods
 from app import charts
 
 
@@ -33,10 +33,23 @@ def test_the_bench_pareto_chart_takes_each_methods_colour_from_the_registry():
     assert only["hydra"].marker.color == get_method("hydra").color != "#636efa"
 
 
-def test_a_method_the_registry_does_not_know_gets_a_colour_no_drawn_method_uses():
-    colours = bench.report.method_colours(["magnitude", "retired-method", "harp", "another"])
+def test_a_method_the_registry_does_not_know_gets_a_colour_no_method_uses():
+    names = ["magnitude", "retired-method", "harp", "another", "a-third"]
+    colours = method_colours(names)
     assert colours["magnitude"] == get_method("magnitude").color and colours["harp"] == "#e377c2"
-    assert len(set(colours.values())) == 4
+    assert len(set(colours.values())) == len(names)
+    registered = {m.color.lower() for m in methods()}
+    assert not {colours[n].lower() for n in ("retired-method", "another", "a-third")} & registered
+
+
+def test_an_unknown_name_has_one_colour_in_the_app_and_in_the_benchmark_charts():
+    # the app asks name by name, the benchmark for the set it draws: the same rule gives the same colour
+    for name in ("retired-method", "hydra-v0", "x"):
+        assert charts.method_color(name) == method_colours([name])[name] == method_colours(["gmp", name])[name]
+    # two unknown names whose characters pick the same spare still differ when drawn together
+    a, b = "ab", "ba"
+    assert method_colours([a])[a] == method_colours([b])[b]
+    assert len(set(method_colours([a, b]).values())) == 2
 
 
 def test_the_apps_pareto_chart_uses_the_same_colours():

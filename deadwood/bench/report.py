@@ -229,26 +229,14 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
     return sorted(set(front))
 
 
-def method_colours(names: list[str]) -> dict[str, str]:
-    """Each method's colour from the method registry, the one it has in every chart of the app and
-    the notebooks; a name the registry does not know (a row written by other code) takes the first
-    of Plotly's qualitative colours that no method drawn uses."""
-    from plotly.colors import qualitative
-
-    from ..methods import get_method, method_names
-
-    known = {n: get_method(n).color for n in names if n in method_names()}
-    spare = [c for c in qualitative.Plotly if c.lower() not in {k.lower() for k in known.values()}]
-    unknown = [n for n in names if n not in known]
-    return {n: known[n] if n in known else spare[unknown.index(n) % len(spare)] for n in names}
-
-
 def pareto_figure(summary: list[dict], epsilon: float, title: str = ""):
     """Plotly figure: mean clean (x) against mean robust accuracy (y) per (method, sparsity), one
-    colour per method (the registry's: :func:`method_colours`), one marker symbol per sparsity, error bars of one standard deviation over
+    colour per method (the registry's: :func:`deadwood.methods.method_colours`), one marker symbol per sparsity, error bars of one standard deviation over
     seeds, a dotted line joining each method's sparsities in order, and the Pareto front of all
     points as a dashed grey line."""
     import plotly.graph_objects as go
+
+    from ..methods import method_colours
 
     fig = go.Figure()
     methods = list(dict.fromkeys(e["method"] for e in summary))

@@ -110,6 +110,29 @@ def methods() -> list[Method]:
     return list(_REGISTRY.values())
 
 
+# Colours no registered method takes (Plotly's qualitative set), for a name the registry does not know:
+# a record of a retired method, a row written by other code.
+SPARE_COLOURS = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880",
+                 "#ff97ff", "#fecb52")
+
+
+def method_colours(names) -> dict[str, str]:
+    """Each name's colour in every chart of the app, the benchmark and the notebooks: the registry's for a
+    method it knows. A name it does not know takes a spare colour chosen by its characters (the same in
+    every process: ``hash`` of a string is not), the next spare while an earlier name of ``names``
+    holds that one, so that no two names drawn together share a colour while spares last."""
+    out, taken = {}, set()
+    for name in dict.fromkeys(names):
+        if name in _REGISTRY:
+            out[name] = _REGISTRY[name].color
+            continue
+        start = sum(map(ord, name))
+        picks = [SPARE_COLOURS[(start + i) % len(SPARE_COLOURS)] for i in range(len(SPARE_COLOURS))]
+        out[name] = next((c for c in picks if c not in taken), picks[0])
+        taken.add(out[name])
+    return out
+
+
 def method_sections() -> tuple[str, ...]:
     """Configuration sections that belong to one method each (and count only for it)."""
     return tuple(m.section for m in _REGISTRY.values() if m.section)
