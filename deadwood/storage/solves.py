@@ -126,12 +126,12 @@ class SolveStore:
         """Per epoch of the stored solve, ``{layer: weights (float16)}`` in the model's layer order, or
         None when the entry kept none (stored before snapshots, or a model above the size limit) or
         they cannot be read. What ``summary["snapshots"]`` says of them tells which."""
-        note = (self.summary(config) or {}).get("snapshots")
-        if not isinstance(note, dict) or not note.get("epochs"):
+        layers, epochs = snapshot_note(self.summary(config) or {}) or ([], 0)
+        if not epochs:
             return None
         try:
             flat = load_tensors(self.folder(config) / SNAPSHOT_FILE)
-            return [{n: flat[f"{e}/{n}"] for n in note["layers"]} for e in range(note["epochs"])]
+            return [{n: flat[f"{e}/{n}"] for n in layers} for e in range(epochs)]
         except (RunFileError, KeyError, TypeError):
             return None
 
@@ -152,6 +152,17 @@ class SolveStore:
                               {**summary, "key": solve_key(config), "code": fingerprint.code_fingerprint()})
 
 
+def snapshot_note(summary: dict) -> Optional[tuple[list[str], int]]:
+    """``(layers, epochs)`` of the snapshots a stored solve's summary notes, or None when it notes none
+    (stored before snapshots) or its note is not valid. 0 epochs: a model above the size limit."""
+    note = summary.get("snapshots")
+    layers, epochs = (note.get("layers"), note.get("epochs")) if isinstance(note, dict) else (None, None)
+    if (isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 0 and isinstance(layers, list)
+            and all(isinstance(n, str) for n in layers)):
+        return layers, epochs
+    return None
+
+
 def check_snapshots(folder: Path, summary: dict, state: Optional[dict] = None) -> str:
     """Why the snapshots of the stored solve in ``folder`` cannot be replayed, or "" when they can or
     none were kept (``summary["snapshots"]`` absent: stored before snapshots; 0 epochs: a model above
@@ -162,10 +173,9 @@ def check_snapshots(folder: Path, summary: dict, state: Optional[dict] = None) -
     note = summary.get("snapshots")
     if note is None:
         return ""
-    layers, epochs = (note.get("layers"), note.get("epochs")) if isinstance(note, dict) else (None, None)
-    if not (isinstance(epochs, int) and epochs >= 0 and isinstance(layers, list)
-            and all(isinstance(n, str) for n in layers)):
+    if snapshot_note(summary) is None:
         return f"{SUMMARY_FILE} does not say which snapshots it kept (its 'snapshots' note is not valid)"
+    layers, epochs = snapshot_note(summary)
     if epochs == 0:
         return ""
     path = folder / SNAPSHOT_FILE
