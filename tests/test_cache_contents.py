@@ -21,7 +21,7 @@ def _solve_state(cache, config):
     return {e.path: (e.state, e.why) for e in entries(cache) if e.kind == "solve"}[Cache(cache).solve_dir(config)]
 
 
-def test_verify_reports_a_damaged_snapshot_file_and_prune_makes_the_next_run_solve_afresh(tmp_path, capsys):
+def test_verify_reports_a_damaged_snapshot_file_and_prune_drops_the_snapshots_alone(tmp_path, capsys):
     config = tiny(method="deadwooding", seed=71)
     run(config, cache_dir=tmp_path)
     folder = Cache(tmp_path).solve_dir(config)
@@ -36,11 +36,31 @@ def test_verify_reports_a_damaged_snapshot_file_and_prune_makes_the_next_run_sol
     assert "damaged" in line and f"{SNAPSHOT_FILE} is damaged" in line and "the replay cannot" in line
     assert "1 damaged" in out.splitlines()[-1]
 
+    # prune drops the snapshots alone: the solve, minutes of work, still serves runs at every κ
+    assert {e.path for e in prune(tmp_path, dry_run=True)} == {folder / SNAPSHOT_FILE}
+    assert (folder / SNAPSHOT_FILE).is_file()
+    assert main(["cache", "prune", "--cache-dir", str(tmp_path)]) == 0
+    assert f"removed  solve    damaged  {folder / SNAPSHOT_FILE}" in capsys.readouterr().out
+    assert not (folder / SNAPSHOT_FILE).exists() and (folder / "student.pt").is_file()
+    assert _solve_state(tmp_path, config) == ("ok", "")
+    assert main(["cache", "verify", "--cache-dir", str(tmp_path)]) == 0
+    again = run(with_updates(config, sparsity=0.95), cache_dir=tmp_path)
+    assert again.record.prune_info["solve_cached"] is True
+    assert Cache(tmp_path).solves.snapshots(config) is None  # the replay will ask for a fresh solve
+
+
+def test_prune_removes_a_solve_that_is_damaged_beyond_its_snapshots(tmp_path):
+    config = tiny(method="deadwooding", seed=74)
+    run(config, cache_dir=tmp_path)
+    folder = Cache(tmp_path).solve_dir(config)
+    (folder / SNAPSHOT_FILE).write_bytes(b"not a safetensors file")
+    (folder / "student.pt").write_bytes(b"truncated")
+    assert _solve_state(tmp_path, config)[0] == "damaged"
     assert {e.path for e in prune(tmp_path)} == {folder}
+    assert not folder.exists()
     again = run(with_updates(config, sparsity=0.95), cache_dir=tmp_path)
     assert again.record.prune_info["solve_cached"] is False  # solved afresh, snapshots and all
     assert Cache(tmp_path).solves.snapshots(config) is not None
-    assert main(["cache", "verify", "--cache-dir", str(tmp_path)]) == 0
 
 
 def test_verify_finds_snapshots_that_load_but_do_not_match_the_solve(tmp_path):

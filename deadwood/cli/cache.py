@@ -4,7 +4,8 @@ Entries are the teacher, solve and run folders and the app's analysis results
 (``analyses/NAME-DIGEST.npz``). ``list`` reads each entry's summary only (and an analysis archive's
 member list), with its size; ``verify`` also loads every checkpoint, every solve's snapshots
 (matched against what its summary notes) and every analysis result, without pickle; ``prune``
-removes the stale, damaged and partial entries (``--dry-run`` only says which). Exit status 1 from
+removes the stale, damaged and partial entries (``--dry-run`` only says which), but of a solve whose
+snapshots alone are damaged only the snapshots, since the solve still serves runs. Exit status 1 from
 ``verify`` when anything is not ok.
 """
 from __future__ import annotations

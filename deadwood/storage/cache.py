@@ -17,8 +17,8 @@ solve or run folder, or a file of the app's analysis results, :mod:`deadwood.sto
   fingerprint one can read, so it is never called stale;
 - ``damaged``: a file is missing, unreadable JSON, a checkpoint or analysis result that does not
   load, or a solve's snapshots that do not load or do not match what its summary notes: never
-  served (recomputed on the next request; a solve whose snapshots alone are damaged still serves
-  runs, and the replay solves afresh) and safe to remove;
+  served (recomputed on the next request) and safe to remove. A solve whose snapshots alone are
+  damaged still serves runs (the replay solves afresh), and ``prune`` removes only its snapshots;
 - ``partial``: a staging folder or file a crash left behind (a name starting with a dot), never
   read; one whose writer is still running is ``writing`` and left alone.
 """
@@ -207,9 +207,10 @@ def _size(path: Path) -> int:
         return 0
 
 
-def check(kind: str, path: Path, deep: bool = True) -> tuple[str, str]:
+def check(kind: str, path: Path, deep: bool = True, snapshots: bool = True) -> tuple[str, str]:
     """(state, why) of one entry (a folder, or an analysis result's file); ``deep`` also loads its
-    checkpoints, a solve's snapshots and an analysis result."""
+    checkpoints, a solve's snapshots and an analysis result; ``snapshots=False`` leaves a solve's
+    snapshots out (whether the solve itself is sound)."""
     if kind == ANALYSIS:
         return analyses.check(path, deep)
     _, summary_file, checkpoints = KINDS[kind]
@@ -235,7 +236,7 @@ def check(kind: str, path: Path, deep: bool = True) -> tuple[str, str]:
                 loaded[name] = load_state(path / name)
             except RunFileError as e:
                 return "damaged", str(e)
-    if kind == "solve":
+    if kind == "solve" and snapshots:
         why = solves.check_snapshots(path, summary, loaded.get(solves.STATE_FILE))
         if why:
             return "damaged", f"{why}; runs still start from this solve, the replay cannot"
@@ -265,13 +266,24 @@ def entries(root=None, deep: bool = True) -> list[Entry]:
 
 
 def prune(root=None, states: Iterable[str] = ("stale", "damaged", "partial"), dry_run: bool = False) -> list[Entry]:
-    """Remove every entry in one of ``states`` (never an ``ok`` one); return what was (or would be) removed."""
+    """Remove every entry in one of ``states`` (never an ``ok`` one); return what was (or would be)
+    removed. A solve whose snapshots alone are damaged keeps serving runs, so only its snapshots go
+    (:func:`deadwood.storage.solves.drop_snapshots`; the entry returned names the snapshot file)."""
     states = set(states)
     if "ok" in states:
         raise ValueError("prune never removes entries that may be served")
-    gone = [e for e in entries(root) if e.state in states]
-    if not dry_run:
-        for e in gone:
+    gone = []
+    for e in entries(root):
+        if e.state not in states:
+            continue
+        if e.kind == "solve" and e.state == "damaged" and check("solve", e.path, snapshots=False)[0] == "ok":
+            snaps = e.path / solves.SNAPSHOT_FILE
+            gone.append(Entry(e.kind, snaps, e.state, e.why, _size(snaps)))
+            if not dry_run:
+                solves.drop_snapshots(e.path)
+            continue
+        gone.append(e)
+        if not dry_run:
             if e.kind == ANALYSIS:
                 e.path.unlink(missing_ok=True)
             else:
