@@ -38,7 +38,7 @@ class Replay:
     """One stored solve, ready to replay at one κ: ``history`` (the epochs with multipliers, each with
     its dead fraction at κ) and ``frames`` (one per epoch, or None: ``missing`` says why: ``"old"``,
     stored before solves kept snapshots; ``"large"``, above the size limit; ``"damaged"``, its
-    snapshot file does not read)."""
+    snapshot file does not read or was dropped for that: :func:`why_missing`)."""
 
     history: list
     frames: list | None
@@ -76,8 +76,7 @@ def _replay(key: str, stamp: int, sparsity: float, _config) -> Replay | None:
     if not history:
         return None
     if not snaps:
-        why = "old" if not note else "large" if not note.get("epochs") else "damaged"
-        return Replay(history, None, why, note or {})
+        return Replay(history, None, why_missing(solved), note or {})
     hist = _histograms(key, stamp, _config)
     frames = []
     for e, scores in enumerate(snaps):
@@ -87,6 +86,16 @@ def _replay(key: str, stamp: int, sparsity: float, _config) -> Replay | None:
                        "pictures": {n: mask_picture(m.numpy()) for n, m in mask.items()},
                        "histogram": {"edges": hist["edges"], "counts": hist["counts"][e]}})
     return Replay(history[:len(frames)], frames, None, note)
+
+
+def why_missing(solved: dict) -> str:
+    """Why a stored solve (its summary) has no snapshots to replay: ``"old"``, stored before solves kept
+    them; ``"large"``, above the size limit; ``"damaged"``, its file does not read, or ``deadwood cache
+    prune`` dropped it for that (``snapshots_dropped``)."""
+    note = solved.get("snapshots")
+    if not note:
+        return "damaged" if solved.get("snapshots_dropped") else "old"
+    return "large" if not note.get("epochs") else "damaged"
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)

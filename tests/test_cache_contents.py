@@ -13,6 +13,7 @@ from deadwood.storage import analyses
 from deadwood.storage.cache import Cache, entries, prune
 from deadwood.storage.files import atomic_save_tensors, load_tensors
 from deadwood.storage.solves import SNAPSHOT_FILE, SUMMARY_FILE
+from app import replay
 from app.jobs import analysis
 from conftest import tiny
 
@@ -42,6 +43,9 @@ def test_verify_reports_a_damaged_snapshot_file_and_prune_drops_the_snapshots_al
     assert main(["cache", "prune", "--cache-dir", str(tmp_path)]) == 0
     assert f"removed  solve    damaged  {folder / SNAPSHOT_FILE}" in capsys.readouterr().out
     assert not (folder / SNAPSHOT_FILE).exists() and (folder / "student.pt").is_file()
+    summary = json.loads((folder / SUMMARY_FILE).read_text())
+    assert "snapshots" not in summary and f"{SNAPSHOT_FILE} is damaged" in summary["snapshots_dropped"]
+    assert replay.why_missing(summary) == "damaged"  # the replay says so, not "stored before snapshots"
     assert _solve_state(tmp_path, config) == ("ok", "")
     assert main(["cache", "verify", "--cache-dir", str(tmp_path)]) == 0
     again = run(with_updates(config, sparsity=0.95), cache_dir=tmp_path)
@@ -89,6 +93,14 @@ def test_verify_finds_snapshots_that_load_but_do_not_match_the_solve(tmp_path):
     # the summary promising snapshots that are not there is found by list too, without loading
     (folder / SNAPSHOT_FILE).unlink()
     assert {e.path: e.state for e in entries(tmp_path, deep=False)}[folder] == "damaged"
+
+
+def test_the_replay_says_why_a_solve_has_no_snapshots():
+    note = {"layers": ["0.weight"], "epochs": 3, "weights": 10, "dtype": "float16"}
+    assert replay.why_missing({"history": []}) == "old"
+    assert replay.why_missing({"snapshots": {**note, "epochs": 0}}) == "large"
+    assert replay.why_missing({"snapshots": note}) == "damaged"  # noted, yet they did not load
+    assert replay.why_missing({"snapshots_dropped": "snapshots.safetensors is damaged: ..."}) == "damaged"
 
 
 def test_a_solve_that_kept_no_snapshots_is_ok(tmp_path):

@@ -280,7 +280,7 @@ def prune(root=None, states: Iterable[str] = ("stale", "damaged", "partial"), dr
             snaps = e.path / solves.SNAPSHOT_FILE
             gone.append(Entry(e.kind, snaps, e.state, e.why, _size(snaps)))
             if not dry_run:
-                solves.drop_snapshots(e.path)
+                solves.drop_snapshots(e.path, e.why)
             continue
         gone.append(e)
         if not dry_run:

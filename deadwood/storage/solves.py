@@ -152,13 +152,15 @@ class SolveStore:
                               {**summary, "key": solve_key(config), "code": fingerprint.code_fingerprint()})
 
 
-def drop_snapshots(folder: Path) -> None:
-    """Keep the stored solve in ``folder`` and forget its snapshots: its summary loses the note (in one
-    atomic write), then the file goes. Runs still start from the solve; the replay treats it as a solve
-    stored before snapshots and offers a fresh solve. For ``deadwood cache prune`` on a solve whose
-    snapshots alone are damaged: a solve costs minutes, its snapshots only serve the replay."""
+def drop_snapshots(folder: Path, why: str) -> None:
+    """Keep the stored solve in ``folder`` and forget its snapshots: its summary loses the note and says
+    ``why`` as ``snapshots_dropped`` (in one atomic write), then the file goes. Runs still start from the
+    solve; the replay says its snapshots were damaged and offers a fresh solve. For ``deadwood cache
+    prune`` on a solve whose snapshots alone are damaged: a solve costs minutes, its snapshots only serve
+    the replay."""
     summary = json.loads((folder / SUMMARY_FILE).read_text())
     summary.pop("snapshots", None)
+    summary["snapshots_dropped"] = why
     atomic_write_json(folder / SUMMARY_FILE, summary)
     (folder / SNAPSHOT_FILE).unlink(missing_ok=True)
 
