@@ -25,6 +25,7 @@ import deadwood
 from deadwood.pruning.cut import cut
 from deadwood.pruning.dead_wood import with_dead_fractions
 from deadwood.pipeline import Cache
+from deadwood.storage.solves import snapshot_note
 
 from . import stored_solve
 from .charts import dual_entries
@@ -92,10 +93,10 @@ def why_missing(solved: dict) -> str:
     """Why a stored solve (its summary) has no snapshots to replay: ``"old"``, stored before solves kept
     them; ``"large"``, above the size limit; ``"damaged"``, its file does not read, or ``deadwood cache
     prune`` dropped it for that (``snapshots_dropped``)."""
-    note = solved.get("snapshots")
-    if not note:
+    if not solved.get("snapshots"):
         return "damaged" if solved.get("snapshots_dropped") else "old"
-    return "large" if not note.get("epochs") else "damaged"
+    parsed = snapshot_note(solved)  # (layers, epochs), or None for a note that is not valid
+    return "large" if parsed and parsed[1] == 0 else "damaged"
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)

@@ -231,9 +231,9 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
 
 def pareto_figure(summary: list[dict], epsilon: float, title: str = ""):
     """Plotly figure: mean clean (x) against mean robust accuracy (y) per (method, sparsity), one
-    colour per method (the registry's: :func:`deadwood.methods.method_colours`), one marker symbol per sparsity, error bars of one standard deviation over
-    seeds, a dotted line joining each method's sparsities in order, and the Pareto front of all
-    points as a dashed grey line."""
+    colour per method (the registry's: :func:`deadwood.methods.method_colours`), one marker symbol
+    per sparsity, error bars of one standard deviation over seeds, a dotted line joining each
+    method's sparsities in order, and the Pareto front of all points as a dashed grey line."""
     import plotly.graph_objects as go
 
     from ..methods import method_colours

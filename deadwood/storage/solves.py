@@ -186,9 +186,10 @@ def check_snapshots(folder: Path, summary: dict, state: Optional[dict] = None) -
     note = summary.get("snapshots")
     if note is None:
         return ""
-    if snapshot_note(summary) is None:
+    parsed = snapshot_note(summary)
+    if parsed is None:
         return f"{SUMMARY_FILE} does not say which snapshots it kept (its 'snapshots' note is not valid)"
-    layers, epochs = snapshot_note(summary)
+    layers, epochs = parsed
     if epochs == 0:
         return ""
     path = folder / SNAPSHOT_FILE
