@@ -6,7 +6,7 @@ import time
 import pytest
 
 from apptest import open_live_page, serve, set_number, shrink_stages
-from test_app_browser import CHROMIUM, CHROMIUM_FLAGS, RECORD_CHART, RUN_TIMEOUT_S, sync_playwright
+from test_app_browser import CHROMIUM, CHROMIUM_FLAGS, RUN_TIMEOUT_S, record_chart, sync_playwright
 
 ABANDON_AFTER = 10  # seconds: the server's $DEADWOOD_ABANDON_AFTER in this test; well above a poll gap on a busy machine
 # what a busy shared machine may add: the closed run's next epoch, a queue look, a page poll, and the
@@ -53,7 +53,7 @@ def test_a_run_pressed_after_a_tab_closed_mid_run_starts_within_the_abandonment_
                 if "Running deadwooding" in body or "Per-layer sparsity" in body:
                     started = time.perf_counter() - t0
                 new.wait_for_timeout(200)
-            new.locator(f"{RECORD_CHART} .js-plotly-plot").wait_for(timeout=RUN_TIMEOUT_S * 1000)
+            record_chart(new).wait_for(timeout=RUN_TIMEOUT_S * 1000)
             body = new.inner_text("body")
             back = browser.new_page()  # the closed tab's address, opened again: its run was stopped, and why
             back.goto(closed_url)
