@@ -22,10 +22,8 @@ def _states(cache) -> dict:
     return {(e.kind, e.state) for e in cache_health.entries(cache)}
 
 
-@pytest.mark.parametrize("stage", list(BAR))
-def test_a_run_killed_in_a_stage_serves_nothing_partial_and_its_rerun_reuses_what_finished(stage, tmp_path):
-    cache, log = tmp_path / "cache", tmp_path / "killed.log"
-    cmd = [sys.executable, "-m", "deadwood", *ARGS, "--cache-dir", str(cache)]
+def _kill_in(stage, cmd, log) -> str:
+    """Start ``cmd``, SIGKILL it once its progress shows ``stage`` running; what it wrote to stderr."""
     with open(log, "w") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
     deadline = time.time() + 300
@@ -34,17 +32,29 @@ def test_a_run_killed_in_a_stage_serves_nothing_partial_and_its_rerun_reuses_wha
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     assert proc.wait(30) == -signal.SIGKILL
+    return log.read_text()
 
-    states = _states(cache)
-    assert not any(kind == "run" for kind, _ in states)  # no run entry at all, whole or not
-    assert not any(state == "damaged" for _, state in states)
-    assert (("teacher", "ok") in states) == (stage != "teacher")  # what finished before the kill stays
-    assert (("solve", "ok") in states) == (stage in ("finetune", "eval"))
+
+def test_a_run_killed_in_each_stage_serves_nothing_partial_and_each_rerun_reuses_what_finished(tmp_path):
+    """One run, killed in each stage in turn: each process resumes from what the one before stored.
+    After each kill nothing of the stage it was in is stored and nothing is damaged, while every stage
+    that finished before stays stored and is read, not computed, by the next process."""
+    cache = tmp_path / "cache"
+    cmd = [sys.executable, "-m", "deadwood", *ARGS, "--cache-dir", str(cache)]
+    for stage in BAR:
+        said = _kill_in(stage, cmd, tmp_path / f"killed-in-{stage}.log")
+        states = _states(cache)
+        assert not any(kind == "run" for kind, _ in states), stage  # no run entry at all, whole or not
+        assert not any(state == "damaged" for _, state in states), stage
+        assert (("teacher", "ok") in states) == (stage != "teacher"), stage  # what finished before stays
+        assert (("solve", "ok") in states) == (stage in ("finetune", "eval")), stage
+        # the process killed here started from what the last one stored (in the dual solve: nothing)
+        assert ("teacher (dense): from cache" in said) == (stage in ("finetune", "eval")), stage
+        assert ("dual solve: from cache" in said) == (stage == "eval"), stage
 
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert ("teacher (dense): from cache" in rerun.stderr) == (stage != "teacher")
-    assert ("dual solve: from cache" in rerun.stderr) == (stage in ("finetune", "eval"))
+    assert "teacher (dense): from cache" in rerun.stderr and "dual solve: from cache" in rerun.stderr
     assert {state for _, state in _states(cache)} == {"ok"}
 
 

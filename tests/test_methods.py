@@ -7,15 +7,16 @@ from deadwood.pruning.masks import prunable
 from deadwood.methods import PruneContext
 from deadwood.pipeline import finetune, get_teacher, load_data, Cache
 from conftest import tiny
-from deadwood import DeadwoodingConfig, FinetuneConfig, HydraConfig, TeacherConfig
+from deadwood import DeadwoodingConfig, FinetuneConfig, HarpConfig, HydraConfig, TeacherConfig
 
 SPARSITY = 0.9
 
 
 # The registry's MLP, and a torchvision architecture with BatchNorm, depthwise convolutions and
-# residual connections (shortened: one epoch a stage).
+# residual connections (shortened: one epoch a stage, two attack steps in HYDRA's and HARP's losses).
 MODELS = {"mlp": {}, "torchvision:shufflenet_v2_x0_5": dict(
-    teacher=TeacherConfig(epochs=1), deadwooding=DeadwoodingConfig(epochs=1, profile_samples=30), hydra=HydraConfig(epochs=1),
+    teacher=TeacherConfig(epochs=1), deadwooding=DeadwoodingConfig(epochs=1, profile_samples=30),
+    hydra=HydraConfig(epochs=1, attack_steps=2), harp=HarpConfig(epochs=1, pgd_steps=2),
     finetune=FinetuneConfig(epochs=1))}
 
 
