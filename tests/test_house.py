@@ -3,6 +3,8 @@ circles, one registry of method facts that everything else reads, and the instal
 import ast
 import re
 import importlib.metadata
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,6 +131,16 @@ def test_the_engine_never_imports_the_cli_the_bench_tooling_or_the_app():
         if bad:
             offenders[str(path.relative_to(PACKAGE))] = sorted(bad)
     assert offenders == {}
+
+
+def test_the_engine_and_the_cli_start_without_the_heavy_libraries_they_wrap():
+    """Each is imported where it is used: foolbox and torchattacks by an attack (deadwood.robustness),
+    ray by a grid on workers (the sweep executor), torchvision by an image folder or a torchvision
+    architecture. ``deadwood --help``, a worker that runs the embedded default, never pays for them."""
+    code = ("import sys, deadwood, deadwood.cli, deadwood.bench; "
+            "print(sorted(m for m in ('foolbox', 'torchattacks', 'ray', 'torchvision') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "[]", out.stderr
 
 
 def test_every_import_follows_the_table():

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from ..errors import ConfigError, DatasetFileError, DatasetNotFound
 from .registry import DatasetInfo, read_once
@@ -209,6 +208,8 @@ def _hash_bytes(path: Path) -> bytes:
 
 def _tree(base: Path, split: str) -> tuple[dict[str, list[str]], tuple[str, ...]]:
     """{class: sorted relative image paths} and the sorted class names under ``base/split``."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS  # here: importing torchvision takes seconds
+
     top = base / split if split else base
     classes = tuple(sorted(p.name for p in top.iterdir() if p.is_dir() and not p.name.startswith(".")))
     where = f"{top}" if split else f"image folder {top}"

@@ -12,7 +12,6 @@ import functools
 import re
 
 import torch
-import torchvision
 from torch import nn
 
 from ..data.registry import DatasetInfo
@@ -26,9 +25,17 @@ _RESNET = re.compile(r"^(resnet|resnext|wide_resnet)\d")
 _SMALL_SIDE = 64
 
 
+def _models():
+    """``torchvision.models``, imported on first use: it takes about a second and a half, which a
+    process that never builds a torchvision architecture (the CLI's start, an app worker) is spared."""
+    import torchvision.models
+
+    return torchvision.models
+
+
 def torchvision_names() -> list[str]:
     """The classification architectures torchvision offers, sorted (``list_models(module=models)``)."""
-    return sorted(torchvision.models.list_models(module=torchvision.models))
+    return sorted(_models().list_models(module=_models()))
 
 
 def build_torchvision(name: str, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
@@ -60,7 +67,7 @@ def build_torchvision(name: str, input_shape: tuple[int, int, int], num_classes:
         kwargs["image_size"] = height
     size = f"{channels}x{height}x{width}"
     try:
-        model = torchvision.models.get_model(name, weights=None, num_classes=num_classes, **kwargs)
+        model = _models().get_model(name, weights=None, num_classes=num_classes, **kwargs)
     except Exception as e:
         raise ConfigError(f"torchvision architecture '{name}' cannot be built for input {size}: "
                           f"{_first_line(e)}") from None
