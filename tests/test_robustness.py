@@ -248,15 +248,17 @@ def test_import_backend_imports_the_library_behind_the_attack_and_refuses_unknow
         R.import_backend("pgdd")
 
 
-def test_a_waiting_app_worker_has_imported_foolbox_before_its_first_run():
-    """The worker's preparation takes foolbox's import out of a fresh default run's evaluation."""
+def test_a_waiting_app_worker_has_imported_foolbox_and_torchs_optimiser_stack_before_its_first_run():
+    """The worker's preparation takes foolbox's import out of a fresh default run's evaluation, and
+    the import the first optimiser brings (torch._dynamo) out of its teacher's first epoch."""
     import subprocess
     import sys
 
-    code = ("import sys; from app.jobs import worker; before = 'foolbox' in sys.modules; "
-            "worker._prepare_default(); print(before, 'foolbox' in sys.modules)")
+    code = ("import sys; from app.jobs import worker; want = ('foolbox', 'torch._dynamo'); "
+            "before = [m in sys.modules for m in want]; worker._prepare_default(); "
+            "print(*before, *[m in sys.modules for m in want])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
-    assert out.stdout.split() == ["False", "True"], out.stderr
+    assert out.stdout.split() == ["False", "False", "True", "True"], out.stderr
 
 
 def test_the_epsilon_zero_check_compares_sample_by_sample_not_by_count(trained):
