@@ -31,7 +31,7 @@ from deadwood.storage.record import LoadedRun, RunRecord
 
 from . import jobs
 from .formatting import plain
-from .jobs import Ahead, JobView, Watch
+from .jobs import Ahead, JobView, StageProgress, Watch
 
 REFRESH = 0.5  # seconds between live updates of the progress bars
 # seconds between redraws of a page's live chart: building its figure takes ~70 ms (measured on the multiplier
@@ -109,8 +109,14 @@ def ahead_text(before: Ahead) -> str:
     label = (cfg.stages().get(before.stage, before.stage) if isinstance(cfg, jobs.Analysis)
              else stage_of(before.stage).label)
     step = {"cached": "from the cache", "done": "done"}.get(
-        p.state, f"epoch {p.done} of {p.total}" if p.total else "starting")
+        p.state, count_text(p, "epoch") if p.total else "starting")
     return text + f" · {label}: {step} ({p.fraction:.0%}, {before.seconds:.0f} s so far)"
+
+
+def count_text(p: StageProgress, unit: str) -> str:
+    """How far a running stage has got: its units done and, within a slow epoch, its batches."""
+    text = f"{unit} {p.done} of {p.total}"
+    return text + (f" (batch {p.step} of {p.steps} into {unit} {p.done + 1})" if p.steps else "")
 
 
 def queued_text(ahead: int) -> str:
@@ -156,10 +162,11 @@ def follow(job: Watch, live: Callable[[JobView], None] | None = None) -> None:
         for stage, p in view.stages.items():
             label, unit = stage_of(stage).label, stage_of(stage).unit
             text = {"pending": f"{label}: waiting", "cached": f"{label}: from the cache",
-                    "done": f"{label}: done"}.get(p.state, f"{label}: {unit} {p.done} of {p.total}")
+                    "done": f"{label}: done"}.get(p.state, f"{label}: {count_text(p, unit)}")
             st.progress(p.fraction, text=text)
         st.button("Stop", key="stop", on_click=job.stop, icon=":material/stop_circle:",
-                  help="stops at the next epoch; a finished teacher stays cached")
+                  help="stops at the next progress report: the next epoch, or within about a second of a "
+                       "slow one; a finished teacher stays cached")
 
     @st.fragment(run_every=CHART_REFRESH)
     def chart():

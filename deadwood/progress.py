@@ -26,12 +26,16 @@ def progress_bars(label: Optional[str] = None, *, indent: str = "", leave: bool 
             bars[e.stage] = tqdm(total=e.total, desc=indent + (label or stage(e.stage).short),
                                  unit=unit or stage(e.stage).unit, leave=leave, file=sys.stderr,
                                  dynamic_ncols=True, position=position)
+        elif e.kind == "step" and e.stage in bars:  # a slow epoch: where in it, and the clock moves on
+            bars[e.stage].set_postfix_str(f"epoch {e.epoch}: batch {e.metrics['step']}/{e.metrics['steps']}")
         elif e.kind == "epoch" and e.stage in bars:
             bar = bars[e.stage]
             bar.update(max(e.epoch - bar.n, 1) if e.epoch else 1)
-            acc = e.metrics.get("accuracy")
+            acc = e.metrics.get("accuracy")  # replaces a step's postfix, which no longer holds
             if acc is not None:
                 bar.set_postfix(acc=f"{acc:.3f}")
+            elif bar.postfix:
+                bar.set_postfix_str("")
         elif e.kind == "end" and e.stage in bars:
             bars.pop(e.stage).close()
         elif e.kind == "cached" and leave:

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data.datasets import ArrayDataset, batches
-from .events import OnEvent, emit
+from .events import OnEvent, StepReports, emit
 from .pruning.masks import Mask
 from .robustness.training import perturb
 
@@ -49,11 +49,13 @@ def run_epochs(model: nn.Module, train: ArrayDataset, step: StepFn, *, stage: st
         list(params) if params is not None else model.parameters(), lr=lr, weight_decay=weight_decay)
     gen = torch.Generator().manual_seed(seed)
     history: list[dict] = []
+    reports = StepReports(on_event, stage, epochs, len(train), batch_size)
     emit(on_event, "start", stage, 0, epochs)
     for epoch in range(1, epochs + 1):
         model.train()
         sums: dict[str, torch.Tensor] = {}
         n = 0
+        reports.epoch()
         for x, y in batches(train, batch_size, shuffle=True, generator=gen):
             with autocast(device, amp):
                 loss, metrics = step(x, y)
@@ -69,6 +71,7 @@ def run_epochs(model: nn.Module, train: ArrayDataset, step: StepFn, *, stage: st
                 v = v.detach().float()
                 sums[k] = sums[k] + v if k in sums else v
             n += 1
+            reports.batch(epoch, n)
         entry = {"phase": stage, "epoch": epoch}
         entry.update({k: _plain(v / max(n, 1)) for k, v in sums.items()})
         if end_epoch is not None:

@@ -232,7 +232,7 @@ class AnalysisProgress:
         self._stages = {name: StageProgress() for name in task.stages()}
 
     def snapshot(self) -> dict:
-        return dict(stages={k: StageProgress(v.done, v.total, v.state) for k, v in self._stages.items()},
+        return dict(stages={k: v.copy() for k, v in self._stages.items()},
                     history=[], cached=[], notices=list(self._notices), waiting=self._waiting)
 
     def current(self) -> tuple[str | None, StageProgress]:
@@ -252,7 +252,10 @@ class AnalysisProgress:
         p = self._stages.setdefault(e.stage, StageProgress())
         if e.kind == "start":
             p.state, p.total, p.done = "running", e.total, 0
+        elif e.kind == "step":  # a slow training epoch (the SVCCA lens trains a network)
+            p.state, p.step, p.steps = "running", e.metrics["step"], e.metrics["steps"]
         elif e.kind == "epoch":
             p.state, p.done, p.total = "running", e.epoch, max(e.total, e.epoch)
+            p.step = p.steps = 0
         elif e.kind == "end":
             p.state, p.done = "done", p.total

@@ -8,7 +8,7 @@ worker process) or who follows it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from deadwood import Event, RunConfig
 from deadwood.stages import PROFILE, all_stages, planned
@@ -19,12 +19,18 @@ class StageProgress:
     done: int = 0
     total: int = 0
     state: str = "pending"  # pending, running, done, cached
+    step: int = 0  # batches done of the epoch under way (its 'step' events; 0 until one comes)
+    steps: int = 0  # and its batches
 
     @property
     def fraction(self) -> float:
         if self.state in ("done", "cached"):
             return 1.0
-        return self.done / self.total if self.total else 0.0
+        within = self.step / self.steps if self.steps else 0.0
+        return min((self.done + within) / self.total, 1.0) if self.total else 0.0
+
+    def copy(self) -> StageProgress:
+        return replace(self)
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,7 @@ class Progress:
 
     def snapshot(self) -> dict:
         """Copies of what a :class:`JobView` shows, by its field names."""
-        return dict(stages={k: StageProgress(v.done, v.total, v.state) for k, v in self._stages.items()},
+        return dict(stages={k: v.copy() for k, v in self._stages.items()},
                     history=list(self._history), cached=list(self._cached), notices=list(self._notices),
                     waiting=self._waiting)
 
@@ -126,8 +132,11 @@ class Progress:
             progress.state = "cached"
         elif e.kind == "start":
             progress.state, progress.total, progress.done = "running", e.total, 0
+        elif e.kind == "step":  # within a slow epoch: progress only, nothing for the history
+            progress.state, progress.step, progress.steps = "running", e.metrics["step"], e.metrics["steps"]
         elif e.kind == "epoch":
             progress.done, progress.total = e.epoch, max(e.total, e.epoch)
+            progress.step = progress.steps = 0
             progress.state = "done" if stage == "cut" else "running"  # the cut is one event
             if e.metrics:  # evaluation batches report progress only
                 self._history.append({"phase": stage, **e.metrics})
@@ -151,5 +160,4 @@ def current_stage(stages: dict[str, StageProgress]) -> tuple[str | None, StagePr
     name = (running or begun or [None])[-1]
     if name is None:
         return None, StageProgress()
-    p = stages[name]
-    return name, StageProgress(p.done, p.total, p.state)
+    return name, stages[name].copy()

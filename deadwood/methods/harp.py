@@ -69,7 +69,7 @@ from torch.func import functional_call
 
 from ..data.datasets import batches
 from ..errors import ConfigError
-from ..events import Stage, emit
+from ..events import Stage, StepReports, emit
 from ..pruning.masks import Mask, prunable
 from ..robustness.accuracy import accuracy
 from ..robustness.training import pgd
@@ -346,6 +346,7 @@ def prune(ctx: PruneContext) -> PruneResult:
             return F.cross_entropy(net(x), y)
         return _pgd_loss(net, x, y, eps, cfg.pgd_steps, step_size, gen)
 
+    reports = StepReports(ctx.on_event, STAGE.name, epochs, len(ctx.train), run.batch_size)
     emit(ctx.on_event, "start", STAGE.name, 0, epochs)
     for epoch in range(epochs):
         for group in opt.param_groups:
@@ -354,6 +355,7 @@ def prune(ctx: PruneContext) -> PruneResult:
         net.train()
         sums = {"loss": 0.0, "adversarial": 0.0, "budget": 0.0}
         steps = 0
+        reports.epoch()
         for x, y in batches(ctx.train, run.batch_size, shuffle=True, generator=gen):
             with autocast(ctx.device, run.amp):
                 adv = loss_of(x, y)
@@ -365,6 +367,7 @@ def prune(ctx: PruneContext) -> PruneResult:
             for k, v in (("loss", loss), ("adversarial", adv), ("budget", term)):
                 sums[k] = sums[k] + v.detach().float()
             steps += 1
+            reports.batch(epoch + 1, steps)
         with torch.no_grad():
             after = float(net.budget())
             keep_fraction = float(net.expected_keep())
