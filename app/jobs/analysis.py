@@ -249,13 +249,4 @@ class AnalysisProgress:
             return
         if e.kind == "cached":  # a run read from the cache: not this analysis's own progress
             return
-        p = self._stages.setdefault(e.stage, StageProgress())
-        if e.kind == "start":
-            p.state, p.total, p.done = "running", e.total, 0
-        elif e.kind == "step":  # a slow training epoch (the SVCCA lens trains a network)
-            p.state, p.step, p.steps = "running", e.metrics["step"], e.metrics["steps"]
-        elif e.kind == "epoch":
-            p.state, p.done, p.total = "running", e.epoch, max(e.total, e.epoch)
-            p.step = p.steps = 0
-        elif e.kind == "end":
-            p.state, p.done = "done", p.total
+        self._stages.setdefault(e.stage, StageProgress()).take(e)

@@ -32,6 +32,19 @@ class StageProgress:
     def copy(self) -> StageProgress:
         return replace(self)
 
+    def take(self, e: Event) -> None:
+        """What a 'start', 'step', 'epoch' or 'end' event of this stage says of its progress; other
+        kinds are the caller's."""
+        if e.kind == "start":
+            self.state, self.total, self.done = "running", e.total, 0
+        elif e.kind == "step":  # within a slow epoch: progress only
+            self.state, self.step, self.steps = "running", e.metrics["step"], e.metrics["steps"]
+        elif e.kind == "epoch":
+            self.state, self.done, self.total = "running", e.epoch, max(e.total, e.epoch)
+            self.step = self.steps = 0
+        elif e.kind == "end":
+            self.state, self.done = "done", self.total
+
 
 @dataclass(frozen=True)
 class Ahead:
@@ -130,18 +143,13 @@ class Progress:
         progress = self._stages[stage]
         if e.kind == "cached":
             progress.state = "cached"
-        elif e.kind == "start":
-            progress.state, progress.total, progress.done = "running", e.total, 0
-        elif e.kind == "step":  # within a slow epoch: progress only, nothing for the history
-            progress.state, progress.step, progress.steps = "running", e.metrics["step"], e.metrics["steps"]
-        elif e.kind == "epoch":
-            progress.done, progress.total = e.epoch, max(e.total, e.epoch)
-            progress.step = progress.steps = 0
-            progress.state = "done" if stage == "cut" else "running"  # the cut is one event
+            return
+        progress.take(e)
+        if e.kind == "epoch":
+            if stage == "cut":  # the cut is one event
+                progress.state = "done"
             if e.metrics:  # evaluation batches report progress only
                 self._history.append({"phase": stage, **e.metrics})
-        elif e.kind == "end":
-            progress.state, progress.done = "done", progress.total
 
 
 def insert_in_order(stages: dict, new: str) -> dict:

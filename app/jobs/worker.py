@@ -18,6 +18,8 @@ import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+import torch
+
 import deadwood
 from deadwood import DeadwoodError, Event, RunConfig, RunStopped, robustness
 
@@ -112,8 +114,6 @@ def _prepare_default() -> None:
     time: load the embedded default's data (it imports scikit-learn, 2-3 s), build one optimiser
     (torch's first imports its compiler stack, torch._dynamo: about 1 s) and import foolbox, the
     library of every record's PGD evaluation (about 0.4 s on an idle 2-core machine)."""
-    import torch
-
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
     default = RunConfig()
     for split in ("train", "test"):

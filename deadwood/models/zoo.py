@@ -35,7 +35,8 @@ def _models():
 
 def torchvision_names() -> list[str]:
     """The classification architectures torchvision offers, sorted (``list_models(module=models)``)."""
-    return sorted(_models().list_models(module=_models()))
+    models = _models()
+    return sorted(models.list_models(module=models))
 
 
 def build_torchvision(name: str, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
